@@ -1,0 +1,44 @@
+import { createHash } from "node:crypto";
+
+/**
+ * The module set as data: what a release contains. A release is named by its content, so the
+ * same set always gets the same id and pushing it twice sends nothing.
+ */
+
+export interface ManifestFile {
+  /** Relative to the root, `/`-separated. */
+  path: string;
+  size: number;
+  /** 0o644 or 0o755: only the executable bit is carried. */
+  mode: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  files: ManifestFile[];
+}
+
+export function compareByPath(a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
+/** Byte order of the UTF-8 paths: what the worker agent sorts by too, whatever the characters. */
+function compareUtf8(a: ManifestFile, b: ManifestFile): number {
+  return Buffer.compare(Buffer.from(a.path, "utf8"), Buffer.from(b.path, "utf8"));
+}
+
+/**
+ * Content-derived release id: the same files with the same content and modes give the same id.
+ * The worker agent recomputes it (src/worker/agent.py, release_id_of) to prove what it built.
+ */
+export function releaseIdOf(files: readonly ManifestFile[]): string {
+  const hash = createHash("sha256");
+  for (const f of [...files].sort(compareUtf8)) {
+    hash.update(`${f.path}\0${f.size}\0${f.mode.toString(8)}\0${f.sha256}\n`);
+  }
+  return hash.digest("hex").slice(0, 24);
+}
+
+export function totalBytes(files: readonly ManifestFile[]): number {
+  return files.reduce((sum, f) => sum + f.size, 0);
+}
