@@ -1,0 +1,58 @@
+import type { Dirent } from "node:fs";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import type { TreeEntry } from "../core/module-set.js";
+
+function describeError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "ELOOP":
+      return "a symbolic link loop";
+    case "ENOENT":
+      return "a broken symbolic link or a file removed while reading";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    default:
+      return (error as Error).message;
+  }
+}
+
+function isInside(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+async function entryFacts(root: string, dir: string, d: Dirent): Promise<TreeEntry> {
+  const path = join(dir, d.name);
+  try {
+    if (d.isSymbolicLink()) {
+      const target = await realpath(path);
+      const s = await stat(target);
+      return {
+        name: d.name,
+        type: s.isFile() ? "file" : s.isDirectory() ? "dir" : "other",
+        size: s.size,
+        mode: s.mode & 0o7777,
+        mtimeMs: s.mtimeMs,
+        link: { target, outsideRoot: !isInside(target, root) },
+      };
+    }
+    const type = d.isFile() ? "file" : d.isDirectory() ? "dir" : "other";
+    if (type !== "file") return { name: d.name, type, size: 0, mode: 0, mtimeMs: 0 };
+    const s = await lstat(path);
+    return { name: d.name, type, size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+  } catch (error) {
+    return { name: d.name, type: "other", size: 0, mode: 0, mtimeMs: 0, error: describeError(error) };
+  }
+}
+
+/** Lists one directory of the project; `root` must be a real (symlink-free) absolute path. */
+export async function listDirectory(root: string, relDir: string): Promise<TreeEntry[]> {
+  const dir = relDir === "" ? root : join(root, ...relDir.split("/"));
+  const dirents = await readdir(dir, { withFileTypes: true });
+  return Promise.all(dirents.map((d) => entryFacts(root, dir, d)));
+}
+
+export function relativePosix(root: string, path: string): string {
+  return relative(root, path).split(sep).join("/");
+}
