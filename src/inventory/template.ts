@@ -1,0 +1,50 @@
+import { stringify } from "yaml";
+
+/** The commented inventory `sync-cluster init` writes; it loads as written (see its test). */
+
+export interface TemplateOptions {
+  entry?: string;
+  root?: string;
+  workers?: string[];
+}
+
+export function inventoryTemplate(options: TemplateOptions = {}): string {
+  const entry = stringify(options.entry ?? "-m workflow.main").trim();
+  const root = stringify(options.root ?? ".").trim();
+  const workers = options.workers?.length
+    ? options.workers.map((w) => `  - ${stringify(w).trim()}`).join("\n")
+    : [
+        "  - host: 10.0.0.11                # an address...",
+        "  - host: 10.0.0.12",
+        "    port: 2222",
+        "  # - w13                          # ...or a bare name looked up in ~/.ssh/config",
+      ].join("\n");
+  return `# sync-cluster inventory: which workflow to ship, and to which machines.
+# Every key is documented in config/cluster.example.yaml of the sync-cluster repository.
+
+project:
+  entry: ${entry}      # the module after python3 -m, or the main script: "workflow.py"
+  root: ${root}                      # the directory python is started from (relative to this file)
+  # python: venv/bin/python      # the leader's interpreter; default $VIRTUAL_ENV/bin/python, then python3
+  # include: ["workflow/templates/*.json"]   # data files to ship too (globs relative to root)
+  # exclude: ["tests/**"]        # files never to ship
+  # name: my_project             # the project's directory on the workers (default: root's name)
+
+defaults:                        # applied to every node; each node can override them
+  # user: ubuntu                 # default: ~/.ssh/config's User, else your local user name
+  port: 22
+  # identityFile: ~/.ssh/id_ed25519   # default: ssh-agent ($SSH_AUTH_SOCK)
+  knownHosts: ~/.ssh/known_hosts
+  venv: ~/venv                   # the venv on each node; must be made with --system-site-packages
+  deployDir: ~/.sync-cluster     # releases live in DEPLOYDIR/PROJECT/
+  acceptNewHostKeys: false       # true records unknown host keys instead of refusing them
+  connectTimeout: 10             # seconds
+
+concurrency: 8                   # workers handled at once (-j overrides)
+
+# leader: { host: leader.example.org }   # checked by \`check\`; push goes to the workers
+
+workers:
+${workers}
+`;
+}
