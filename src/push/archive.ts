@@ -1,0 +1,70 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pack } from "tar-stream";
+import type { ManifestFile } from "../core/manifest.js";
+import { ResolutionError } from "../errors.js";
+
+/**
+ * The archive of the files a worker lacks. Workers in the same state need the same archive, so
+ * it is built once per distinct set of files and written to each of them.
+ */
+
+/** Fixed time stamps: the archive of the same files is the same bytes. */
+const EPOCH = new Date(0);
+
+export async function buildArchive(root: string, files: readonly ManifestFile[]): Promise<Buffer> {
+  const archive = pack();
+  const chunks: Buffer[] = [];
+  archive.on("data", (chunk: unknown) => chunks.push(chunk as Buffer));
+  const done = new Promise<void>((resolve, reject) => {
+    archive.on("end", resolve);
+    archive.on("error", reject);
+  });
+  for (const f of files) {
+    let content: Buffer;
+    try {
+      content = await readFile(join(root, f.path));
+    } catch (error) {
+      throw new ResolutionError(
+        `${f.path} could not be read while pushing (${(error as Error).message}); run again.`,
+      );
+    }
+    // The agent verifies hashes too; checking here turns a file saved mid-push into a clear message.
+    if (content.length !== f.size || createHash("sha256").update(content).digest("hex") !== f.sha256) {
+      throw new ResolutionError(
+        `${f.path} changed while it was being pushed; run again (watch mode does this by itself).`,
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      archive.entry(
+        { name: f.path, size: f.size, mode: f.mode, mtime: EPOCH, type: "file" },
+        content,
+        (error) => (error ? reject(error) : resolve()),
+      );
+    });
+  }
+  archive.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+/** Builds each distinct archive once, however many workers need it. */
+export class ArchiveCache {
+  private readonly archives = new Map<string, Promise<Buffer>>();
+
+  constructor(private readonly root: string) {}
+
+  get(files: readonly ManifestFile[]): Promise<Buffer> {
+    const key = createHash("sha256");
+    for (const f of files) key.update(`${f.path}\0${f.sha256}\0${f.mode}\n`);
+    const id = key.digest("hex");
+    let archive = this.archives.get(id);
+    if (!archive) {
+      archive = buildArchive(this.root, files);
+      this.archives.set(id, archive);
+      archive.catch(() => this.archives.delete(id));
+    }
+    return archive;
+  }
+}

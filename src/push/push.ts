@@ -1,0 +1,118 @@
+import pLimit from "p-limit";
+import { checkNode } from "../check/node-check.js";
+import { releaseIdOf } from "../core/manifest.js";
+import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
+import { NodeError } from "../errors.js";
+import type { Inventory, NodeSpec } from "../inventory/types.js";
+import type { Resolution } from "../resolve/resolver.js";
+import { AgentSession } from "../transport/agent-session.js";
+import { connect, type NodeConnection } from "../transport/connection.js";
+import { ArchiveCache } from "./archive.js";
+import { hello, type NodePushResult, pushToNode, type Release } from "./node-push.js";
+
+/**
+ * `push`: every worker brought to the resolved release, a bounded number at a time. One node
+ * failing never stops the others; each outcome is reported.
+ */
+
+export type PushEvent =
+  | { type: "release"; release: string; files: number; bytes: number }
+  | { type: "node-start"; node: string }
+  | { type: "node-done"; node: string; result: NodePushResult; ms: number }
+  | { type: "node-failed"; node: string; error: string; ms: number };
+
+export interface NodeOutcome {
+  node: string;
+  ok: boolean;
+  result?: NodePushResult;
+  error?: string;
+  ms: number;
+}
+
+export interface PushOptions {
+  concurrency?: number;
+  dryRun?: boolean;
+  acceptNew?: boolean;
+  keep?: number;
+  lockTimeoutSeconds?: number;
+  onEvent?: (event: PushEvent) => void;
+  /** When given, each node is checked first (quick form) and not pushed to if a check fails (no --no-check). */
+  leader?: LeaderExpectations;
+  /** Stops starting new nodes (SIGINT); nodes already under way finish or fail on their own. */
+  signal?: AbortSignal;
+}
+
+export function releaseOf(resolution: Resolution, project: string): Release {
+  return { id: releaseIdOf(resolution.files), files: resolution.files, project };
+}
+
+export async function pushToWorker(
+  connection: NodeConnection,
+  release: Release,
+  archives: ArchiveCache,
+  options: PushOptions,
+): Promise<NodePushResult> {
+  const session = await AgentSession.start(connection);
+  try {
+    const keep = options.keep ?? 3;
+    const state = await hello(session, connection.node, release.project, keep);
+    if (options.leader) {
+      const results = await checkNode(session, connection.node, { leader: options.leader, deep: false });
+      if (!nodePasses(results)) {
+        const reasons = results
+          .filter((r) => r.status === "fail")
+          .map((r) => `${CHECK_TITLES[r.id]}: ${r.detail}`);
+        throw new NodeError(
+          connection.node.name,
+          `not pushed, the node's check failed: ${reasons.join("; ")} (--no-check pushes anyway)`,
+        );
+      }
+    }
+    return await pushToNode(session, connection.node, state, release, archives, {
+      keep,
+      lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
+      dryRun: options.dryRun ?? false,
+    });
+  } finally {
+    session.close();
+  }
+}
+
+export async function pushAll(
+  inventory: Inventory,
+  resolution: Resolution,
+  options: PushOptions = {},
+  nodes: readonly NodeSpec[] = inventory.workers,
+): Promise<NodeOutcome[]> {
+  const release = releaseOf(resolution, inventory.project.name);
+  const bytes = resolution.files.reduce((s, f) => s + f.size, 0);
+  options.onEvent?.({ type: "release", release: release.id, files: release.files.length, bytes });
+  const archives = new ArchiveCache(resolution.root);
+  const limit = pLimit(Math.max(1, options.concurrency ?? inventory.concurrency));
+  return Promise.all(
+    nodes.map((node) =>
+      limit(async (): Promise<NodeOutcome> => {
+        const started = performance.now();
+        if (options.signal?.aborted) {
+          return { node: node.name, ok: false, error: "interrupted before it started", ms: 0 };
+        }
+        options.onEvent?.({ type: "node-start", node: node.name });
+        let connection: NodeConnection | undefined;
+        try {
+          connection = await connect(node, { acceptNew: options.acceptNew ?? false });
+          const result = await pushToWorker(connection, release, archives, options);
+          const ms = performance.now() - started;
+          options.onEvent?.({ type: "node-done", node: node.name, result, ms });
+          return { node: node.name, ok: true, result, ms };
+        } catch (error) {
+          const ms = performance.now() - started;
+          const message = (error as Error).message;
+          options.onEvent?.({ type: "node-failed", node: node.name, error: message, ms });
+          return { node: node.name, ok: false, error: message, ms };
+        } finally {
+          connection?.close();
+        }
+      }),
+    ),
+  );
+}

@@ -1,0 +1,174 @@
+import { readFileSync } from "node:fs";
+import type { ClientChannel } from "ssh2";
+import { remotePath, shellQuote } from "../core/shell-quote.js";
+import { NodeError } from "../errors.js";
+import type { NodeSpec } from "../inventory/types.js";
+import { pythonSourcePath } from "../python-source.js";
+import type { NodeConnection } from "./connection.js";
+
+/**
+ * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framed
+ * request/reply protocol spoken with it. The agent stays up between requests, so watch mode pays
+ * for one process start per node, not one per change.
+ */
+
+let agentSource: string | undefined;
+export function agentCode(): string {
+  agentSource ??= readFileSync(pythonSourcePath("worker/agent.py"), "utf8");
+  return agentSource;
+}
+
+/**
+ * The command that starts the agent: with the venv's python (so it knows the venv's site-packages),
+ * else the node's python3. Paths are quoted; only a leading `~/` is left for the remote shell.
+ */
+export function agentCommand(node: NodeSpec): string {
+  const venvPython = `${remotePath(node.venv)}/bin/python`;
+  const code = shellQuote(agentCode());
+  return `if [ -x ${venvPython} ]; then exec ${venvPython} -c ${code}; else exec python3 -c ${code}; fi`;
+}
+
+export interface AgentReply {
+  ok: boolean;
+  code?: string;
+  message?: string;
+  [key: string]: unknown;
+}
+
+export class AgentError extends NodeError {
+  constructor(
+    node: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(node, message);
+  }
+}
+
+/** The byte streams to and from an agent: an SSH channel, or a local process in tests. */
+export interface AgentStreams {
+  stdin: { write(chunk: Buffer): unknown; end(): unknown };
+  stdout: NodeJS.EventEmitter;
+  stderr: NodeJS.EventEmitter;
+  /** Emits "close" when the agent is gone, "error" on transport failure. */
+  lifecycle: NodeJS.EventEmitter;
+  close(): void;
+}
+
+export function channelStreams(channel: ClientChannel): AgentStreams {
+  return {
+    stdin: channel,
+    stdout: channel,
+    stderr: channel.stderr,
+    lifecycle: channel,
+    close: () => channel.close(),
+  };
+}
+
+export class AgentSession {
+  private buffer: Buffer = Buffer.alloc(0);
+  private waiting: { resolve: (r: AgentReply) => void; reject: (e: Error) => void }[] = [];
+  private ended: Error | undefined;
+  private stderr = "";
+
+  constructor(
+    readonly node: Pick<NodeSpec, "name">,
+    private readonly streams: AgentStreams,
+  ) {
+    streams.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
+    streams.stderr.on("data", (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString("utf8")).slice(-4000);
+    });
+    streams.lifecycle.on("close", () => this.fail(this.endedError()));
+    streams.lifecycle.on("error", (e: Error) =>
+      this.fail(new NodeError(node.name, `the agent's channel failed: ${e.message}`)),
+    );
+  }
+
+  static async start(connection: NodeConnection): Promise<AgentSession> {
+    const channel = await connection.channel(agentCommand(connection.node));
+    return new AgentSession(connection.node, channelStreams(channel));
+  }
+
+  private endedError(): Error {
+    const detail = this.stderr.trim().split("\n").slice(-3).join(" / ");
+    return new NodeError(
+      this.node.name,
+      detail
+        ? `the sync-cluster agent on the node stopped: ${detail}`
+        : "the connection to the node's sync-cluster agent closed unexpectedly",
+    );
+  }
+
+  private fail(error: Error): void {
+    if (!this.ended) this.ended = error;
+    for (const w of this.waiting.splice(0)) w.reject(error);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    while (this.buffer.length >= 4) {
+      const length = this.buffer.readUInt32BE(0);
+      if (this.buffer.length < 4 + length) break;
+      const body = this.buffer.subarray(4, 4 + length).toString("utf8");
+      this.buffer = this.buffer.subarray(4 + length);
+      const waiter = this.waiting.shift();
+      if (!waiter) continue;
+      try {
+        waiter.resolve(JSON.parse(body) as AgentReply);
+      } catch {
+        waiter.reject(new NodeError(this.node.name, "the agent sent a reply that is not JSON"));
+      }
+    }
+  }
+
+  /** Sends one request (and its payload) and waits for the reply; a refusal becomes an AgentError. */
+  async request(message: Record<string, unknown>, payload?: Buffer, timeoutMs = 0): Promise<AgentReply> {
+    if (this.ended) throw this.ended;
+    const body = Buffer.from(
+      JSON.stringify(payload ? { ...message, payload: payload.length } : message),
+      "utf8",
+    );
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length, 0);
+    const reply = new Promise<AgentReply>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    this.streams.stdin.write(header);
+    this.streams.stdin.write(body);
+    if (payload && payload.length > 0) this.streams.stdin.write(payload);
+    let timer: NodeJS.Timeout | undefined;
+    const answered =
+      timeoutMs > 0
+        ? Promise.race([
+            reply,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => {
+                const error = new NodeError(
+                  this.node.name,
+                  `the node did not answer within ${timeoutMs / 1000}s`,
+                );
+                this.fail(error);
+                this.streams.close();
+                reject(error);
+              }, timeoutMs);
+            }),
+          ])
+        : reply;
+    try {
+      const r = await answered;
+      if (!r.ok)
+        throw new AgentError(this.node.name, r.code ?? "error", r.message ?? "the agent refused the request");
+      return r;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.ended === undefined;
+  }
+
+  close(): void {
+    if (!this.ended) this.ended = new NodeError(this.node.name, "the session was closed");
+    this.streams.stdin.end();
+  }
+}

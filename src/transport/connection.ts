@@ -1,0 +1,281 @@
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import ssh2, {
+  type AuthenticationType,
+  type ClientChannel,
+  type ConnectConfig,
+  type PseudoTtyOptions,
+} from "ssh2";
+import {
+  fingerprintSha256,
+  type KnownHostEntry,
+  knownHostsLine,
+  parseKnownHosts,
+  verifyHostKey,
+} from "../core/known-hosts.js";
+import { NodeError } from "../errors.js";
+import type { NodeSpec } from "../inventory/types.js";
+import { askPassphrase } from "./passphrase.js";
+
+/**
+ * One SSH connection to one node: host key checked against known_hosts before anything is sent,
+ * keys from ssh-agent or identity files, keepalives, and errors that say what to do.
+ */
+
+export interface ConnectOptions {
+  /** Path of the ssh-agent socket; default $SSH_AUTH_SOCK. */
+  agentSocket?: string | undefined;
+  /** Accept and record unknown host keys (--accept-new), in addition to the node's own setting. */
+  acceptNew?: boolean;
+  /** Keepalive interval in ms; 0 disables. */
+  keepaliveMs?: number;
+}
+
+export interface ExecResult {
+  code: number;
+  signal?: string | undefined;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+export class NodeConnection {
+  private closed = false;
+  private readonly closeListeners: ((reason: Error | undefined) => void)[] = [];
+
+  constructor(
+    readonly node: NodeSpec,
+    private readonly client: ssh2.Client,
+  ) {
+    client.on("close", () => {
+      this.closed = true;
+      for (const l of this.closeListeners) l(undefined);
+    });
+    client.on("error", (error) => {
+      for (const l of this.closeListeners) l(error);
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  onClose(listener: (reason: Error | undefined) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  /** Starts a remote command and returns its channel (stdin/stdout/stderr streams); `pty` asks for a terminal. */
+  channel(command: string, pty?: PseudoTtyOptions): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, pty ? { pty } : {}, (error, stream) => {
+        if (error) reject(new NodeError(this.node.name, `could not start a command: ${error.message}`));
+        else resolve(stream);
+      });
+    });
+  }
+
+  /** Runs a remote command to completion, collecting its output. */
+  async exec(
+    command: string,
+    options: { stdin?: Buffer | string; timeoutMs?: number } = {},
+  ): Promise<ExecResult> {
+    const stream = await this.channel(command);
+    return new Promise((resolve, reject) => {
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let code = -1;
+      let signal: string | undefined;
+      const timer =
+        options.timeoutMs !== undefined
+          ? setTimeout(() => {
+              stream.close();
+              reject(
+                new NodeError(
+                  this.node.name,
+                  `the command did not finish within ${options.timeoutMs! / 1000}s`,
+                ),
+              );
+            }, options.timeoutMs)
+          : undefined;
+      stream.on("data", (d: Buffer) => stdout.push(d));
+      stream.stderr.on("data", (d: Buffer) => stderr.push(d));
+      stream.on("exit", (c: number | null, s?: string) => {
+        code = c ?? -1;
+        signal = s;
+      });
+      stream.on("close", () => {
+        if (timer) clearTimeout(timer);
+        resolve({ code, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) });
+      });
+      stream.on("error", (e: Error) => {
+        if (timer) clearTimeout(timer);
+        reject(new NodeError(this.node.name, e.message));
+      });
+      if (options.stdin !== undefined) stream.end(options.stdin);
+      else stream.end();
+    });
+  }
+
+  close(): void {
+    if (!this.closed) this.client.end();
+    this.closed = true;
+  }
+}
+
+async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
+  try {
+    return parseKnownHosts(await readFile(file, "utf8"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/** The key type written inside an SSH public key blob (its first string). */
+function keyTypeOf(blob: Buffer): string {
+  const length = blob.readUInt32BE(0);
+  return blob.subarray(4, 4 + length).toString("latin1");
+}
+
+function describeConnectError(node: NodeSpec, error: Error & { code?: string; level?: string }): string {
+  const where = `${node.host}:${node.port}`;
+  switch (error.code) {
+    case "ECONNREFUSED":
+      return `connection refused by ${where}: is sshd running there, and is the port right?`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `the host name ${node.host} could not be resolved (DNS): check the inventory's host or ~/.ssh/config`;
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return `${where} is unreachable from here: check the network or a VPN`;
+    case "ECONNRESET":
+      return `the connection to ${where} was reset`;
+    case "ETIMEDOUT":
+      return `connecting to ${where} timed out after ${node.connectTimeout}s`;
+  }
+  if (error.level === "client-authentication") {
+    return `authentication failed for ${node.user}@${where}: tried ${
+      node.identityFiles.length > 0 ? node.identityFiles.join(", ") : "no identity files"
+    }${process.env.SSH_AUTH_SOCK ? " and ssh-agent" : ""}. Check the user and that the key is in the node's authorized_keys.`;
+  }
+  if (error.level === "client-timeout" || /Timed out while waiting for handshake/.test(error.message)) {
+    return `no SSH handshake from ${where} within ${node.connectTimeout}s`;
+  }
+  return `cannot connect to ${where}: ${error.message}`;
+}
+
+/** Loads private keys; a key with a passphrase is asked for on a terminal, else refused with advice. */
+async function loadKeys(node: NodeSpec): Promise<{ file: string; key: Buffer; passphrase?: string }[]> {
+  const keys: { file: string; key: Buffer; passphrase?: string }[] = [];
+  for (const file of node.identityFiles) {
+    const key = await readFile(file);
+    let parsed = ssh2.utils.parseKey(key);
+    if (parsed instanceof Error && /passphrase/i.test(parsed.message)) {
+      const passphrase = await askPassphrase(file);
+      if (passphrase === undefined) {
+        throw new NodeError(
+          node.name,
+          `the key ${file} is protected by a passphrase and there is no terminal to ask for it: add it to ssh-agent (ssh-add ${file}) and run again`,
+        );
+      }
+      parsed = ssh2.utils.parseKey(key, passphrase);
+      if (parsed instanceof Error) throw new NodeError(node.name, `the passphrase for ${file} is wrong`);
+      keys.push({ file, key, passphrase });
+      continue;
+    }
+    if (parsed instanceof Error)
+      throw new NodeError(node.name, `cannot use the key ${file}: ${parsed.message}`);
+    keys.push({ file, key });
+  }
+  return keys;
+}
+
+export async function connect(node: NodeSpec, options: ConnectOptions = {}): Promise<NodeConnection> {
+  const entries = await readKnownHosts(node.knownHosts);
+  const keys = await loadKeys(node);
+  const agent = options.agentSocket ?? process.env.SSH_AUTH_SOCK;
+  const acceptNew = node.acceptNewHostKeys || (options.acceptNew ?? false);
+  let hostKeyProblem: string | undefined;
+  let recordKey: string | undefined;
+
+  const methods: AuthenticationType[] = [];
+  if (agent) methods.push("agent");
+  if (keys.length > 0) methods.push("publickey");
+
+  const config: ConnectConfig = {
+    host: node.host,
+    port: node.port,
+    username: node.user,
+    readyTimeout: node.connectTimeout * 1000,
+    keepaliveInterval: options.keepaliveMs ?? 15_000,
+    keepaliveCountMax: 3,
+    hostVerifier: (key: Buffer) => {
+      const type = keyTypeOf(key);
+      const base64 = key.toString("base64");
+      const verdict = verifyHostKey(entries, node.host, node.port, type, base64);
+      switch (verdict.kind) {
+        case "match":
+          return true;
+        case "revoked":
+          hostKeyProblem = `the host key of ${node.host}:${node.port} (${fingerprintSha256(base64)}) is marked @revoked in ${node.knownHosts} line ${verdict.line}`;
+          return false;
+        case "mismatch":
+          hostKeyProblem =
+            `THE HOST KEY OF ${node.host}:${node.port} HAS CHANGED: it now presents ${type} ${fingerprintSha256(base64)}, ` +
+            `which differs from ${node.knownHosts} line ${verdict.lines.join(", ")}. Someone could be intercepting the connection, or the node was reinstalled. ` +
+            `If you know why it changed, remove the old entry (ssh-keygen -R '${node.port === 22 ? node.host : `[${node.host}]:${node.port}`}' -f ${node.knownHosts}) and connect again.`;
+          return false;
+        case "unknown":
+          if (acceptNew) {
+            recordKey = knownHostsLine(node.host, node.port, type, base64);
+            return true;
+          }
+          hostKeyProblem =
+            `the host key of ${node.host}:${node.port} is not in ${node.knownHosts} (${type} ${fingerprintSha256(base64)}). ` +
+            `Verify the fingerprint, then add it (ssh-keyscan -p ${node.port} ${node.host} >> ${node.knownHosts}), set acceptNewHostKeys: true for the node, or pass --accept-new.`;
+          return false;
+      }
+    },
+  };
+  // Offer agent and keys in order, like OpenSSH: agent first, then each identity file.
+  const queue: (() => unknown)[] = [];
+  if (agent) queue.push(() => ({ type: "agent", username: node.user, agent }));
+  for (const k of keys) {
+    queue.push(() => ({ type: "publickey", username: node.user, key: k.key, passphrase: k.passphrase }));
+  }
+  config.authHandler = ((_methodsLeft: unknown, _partial: unknown, next: (m: unknown) => void) => {
+    const method = queue.shift();
+    next(method ? method() : false);
+  }) as ConnectConfig["authHandler"];
+
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    const fail = (error: Error & { code?: string; level?: string }) => {
+      client.removeAllListeners("ready");
+      client.end();
+      const message = hostKeyProblem ?? describeConnectError(node, error);
+      reject(new NodeError(node.name, message));
+    };
+    client.once("ready", () => {
+      client.removeListener("error", fail);
+      resolve();
+    });
+    client.once("error", fail);
+    if (queue.length === 0) {
+      reject(
+        new NodeError(
+          node.name,
+          "no SSH key to log in with: start ssh-agent and add a key (ssh-add), or set identityFile in the inventory",
+        ),
+      );
+      return;
+    }
+    client.connect(config);
+  });
+  if (recordKey) {
+    await mkdir(dirname(node.knownHosts), { recursive: true, mode: 0o700 });
+    await appendFile(node.knownHosts, `${recordKey}\n`, { mode: 0o600 });
+  }
+  // Errors after the handshake are reported per operation; swallow the event to keep the process alive.
+  client.on("error", () => {});
+  return new NodeConnection(node, client);
+}

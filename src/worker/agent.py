@@ -1,0 +1,676 @@
+"""sync-cluster's worker agent: builds, verifies and publishes releases on one worker.
+
+Started over SSH as `PYTHON -c <this file>` with the venv's python (plain python3 when the venv
+is missing); it needs nothing but the standard library. It speaks a framed protocol on stdin and
+stdout and stays up for the whole session, so `watch` pays for no process start per change.
+
+Frame: 4-byte big-endian length, then that many bytes of UTF-8 JSON. A request with
+"payload": N is followed by N raw bytes (a tar archive). Every request gets one reply frame.
+
+Layout on the worker (DESIGN.md section 5):
+    DEPLOY/PROJECT/releases/ID/...        immutable once published
+    DEPLOY/PROJECT/current -> releases/ID switched with rename(2)
+    DEPLOY/PROJECT/.lock                  flock(2): one pusher at a time; the kernel drops it if we die
+    DEPLOY/PROJECT/.staging-*             a release being built; removed by the next lock holder
+    VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth -> DEPLOY/PROJECT/current
+"""
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import struct
+import sys
+import sysconfig
+import tarfile
+import time
+
+AGENT_VERSION = 1
+MANIFEST_NAME = ".sync-cluster-manifest.json"
+COPY_CHUNK = 1 << 20
+
+
+class Refused(Exception):
+    """A request the agent will not carry out; the message is for the user."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def release_id_of(files):
+    """Same algorithm as releaseIdOf in src/core/manifest.ts: the id proves the content."""
+    h = hashlib.sha256()
+    for path, size, mode, sha in sorted(files, key=lambda f: f[0].encode("utf-8", "surrogatepass")):
+        h.update(("%s\0%d\0%o\0%s\n" % (path, size, mode, sha)).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:24]
+
+
+def valid_release_id(rid):
+    return isinstance(rid, str) and 8 <= len(rid) <= 64 and all(c in "0123456789abcdef" for c in rid)
+
+
+def safe_relative(path):
+    """A manifest path must stay inside the release: relative, no `..`, no empty or hidden-escape parts."""
+    if not isinstance(path, str) or not path or "\0" in path or path.startswith("/"):
+        return False
+    parts = path.split("/")
+    return all(p not in ("", ".", "..") for p in parts)
+
+
+class Agent:
+    def __init__(self):
+        self.out = sys.stdout.buffer
+        self.inp = sys.stdin.buffer
+        self.project_dir = None
+        self.lock_fd = None
+        self.staging = None
+        self.pending = None
+        self.manifest_cache = {}
+
+    # ---- framing -------------------------------------------------------------------------
+    def read_exact(self, n):
+        chunks = []
+        while n > 0:
+            chunk = self.inp.read(min(n, COPY_CHUNK))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def read_frame(self):
+        header = self.inp.read(4)
+        if not header:
+            return None
+        if len(header) < 4:
+            header += self.read_exact(4 - len(header))
+        (length,) = struct.unpack(">I", header)
+        if length > 256 * 1024 * 1024:
+            raise Refused("protocol", "request too large")
+        return json.loads(self.read_exact(length).decode("utf-8", "surrogatepass"))
+
+    def reply(self, obj):
+        data = json.dumps(obj, ensure_ascii=True).encode("ascii")
+        self.out.write(struct.pack(">I", len(data)) + data)
+        self.out.flush()
+
+    # ---- paths ---------------------------------------------------------------------------
+    def configure(self, req):
+        deploy = os.path.abspath(os.path.expanduser(req["deployDir"]))
+        project = req["project"]
+        if not project or "/" in project or project in (".", "..") or project.startswith("."):
+            raise Refused("bad-request", "invalid project name %r" % project)
+        self.deploy_dir = deploy
+        self.project = project
+        self.project_dir = os.path.join(deploy, project)
+        self.releases_dir = os.path.join(self.project_dir, "releases")
+        self.venv = os.path.abspath(os.path.expanduser(req["venv"]))
+        self.keep = max(1, int(req.get("keep", 3)))
+
+    def site_packages(self):
+        """The venv's site-packages, if this agent runs under the venv's python."""
+        if sys.prefix == getattr(sys, "base_prefix", sys.prefix):
+            return None
+        if os.path.realpath(sys.prefix) != os.path.realpath(self.venv):
+            return None
+        return sysconfig.get_paths()["purelib"]
+
+    def pth_path(self):
+        site = self.site_packages()
+        return os.path.join(site, "sync-cluster-%s.pth" % self.project) if site else None
+
+    def pth_line(self):
+        return os.path.join(self.project_dir, "current")
+
+    def current(self):
+        try:
+            target = os.readlink(os.path.join(self.project_dir, "current"))
+        except OSError:
+            return None
+        rid = os.path.basename(target.rstrip("/"))
+        return rid if valid_release_id(rid) else None
+
+    def releases(self):
+        out = []
+        try:
+            names = os.listdir(self.releases_dir)
+        except OSError:
+            return out
+        for name in names:
+            if not valid_release_id(name):
+                continue
+            path = os.path.join(self.releases_dir, name)
+            if not os.path.isfile(os.path.join(path, MANIFEST_NAME)):
+                continue
+            try:
+                mtime = os.stat(path).st_mtime
+            except OSError:
+                continue
+            out.append({"id": name, "time": mtime})
+        out.sort(key=lambda r: r["time"], reverse=True)
+        return out
+
+    def manifest_of(self, rid):
+        if rid in self.manifest_cache:
+            return self.manifest_cache[rid]
+        with open(os.path.join(self.releases_dir, rid, MANIFEST_NAME), encoding="utf-8", errors="surrogatepass") as f:
+            files = [tuple(x) for x in json.load(f)["files"]]
+        self.manifest_cache = {rid: files}  # one release is enough to diff against; keeps memory flat
+        return files
+
+    # ---- locking -------------------------------------------------------------------------
+    def lock(self, timeout):
+        os.makedirs(self.releases_dir, exist_ok=True)
+        fd = os.open(os.path.join(self.project_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise Refused("locked", "another push to this worker has held its lock for %ds" % timeout)
+                time.sleep(0.05)
+        self.lock_fd = fd
+        self.remove_leftovers()
+
+    def unlock(self):
+        if self.staging:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+        self.pending = None
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
+
+    def remove_leftovers(self):
+        """Staging directories of interrupted pushes: safe to remove, we hold the lock."""
+        for name in os.listdir(self.project_dir):
+            if name.startswith(".staging-") or name.startswith(".current-"):
+                path = os.path.join(self.project_dir, name)
+                if os.path.islink(path) or os.path.isfile(path):
+                    os.unlink(path)
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
+
+    # ---- publishing ----------------------------------------------------------------------
+    def switch(self, rid):
+        """Points `current` at a published release atomically and makes sure the venv sees it."""
+        tmp = os.path.join(self.project_dir, ".current-%d" % os.getpid())
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.path.join("releases", rid), tmp)
+        os.replace(tmp, os.path.join(self.project_dir, "current"))
+        now = time.time()
+        os.utime(os.path.join(self.releases_dir, rid), (now, now))
+        self.write_pth()
+        self.collect_garbage(rid)
+
+    def write_pth(self):
+        path = self.pth_path()
+        if not path:
+            return False
+        line = self.pth_line() + "\n"
+        try:
+            with open(path, encoding="utf-8") as f:
+                if f.read() == line:
+                    return True
+        except OSError:
+            pass
+        tmp = path + ".tmp-%d" % os.getpid()
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(line)
+        os.replace(tmp, path)
+        return True
+
+    def collect_garbage(self, current):
+        """Keeps the newest `keep` releases and, always, the current one."""
+        kept = 0
+        for r in self.releases():
+            if r["id"] == current:
+                continue
+            kept += 1
+            if kept >= self.keep:
+                shutil.rmtree(os.path.join(self.releases_dir, r["id"]), ignore_errors=True)
+
+    # ---- requests ------------------------------------------------------------------------
+    def op_hello(self, req):
+        self.configure(req)
+        cur = self.current()
+        manifest = None
+        if cur and req.get("withManifest", True):
+            try:
+                manifest = self.manifest_of(cur)
+            except (OSError, ValueError):
+                manifest = None
+        pth = self.pth_path()
+        pth_ok = False
+        if pth:
+            try:
+                with open(pth, encoding="utf-8") as f:
+                    pth_ok = f.read().strip() == self.pth_line()
+            except OSError:
+                pth_ok = False
+        return {
+            "agent": AGENT_VERSION,
+            "python": {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3]},
+            "home": os.path.expanduser("~"),
+            "projectDir": self.project_dir,
+            "sitePackages": self.site_packages(),
+            "pthOk": pth_ok,
+            "current": cur,
+            "releases": self.releases(),
+            "manifest": manifest,
+        }
+
+    def op_prepare(self, req):
+        """Locks, and either switches to a release the worker already has or stages a new one."""
+        rid = req["release"]
+        if not valid_release_id(rid):
+            raise Refused("bad-request", "invalid release id")
+        self.lock(float(req.get("lockTimeout", 60)))
+        if os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
+            self.switch(rid)
+            self.unlock()
+            return {"status": "switched", "release": rid}
+        base = req.get("base")
+        base_files = {}
+        if base:
+            if not valid_release_id(base) or not os.path.isfile(os.path.join(self.releases_dir, base, MANIFEST_NAME)):
+                self.unlock()
+                return {"status": "base-missing"}
+            base_files = {f[0]: f for f in self.manifest_of(base)}
+        target = dict(base_files)
+        for path in req.get("remove", []):
+            target.pop(path, None)
+        upsert = {}
+        for entry in req.get("upsert", []):
+            path, size, mode, sha = entry
+            if not safe_relative(path) or path.split("/")[-1] == MANIFEST_NAME:
+                raise Refused("bad-path", "unsafe path in manifest: %r" % path)
+            if not isinstance(size, int) or size < 0 or mode not in (0o644, 0o755):
+                raise Refused("bad-request", "bad size or mode for %r" % path)
+            target[path] = (path, size, mode, sha)
+            upsert[path] = target[path]
+        files = sorted(target.values())
+        if release_id_of(files) != rid:
+            self.unlock()
+            raise Refused("bad-manifest", "the manifest does not match release %s" % rid)
+        self.check_prefixes(target)
+        self.check_space(sum(f[1] for f in upsert.values()))
+        self.staging = os.path.join(self.project_dir, ".staging-%s-%d" % (rid, os.getpid()))
+        os.mkdir(self.staging, 0o755)
+        base_dir = os.path.join(self.releases_dir, base) if base else None
+        reuse = {path: src for path, src in req.get("reuse", [])}
+        linked = 0
+        for path, f in target.items():
+            if path in upsert and path not in reuse:
+                continue
+            src = reuse.get(path, path)
+            if not base_dir or src not in base_files or base_files[src][1:] != f[1:]:
+                raise Refused("bad-request", "cannot reuse %r from the base release" % path)
+            self.place_from(os.path.join(base_dir, src), path, f)
+            linked += 1
+        expected = {p: f for p, f in upsert.items() if p not in reuse}
+        self.pending = {"release": rid, "files": files, "expected": expected, "linked": linked}
+        return {"status": "ready", "expect": len(expected), "linked": linked}
+
+    def check_prefixes(self, target):
+        """A path may not be both a file and a directory (`a` and `a/b`)."""
+        dirs = set()
+        for path in target:
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                dirs.add("/".join(parts[:i]))
+        clash = [p for p in target if p in dirs]
+        if clash:
+            raise Refused("bad-path", "%r is both a file and a directory" % clash[0])
+
+    def check_space(self, need):
+        try:
+            st = os.statvfs(self.project_dir)
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        if free < need + (1 << 20):
+            raise Refused("no-space", "not enough free space in %s: %d bytes needed, %d free" % (self.project_dir, need, free))
+
+    def open_new(self, path, mode):
+        """Creates a file inside the staging directory, never following a link anywhere."""
+        full = os.path.join(self.staging, path)
+        parent = os.path.dirname(full)
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+        # Everything below staging was created by us as plain directories; check it all the same.
+        probe = parent
+        while probe != self.staging:
+            if os.path.islink(probe):
+                raise Refused("bad-path", "link in path %r" % path)
+            probe = os.path.dirname(probe)
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        return os.fdopen(fd, "wb")
+
+    def place_from(self, src, path, f):
+        """Links an unchanged file from the base release (copies across file systems)."""
+        full = os.path.join(self.staging, path)
+        os.makedirs(os.path.dirname(full), mode=0o755, exist_ok=True)
+        st = os.lstat(src)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != f[1]:
+            raise Refused("corrupt-base", "the base release's copy of %r was changed on the worker" % path)
+        try:
+            os.link(src, full)
+        except OSError:
+            with open(src, "rb") as r, self.open_new(path, f[2]) as w:
+                shutil.copyfileobj(r, w, COPY_CHUNK)
+        if stat.S_IMODE(os.lstat(full).st_mode) != f[2]:
+            os.chmod(full, f[2])
+
+    def op_upload(self, req):
+        """Receives the archive of the files the worker lacks, verifies them and publishes the release."""
+        size = int(req["payload"])
+        if not self.pending:
+            self.skip(size)
+            raise Refused("bad-request", "upload without prepare")
+        reader = BoundedReader(self.inp, size)
+        try:
+            received, nbytes = self.extract(reader)
+        finally:
+            reader.drain()
+        pending = self.pending
+        missing = [p for p in pending["expected"] if p not in received]
+        if missing:
+            raise Refused("incomplete", "the archive lacks %d file(s), first %r" % (len(missing), missing[0]))
+        rid = pending["release"]
+        with self.open_new(MANIFEST_NAME, 0o644) as w:
+            w.write(json.dumps({"release": rid, "files": pending["files"]}).encode("utf-8", "surrogatepass"))
+        final = os.path.join(self.releases_dir, rid)
+        os.rename(self.staging, final)
+        self.staging = None
+        self.switch(rid)
+        self.unlock()
+        return {"status": "published", "release": rid, "received": len(received), "bytes": nbytes,
+                "linked": pending["linked"]}
+
+    def extract(self, reader):
+        expected = self.pending["expected"]
+        received = set()
+        nbytes = 0
+        try:
+            archive = tarfile.open(fileobj=reader, mode="r|", encoding="utf-8", errors="surrogateescape")
+        except tarfile.TarError as e:
+            raise Refused("bad-archive", "not a valid archive: %s" % e)
+        with archive:
+            try:
+                for member in archive:
+                    name = member.name
+                    if not member.isreg():
+                        raise Refused("bad-archive", "archive entry %r is not a regular file" % name)
+                    if not safe_relative(name):
+                        raise Refused("bad-archive", "archive entry %r escapes the release" % name)
+                    f = expected.get(name)
+                    if f is None or name in received:
+                        raise Refused("bad-archive", "unexpected archive entry %r" % name)
+                    if member.size != f[1]:
+                        raise Refused("bad-archive", "size of %r differs from the manifest" % name)
+                    src = archive.extractfile(member)
+                    h = hashlib.sha256()
+                    with self.open_new(name, f[2]) as w:
+                        while True:
+                            chunk = src.read(COPY_CHUNK)
+                            if not chunk:
+                                break
+                            h.update(chunk)
+                            w.write(chunk)
+                    if h.hexdigest() != f[3]:
+                        raise Refused("corrupt", "content of %r does not match its checksum" % name)
+                    os.chmod(os.path.join(self.staging, name), f[2])
+                    received.add(name)
+                    nbytes += f[1]
+            except tarfile.TarError as e:
+                raise Refused("bad-archive", "broken archive: %s" % e)
+            except OSError as e:
+                if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+                    raise Refused("no-space", "the worker's disk is full (%s)" % self.project_dir)
+                raise
+        return received, nbytes
+
+    def skip(self, n):
+        while n > 0:
+            chunk = self.inp.read(min(n, COPY_CHUNK))
+            if not chunk:
+                raise EOFError
+            n -= len(chunk)
+
+    def op_activate(self, req):
+        """Switches `current` to a release the worker has (rollback, or a push of a known release)."""
+        rid = req["release"]
+        if not valid_release_id(rid):
+            raise Refused("bad-request", "invalid release id")
+        self.lock(float(req.get("lockTimeout", 60)))
+        try:
+            if not os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
+                raise Refused("no-release", "release %s is not on this worker" % rid)
+            self.switch(rid)
+        finally:
+            self.unlock()
+        return {"status": "switched", "release": rid}
+
+    def op_abort(self, req):
+        self.unlock()
+        return {"status": "aborted"}
+
+    # ---- readiness checks (sync-cluster check) ---------------------------------------------
+    def pyvenv_cfg(self):
+        """(path, line number, value) of include-system-site-packages, or None when absent."""
+        path = os.path.join(self.venv, "pyvenv.cfg")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return path, None, None
+        for i, line in enumerate(lines, 1):
+            key, sep, value = line.partition("=")
+            if sep and key.strip().lower() == "include-system-site-packages":
+                return path, i, value.strip().lower()
+        return path, 0, None
+
+    def venv_python(self):
+        path = os.path.join(self.venv, "bin", "python")
+        return path if os.access(path, os.X_OK) else None
+
+    def probe_imports(self, python, modules, deep):
+        """Asks the venv's python, in a fresh process, where toil and the workflow's imports come from."""
+        import subprocess
+
+        code = PROBE_IMPORTS
+        try:
+            out = subprocess.run([python, "-c", code, json.dumps({"modules": modules, "deep": deep})],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return {"error": str(e)}
+        if out.returncode != 0:
+            lines = out.stderr.decode("utf-8", "replace").strip().splitlines()
+            return {"error": lines[-1] if lines else "the venv's python failed"}
+        try:
+            return json.loads(out.stdout.decode("utf-8", "replace"))
+        except ValueError:
+            return {"error": "unreadable answer"}
+
+    def op_check(self, req):
+        """Facts for every check of `sync-cluster check`; the leader judges them (src/core/node-checks.ts)."""
+        python = self.venv_python()
+        cfg_path, cfg_line, cfg_value = self.pyvenv_cfg()
+        facts = {
+            "venvPython": python,
+            "venvIsVenv": os.path.isfile(cfg_path),
+            "pyvenvCfg": {"path": cfg_path, "line": cfg_line, "value": cfg_value},
+        }
+        if python:
+            facts["imports"] = self.probe_imports(python, req.get("modules", []), bool(req.get("deep")))
+        # The deploy directory, or its nearest existing parent, must be writable.
+        probe = self.project_dir
+        while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+            probe = os.path.dirname(probe)
+        facts["deploy"] = {"path": self.project_dir, "existing": probe, "writable": os.access(probe, os.W_OK | os.X_OK)}
+        try:
+            st = os.statvfs(probe)
+            facts["deploy"]["free"] = st.f_bavail * st.f_frsize
+        except OSError:
+            facts["deploy"]["free"] = None
+        pth = self.pth_path()
+        facts["pth"] = {"path": pth, "expected": self.pth_line(), "content": None}
+        if pth:
+            try:
+                with open(pth, encoding="utf-8") as f:
+                    facts["pth"]["content"] = f.read().strip()
+            except OSError:
+                pass
+        facts["current"] = self.current()
+        facts["releases"] = self.releases()
+        return facts
+
+    def op_fix(self, req):
+        """Creates a missing venv, or turns on system site-packages; never installs or removes packages."""
+        import subprocess
+
+        done = []
+        if not self.venv_python():
+            # The system's own python first: its site-packages are the ones the venv must see
+            # (Toil and native libraries installed by the administrator), whatever PATH says.
+            cmds = [["/usr/bin/python3", "-m", "venv", "--system-site-packages", self.venv],
+                    ["python3", "-m", "venv", "--system-site-packages", self.venv],
+                    ["virtualenv", "--system-site-packages", self.venv]]
+            last = ""
+            for cmd in cmds:
+                try:
+                    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+                except OSError as e:
+                    last = str(e)
+                    continue
+                if out.returncode == 0:
+                    done.append("created the virtualenv %s with %s --system-site-packages" % (self.venv, "virtualenv" if cmd[0] == "virtualenv" else cmd[0] + " -m venv"))
+                    break
+                last = out.stderr.decode("utf-8", "replace").strip()
+            else:
+                raise Refused("fix-failed", "could not create the virtualenv %s: %s" % (self.venv, last))
+            return {"done": done}
+        path, line, value = self.pyvenv_cfg()
+        if value != "true":
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+            if line:
+                lines[line - 1] = "include-system-site-packages = true"
+            else:
+                lines.append("include-system-site-packages = true")
+            tmp = path + ".tmp-%d" % os.getpid()
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+            os.replace(tmp, path)
+            done.append("set include-system-site-packages = true in %s%s" % (path, " (line %d)" % line if line else ""))
+        return {"done": done}
+
+    def serve(self):
+        while True:
+            try:
+                req = self.read_frame()
+            except EOFError:
+                req = None
+            if req is None:
+                self.unlock()
+                return
+            op = req.get("op")
+            handler = getattr(self, "op_" + str(op), None)
+            try:
+                if handler is None:
+                    raise Refused("bad-request", "unknown operation %r" % op)
+                result = handler(req)
+                result["ok"] = True
+            except Refused as e:
+                self.unlock()
+                result = {"ok": False, "code": e.code, "message": str(e)}
+            except EOFError:
+                self.unlock()
+                return
+            except OSError as e:
+                self.unlock()
+                code = "no-space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "os-error"
+                result = {"ok": False, "code": code, "message": "%s: %s" % (e.strerror, e.filename or "")}
+            self.reply(result)
+
+
+PROBE_IMPORTS = r"""
+import importlib, importlib.util, json, os, sys, sysconfig
+args = json.loads(sys.argv[1])
+try:
+    import importlib.metadata as md
+except ImportError:
+    md = None
+
+def version_of(dist):
+    if not dist or md is None:
+        return None
+    try:
+        return md.version(dist)
+    except Exception:
+        return None
+
+out = {"python": "%d.%d.%d" % sys.version_info[:3], "venvSite": sysconfig.get_paths()["purelib"], "modules": {}}
+toil = {"found": False}
+try:
+    if args["deep"]:
+        m = importlib.import_module("toil")
+        origin = getattr(m, "__file__", None)
+    else:
+        spec = importlib.util.find_spec("toil")
+        origin = spec.origin if spec else None
+    if origin:
+        toil = {"found": True, "origin": os.path.realpath(origin), "version": version_of("toil")}
+except Exception as e:
+    toil = {"found": False, "error": "%s: %s" % (type(e).__name__, e)}
+out["toil"] = toil
+for item in args["modules"]:
+    name = item["module"]
+    try:
+        spec = importlib.util.find_spec(name)
+        out["modules"][name] = {"found": spec is not None,
+                                "origin": os.path.realpath(spec.origin) if spec and spec.origin else None,
+                                "version": version_of(item.get("dist"))}
+    except Exception as e:
+        out["modules"][name] = {"found": False, "error": "%s: %s" % (type(e).__name__, e)}
+print(json.dumps(out))
+"""
+
+
+class BoundedReader:
+    """The payload of one request: reads stop at its end so the next frame stays intact."""
+
+    def __init__(self, raw, size):
+        self.raw = raw
+        self.left = size
+
+    def read(self, n=-1):
+        if self.left <= 0:
+            return b""
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        data = self.raw.read(n)
+        if not data:
+            raise EOFError
+        self.left -= len(data)
+        return data
+
+    def drain(self):
+        while self.left > 0:
+            self.read(min(self.left, COPY_CHUNK))
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    Agent().serve()

@@ -1,0 +1,371 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+
+/**
+ * A local cluster for tests and benchmarks: one real OpenSSH sshd per worker on 127.0.0.1, each
+ * with its own host key, port, venv and deploy directory, so a test can stop one worker alone.
+ */
+
+const execFileAsync = promisify(execFile);
+const SSHD = "/usr/sbin/sshd";
+const SSH_KEYGEN = "/usr/bin/ssh-keygen";
+const SYSTEM_PYTHON = "/usr/bin/python3";
+
+export function sshdAvailable(): boolean {
+  return existsSync(SSHD) && existsSync(SSH_KEYGEN) && existsSync("/usr/bin/ssh");
+}
+
+export interface WorkerHandle {
+  name: string;
+  port: number;
+  dir: string;
+  venv: string;
+  deployDir: string;
+  pid(): number | undefined;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  python(): string;
+}
+
+export interface Cluster {
+  dir: string;
+  workers: WorkerHandle[];
+  identityFile: string;
+  knownHosts: string;
+  inventoryPath: string;
+  hostKeyFingerprint(w: WorkerHandle): string;
+  writeInventory(options?: {
+    workers?: WorkerHandle[];
+    project?: Record<string, unknown>;
+    extra?: Record<string, unknown>;
+  }): string;
+  runOnWorker(w: WorkerHandle, command: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  addWorker(): Promise<WorkerHandle>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  workers: number;
+  dir?: string;
+  venv?: boolean;
+  cleanup?: boolean;
+}
+
+// Every sshd any cluster of this process started: killed on exit, so a failed test leaks none.
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Resolves when the port answers with an SSH banner, i.e. sshd is really serving. */
+function sshBanner(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once("data", (d) => done(d.toString("latin1").startsWith("SSH-")));
+    socket.once("error", () => done(false));
+  });
+}
+
+async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  detail: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} within ${timeoutMs} ms. ${detail()}`);
+}
+
+async function keygen(file: string): Promise<void> {
+  await execFileAsync(SSH_KEYGEN, ["-q", "-t", "ed25519", "-N", "", "-C", "sync-cluster-test", "-f", file]);
+}
+
+function sshdConfig(port: number, dir: string): string {
+  return [
+    `Port ${port}`,
+    "ListenAddress 127.0.0.1",
+    `HostKey ${join(dir, "host_ed25519")}`,
+    `PidFile ${join(dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+    "StrictModes no",
+    "UsePAM no",
+    "PermitRootLogin prohibit-password",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "PubkeyAuthentication yes",
+    "MaxStartups 200:30:400",
+    "MaxSessions 200",
+    "LogLevel ERROR",
+    "Subsystem sftp internal-sftp",
+    "AcceptEnv LANG LC_*",
+    "",
+  ].join("\n");
+}
+
+class LocalWorker implements WorkerHandle {
+  readonly venv: string;
+  readonly deployDir: string;
+  private child: ChildProcess | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly port: number,
+    readonly dir: string,
+  ) {
+    this.venv = join(dir, "venv");
+    this.deployDir = join(dir, "deploy");
+  }
+
+  pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  python(): string {
+    return join(this.venv, "bin", "python");
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+    const log = openSync(join(this.dir, "sshd.log"), "a");
+    const child = spawn(SSHD, ["-D", "-e", "-f", join(this.dir, "sshd_config")], {
+      stdio: ["ignore", "ignore", log],
+    });
+    closeSync(log);
+    this.child = child;
+    running.add(child);
+    child.once("exit", () => {
+      running.delete(child);
+      if (this.child === child) this.child = undefined;
+    });
+    await waitUntil(
+      `sshd of ${this.name} did not start on port ${this.port}`,
+      async () => {
+        if (!this.child)
+          throw new Error(`sshd of ${this.name} exited: ${readFileSync(join(this.dir, "sshd.log"), "utf8")}`);
+        return sshBanner(this.port);
+      },
+      10_000,
+      () => readFileSync(join(this.dir, "sshd.log"), "utf8"),
+    );
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    // sshd's per-connection children outlive the listener: kill them too, so a stopped worker is
+    // really gone and its open sessions drop, as on a crashed node. Found before the listener
+    // dies, while they are still its descendants.
+    const sessions = descendantsOf(child.pid!);
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGKILL");
+    for (const pid of sessions) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    await exited;
+    await waitUntil(
+      `${this.name} still accepts connections`,
+      async () => !(await sshBanner(this.port)),
+      5000,
+      () => "",
+    );
+  }
+}
+
+/** PIDs of every process below `root`, read from /proc. */
+function descendantsOf(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // The command name may contain spaces and parentheses: the ppid follows the last ")".
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    for (const c of children.get(queue.pop()!) ?? []) {
+      found.push(c);
+      queue.push(c);
+    }
+  }
+  return found;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "sc-cluster-")));
+  mkdirSync(dir, { recursive: true });
+  const identityFile = join(dir, "client_key");
+  const knownHosts = join(dir, "known_hosts");
+  const inventoryPath = join(dir, "inventory.yaml");
+  await keygen(identityFile);
+  const clientPub = readFileSync(`${identityFile}.pub`, "utf8");
+  writeFileSync(knownHosts, "");
+  const workers: LocalWorker[] = [];
+  let stopped = false;
+
+  async function makeWorker(index: number): Promise<LocalWorker> {
+    const name = `w${index}`;
+    const wdir = join(dir, name);
+    mkdirSync(wdir, { recursive: true });
+    const port = await freePort();
+    await keygen(join(wdir, "host_ed25519"));
+    writeFileSync(join(wdir, "authorized_keys"), clientPub);
+    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir));
+    const hostPub = readFileSync(join(wdir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
+    appendFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
+    const worker = new LocalWorker(name, port, wdir);
+    if (options.venv !== false) {
+      await execFileAsync(SYSTEM_PYTHON, [
+        "-m",
+        "venv",
+        "--system-site-packages",
+        "--without-pip",
+        worker.venv,
+      ]);
+    }
+    await worker.start();
+    return worker;
+  }
+
+  const made = await Promise.all(Array.from({ length: options.workers }, (_, i) => makeWorker(i + 1)));
+  workers.push(...made);
+
+  const fingerprints = new Map<string, string>();
+  const cluster: Cluster = {
+    dir,
+    workers,
+    identityFile,
+    knownHosts,
+    inventoryPath,
+    hostKeyFingerprint(w) {
+      let fp = fingerprints.get(w.name);
+      if (!fp) {
+        const pub = readFileSync(join(w.dir, "host_ed25519.pub"), "utf8").trim().split(/\s+/)[1]!;
+        fp = `SHA256:${createHash("sha256").update(Buffer.from(pub, "base64")).digest("base64").replace(/=+$/, "")}`;
+        fingerprints.set(w.name, fp);
+      }
+      return fp;
+    },
+    writeInventory(opts = {}) {
+      const extra = { ...opts.extra };
+      const defaults = {
+        user: "root",
+        identityFile,
+        knownHosts,
+        ...(extra.defaults as Record<string, unknown> | undefined),
+      };
+      delete extra.defaults;
+      const doc = {
+        project: { ...opts.project },
+        defaults,
+        workers: (opts.workers ?? workers).map((w) => ({
+          name: w.name,
+          host: "127.0.0.1",
+          port: w.port,
+          venv: w.venv,
+          deployDir: w.deployDir,
+        })),
+        ...extra,
+      };
+      writeFileSync(inventoryPath, stringify(doc));
+      return inventoryPath;
+    },
+    runOnWorker(w, command) {
+      return new Promise((resolve) => {
+        execFile(
+          "/usr/bin/ssh",
+          [
+            "-p",
+            String(w.port),
+            "-i",
+            identityFile,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            `UserKnownHostsFile=${knownHosts}`,
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "root@127.0.0.1",
+            command,
+          ],
+          {
+            maxBuffer: 1 << 26,
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" },
+          },
+          (error, stdout, stderr) => {
+            const code = error
+              ? typeof (error as { code?: unknown }).code === "number"
+                ? (error as { code: number }).code
+                : 255
+              : 0;
+            resolve({ code, stdout, stderr });
+          },
+        );
+      });
+    },
+    async addWorker() {
+      const worker = await makeWorker(workers.length + 1);
+      workers.push(worker);
+      return worker;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all(workers.map((w) => w.stop().catch(() => undefined)));
+      if (options.cleanup !== false) await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}

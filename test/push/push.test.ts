@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { readFile, realpath, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { loadInventory } from "../../src/inventory/load.js";
+import type { Inventory } from "../../src/inventory/types.js";
+import { type NodeOutcome, pushAll } from "../../src/push/push.js";
+import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
+import {
+  makePackageProject,
+  makeSiblingProject,
+  run,
+  SYSTEM_PYTHON,
+  tempDir,
+  writeTree,
+} from "../fixtures/projects.js";
+import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
+
+const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
+const BIN = join(process.cwd(), "bin", "sync-cluster");
+
+async function workerPython(cluster: Cluster, w: WorkerHandle, code: string) {
+  return cluster.runOnWorker(w, `cd / && ${w.python()} -c '${code}'`);
+}
+
+function byNode(outcomes: NodeOutcome[]): Map<string, NodeOutcome> {
+  return new Map(outcomes.map((o) => [o.node, o]));
+}
+
+describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not installed" }, () => {
+  let cluster: Cluster;
+  let project: string;
+  let inventory: Inventory;
+
+  before(async () => {
+    cluster = await startCluster({ workers: 3 });
+    project = await realpath(await tempDir("push"));
+    await makePackageProject(project);
+    cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name: "my_project" } });
+    inventory = await loadInventory({ explicitPath: cluster.inventoryPath, env });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  const resolve = (): Promise<Resolution> =>
+    resolveProject({
+      entry: { kind: "module", name: "workflow.main" },
+      startDir: project,
+      python: SYSTEM_PYTHON,
+      env,
+    });
+
+  test("the package hierarchy reaches every worker and imports there from any directory", async () => {
+    const outcomes = await pushAll(inventory, await resolve());
+    assert.ok(
+      outcomes.every((o) => o.ok && o.result?.status === "published"),
+      JSON.stringify(outcomes),
+    );
+    for (const w of cluster.workers) {
+      const r = await workerPython(
+        cluster,
+        w,
+        "import workflow.main, util.sort.quick as q; print(q.quick_sort([3,1,2]))",
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "[1, 2, 3]");
+    }
+  });
+
+  test("pushing the same content again sends nothing and changes nothing", async () => {
+    const before = await Promise.all(
+      cluster.workers.map((w) => cluster.runOnWorker(w, `readlink ${w.deployDir}/my_project/current`)),
+    );
+    const outcomes = await pushAll(inventory, await resolve());
+    for (const o of outcomes) {
+      assert.equal(o.result?.status, "unchanged");
+      assert.equal(o.result?.bytesSent, 0);
+    }
+    const after = await Promise.all(
+      cluster.workers.map((w) => cluster.runOnWorker(w, `readlink ${w.deployDir}/my_project/current`)),
+    );
+    assert.deepEqual(
+      after.map((a) => a.stdout),
+      before.map((b) => b.stdout),
+    );
+  });
+
+  test("incremental: only the changed, added files travel; the tree equals the set; the old release is intact", async () => {
+    const r1 = await resolve();
+    const w1 = cluster.workers[0]!;
+    const oldId = (
+      await cluster.runOnWorker(w1, `basename "$(readlink ${w1.deployDir}/my_project/current)"`)
+    ).stdout.trim();
+    await writeFile(
+      join(project, "util/sort/quick.py"),
+      `${await readFile(join(project, "util/sort/quick.py"), "utf8")}\nCHANGED = True\n`,
+    );
+    await writeTree(project, { "util/extra.py": "EXTRA = 1\n" });
+    await rm(join(project, "util/sort/__init__.py"));
+    await writeFile(join(project, "util/sort/__init__.py"), "");
+    await rm(join(project, "workflow/__init__.py"));
+    await writeTree(project, { "workflow/__init__.py": "# changed\n" });
+    const r2 = await resolve();
+    assert.notEqual(r1.files.length, 0);
+    const outcomes = await pushAll(inventory, r2);
+    for (const o of outcomes) {
+      assert.equal(o.result?.status, "published", o.error);
+      assert.equal(o.result?.filesSent, 3, "quick.py, extra.py and workflow/__init__.py");
+    }
+    for (const w of cluster.workers) {
+      const listing = await cluster.runOnWorker(
+        w,
+        `cd ${w.deployDir}/my_project/current && find . -type f ! -name .sync-cluster-manifest.json | sort`,
+      );
+      assert.deepEqual(listing.stdout.trim().split("\n"), r2.files.map((f) => `./${f.path}`).sort());
+      const old = await cluster.runOnWorker(
+        w,
+        `test -f ${w.deployDir}/my_project/releases/${oldId}/util/sort/quick.py && grep -c CHANGED ${w.deployDir}/my_project/releases/${oldId}/util/sort/quick.py || true`,
+      );
+      assert.equal(old.stdout.trim(), "0", `the old release ${oldId} is untouched: ${old.stderr}`);
+    }
+  });
+
+  test("a deleted file disappears from the new release", async () => {
+    await rm(join(project, "util/extra.py"));
+    const outcomes = await pushAll(inventory, await resolve());
+    assert.ok(outcomes.every((o) => o.ok));
+    for (const w of cluster.workers) {
+      const r = await cluster.runOnWorker(
+        w,
+        `test -e ${w.deployDir}/my_project/current/util/extra.py; echo $?`,
+      );
+      assert.equal(r.stdout.trim(), "1");
+    }
+  });
+
+  test("one worker down: the others converge, it is named as failed; after a restart all converge", async () => {
+    const down = cluster.workers[1]!;
+    await down.stop();
+    await writeTree(project, { "util/later.py": "LATER = 1\n" });
+    const outcomes = byNode(await pushAll(inventory, await resolve()));
+    assert.equal(outcomes.get(down.name)?.ok, false);
+    assert.match(outcomes.get(down.name)?.error ?? "", /refused/);
+    for (const w of cluster.workers.filter((x) => x !== down)) assert.equal(outcomes.get(w.name)?.ok, true);
+    await down.start();
+    const again = await pushAll(inventory, await resolve());
+    assert.ok(
+      again.every((o) => o.ok),
+      JSON.stringify(again),
+    );
+    const r = await workerPython(cluster, down, "import util.later");
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test("the CLI: exit 1 and a summary that names the failed node; --json is one document", async () => {
+    const down = cluster.workers[2]!;
+    await down.stop();
+    try {
+      const result = await run(BIN, ["push", "-i", cluster.inventoryPath, "--json"], {
+        cwd: project,
+        env: { ...env, PYTHONPATH: "" },
+      }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+      assert.equal((result as { code?: number }).code, 1);
+      const doc = JSON.parse((result as { stdout: string }).stdout);
+      const failed = doc.nodes.filter((n: { ok: boolean }) => !n.ok).map((n: { node: string }) => n.node);
+      assert.deepEqual(failed, [down.name]);
+    } finally {
+      await down.start();
+    }
+  });
+
+  test("file names with spaces, quotes, newlines, leading dashes and non-ASCII arrive intact", async () => {
+    const dir = await realpath(await tempDir("names"));
+    await makeSiblingProject(dir);
+    const odd = [
+      "with space.txt",
+      "quote'single.txt",
+      'quote"double.txt',
+      "new\nline.txt",
+      "-leading.txt",
+      "ünïcødé.txt",
+      "$(touch pwned).txt",
+      "back\\slash.txt",
+    ];
+    await writeTree(dir, Object.fromEntries(odd.map((n) => [`data/${n}`, `content of ${n}\n`])));
+    cluster.writeInventory({
+      project: { root: dir, entry: "userScript.py", name: "names", include: ["data/*"] },
+    });
+    const inv = await loadInventory({ explicitPath: cluster.inventoryPath, env });
+    const r = await resolveProject({
+      entry: { kind: "script", path: join(dir, "userScript.py") },
+      startDir: dir,
+      python: SYSTEM_PYTHON,
+      env,
+      include: ["data/*"],
+    });
+    assert.equal(r.files.filter((f) => f.path.startsWith("data/")).length, odd.length);
+    const outcomes = await pushAll(inv, r);
+    assert.ok(
+      outcomes.every((o) => o.ok),
+      JSON.stringify(outcomes),
+    );
+    for (const w of cluster.workers) {
+      const check = await cluster.runOnWorker(
+        w,
+        `cd / && ${w.python()} -c 'import os, sys, json; d = sys.argv[1]; print(json.dumps(sorted(os.listdir(d))))' ${w.deployDir}/names/current/data`,
+      );
+      assert.deepEqual(JSON.parse(check.stdout), [...odd].sort());
+      const imp = await workerPython(cluster, w, "import userScript; print(userScript.run())");
+      assert.equal(imp.stdout.trim(), "42");
+      const pwned = await cluster.runOnWorker(w, "ls / ~ | grep -c pwned || true");
+      assert.equal(pwned.stdout.trim(), "0");
+    }
+    cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name: "my_project" } });
+  });
+
+  test("end to end: a real Toil workflow runs on a worker from the pushed package", async () => {
+    await pushAll(inventory, await resolve());
+    const w = cluster.workers[0]!;
+    const r = await cluster.runOnWorker(
+      w,
+      `cd $(mktemp -d) && ${w.python()} -m workflow.main ./jobstore --batchSystem single_machine --workDir $PWD --clean always 2>&1 | tail -5`,
+    );
+    assert.match(r.stdout, /sorted: 1 2 3 4 5/, r.stdout + r.stderr);
+  });
+});

@@ -1,0 +1,386 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { pack } from "tar-stream";
+import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
+import { buildArchive } from "../../src/push/archive.js";
+import { AgentError, AgentSession, agentCode } from "../../src/transport/agent-session.js";
+import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
+
+/** The agent as a local process: the same protocol and code as over SSH, without the SSH. */
+function localAgent(python: string): { session: AgentSession; child: ChildProcess } {
+  const child = spawn(python, ["-c", agentCode()], { stdio: ["pipe", "pipe", "pipe"], cwd: "/" });
+  const lifecycle = new EventEmitter();
+  child.on("close", () => lifecycle.emit("close"));
+  child.on("error", (e) => lifecycle.emit("error", e));
+  const session = new AgentSession(
+    { name: "local" },
+    {
+      stdin: child.stdin!,
+      stdout: child.stdout!,
+      stderr: child.stderr!,
+      lifecycle,
+      close: () => child.kill(),
+    },
+  );
+  return { session, child };
+}
+
+function manifestOf(files: Record<string, string>, mode = 0o644): ManifestFile[] {
+  return Object.entries(files).map(([path, content]) => ({
+    path,
+    size: Buffer.byteLength(content),
+    mode,
+    sha256: createHash("sha256").update(content).digest("hex"),
+  }));
+}
+
+const wire = (files: ManifestFile[]) => files.map((f) => [f.path, f.size, f.mode, f.sha256]);
+
+/** A tar with whatever entries a hostile leader might send. */
+async function craftedTar(
+  entries: {
+    name: string;
+    type?: "file" | "symlink" | "link" | "directory";
+    content?: string;
+    linkname?: string;
+  }[],
+): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on("data", (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((r) => p.on("end", () => r()));
+  for (const e of entries) {
+    await new Promise<void>((resolve, reject) => {
+      const type = e.type ?? "file";
+      const header = {
+        name: e.name,
+        type,
+        linkname: e.linkname,
+        size: type === "file" ? Buffer.byteLength(e.content ?? "") : 0,
+        mode: 0o644,
+      };
+      const body = type === "file" ? (e.content ?? "") : "";
+      p.entry(header, body, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  p.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+describe("worker agent", () => {
+  let base: string;
+  let python: string;
+  let deployDir: string;
+  const children: ChildProcess[] = [];
+  let counter = 0;
+
+  before(async () => {
+    base = await tempDir("agent");
+    python = await makeVenv(join(base, "venv"));
+  });
+  after(() => {
+    for (const c of children) c.kill("SIGKILL");
+  });
+
+  async function fresh(): Promise<{ session: AgentSession; child: ChildProcess; project: string }> {
+    const project = `proj${++counter}`;
+    deployDir = join(base, "deploy");
+    const agent = localAgent(python);
+    children.push(agent.child);
+    await agent.session.request({ op: "hello", deployDir, project, venv: join(base, "venv"), keep: 3 });
+    return { ...agent, project };
+  }
+
+  async function publish(
+    session: AgentSession,
+    srcRoot: string,
+    files: ManifestFile[],
+    baseId: string | null = null,
+  ) {
+    const id = releaseIdOf(files);
+    const prepared = await session.request({
+      op: "prepare",
+      release: id,
+      base: baseId,
+      upsert: wire(files),
+      remove: [],
+      reuse: [],
+    });
+    if (prepared.status !== "ready") return { id, prepared };
+    const archive = await buildArchive(srcRoot, files);
+    const published = await session.request({ op: "upload" }, archive);
+    return { id, prepared, published };
+  }
+
+  test("publishes a release atomically, writes the .pth, and the venv imports from it", async () => {
+    const { session, project } = await fresh();
+    const src = await tempDir("src");
+    const content = {
+      "workflow/__init__.py": "",
+      "workflow/main.py": "from util.sort.quick import X\n",
+      "util/__init__.py": "",
+      "util/sort/__init__.py": "",
+      "util/sort/quick.py": "X = 42\n",
+      "data/with space 'quote' \"dq\".txt": "odd\n",
+      "data/-leading-dash.txt": "dash\n",
+      "data/newline\nname.txt": "nl\n",
+      "data/ünïcødé.txt": "u\n",
+    };
+    await writeTree(src, content);
+    const files = manifestOf(content);
+    const { id, published } = await publish(session, src, files);
+    assert.equal(published?.status, "published");
+    const projectDir = join(deployDir, project);
+    assert.equal(await readlink(join(projectDir, "current")), `releases/${id}`);
+    for (const [path, text] of Object.entries(content)) {
+      assert.equal(await readFile(join(projectDir, "current", path), "utf8"), text);
+    }
+    const { stdout } = await run(
+      python,
+      ["-c", "import workflow.main, util.sort.quick as q; print(q.X, q.__file__)"],
+      { cwd: "/" },
+    );
+    assert.match(stdout, new RegExp(`^42 ${projectDir}/current/util/sort/quick.py`));
+    const hello = await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+    assert.equal(hello.current, id);
+    assert.equal(hello.pthOk, true);
+  });
+
+  test("incremental: unchanged files are linked from the base, the old release stays intact", async () => {
+    const { session, project } = await fresh();
+    const src = await tempDir("inc");
+    const v1 = {
+      "a.py": "A = 1\n",
+      "b.py": "B = 1\n",
+      "c.py": "C = 1\n",
+      "pkg/__init__.py": "",
+      "pkg/m.py": "M = 1\n",
+    };
+    await writeTree(src, v1);
+    const r1 = await publish(session, src, manifestOf(v1));
+    const v2 = {
+      "a.py": "A = 1\n",
+      "b.py": "B = 2\n",
+      "d.py": "D = 1\n",
+      "pkg/__init__.py": "",
+      "pkg2/m.py": "M = 1\n",
+    };
+    await writeTree(src, v2);
+    const files2 = manifestOf(v2);
+    const id2 = releaseIdOf(files2);
+    const prepared = await session.request({
+      op: "prepare",
+      release: id2,
+      base: r1.id,
+      upsert: wire(files2.filter((f) => ["b.py", "d.py", "pkg2/m.py"].includes(f.path))),
+      remove: ["c.py", "pkg/m.py"],
+      reuse: [["pkg2/m.py", "pkg/m.py"]],
+    });
+    assert.equal(prepared.status, "ready");
+    assert.equal(prepared.expect, 2);
+    const archive = await buildArchive(
+      src,
+      files2.filter((f) => ["b.py", "d.py"].includes(f.path)),
+    );
+    const published = await session.request({ op: "upload" }, archive);
+    assert.equal(published.received, 2);
+    const releases = join(deployDir, project, "releases");
+    assert.equal(
+      (await stat(join(releases, id2, "a.py"))).ino,
+      (await stat(join(releases, r1.id, "a.py"))).ino,
+    );
+    assert.equal(await readFile(join(releases, id2, "pkg2/m.py"), "utf8"), "M = 1\n");
+    assert.deepEqual((await readdir(join(releases, id2))).sort(), [
+      ".sync-cluster-manifest.json",
+      "a.py",
+      "b.py",
+      "d.py",
+      "pkg",
+      "pkg2",
+    ]);
+    assert.equal(await readFile(join(releases, r1.id, "b.py"), "utf8"), "B = 1\n");
+    assert.equal(await readFile(join(releases, r1.id, "c.py"), "utf8"), "C = 1\n");
+  });
+
+  test("a release the worker has is switched to without any transfer", async () => {
+    const { session } = await fresh();
+    const src = await tempDir("same");
+    await writeTree(src, { "a.py": "1\n" });
+    const files = manifestOf({ "a.py": "1\n" });
+    await publish(session, src, files);
+    const again = await publish(session, src, files);
+    assert.equal(again.prepared.status, "switched");
+  });
+
+  for (const [label, entries] of [
+    ["an absolute path", [{ name: "/tmp/sc-evil-abs.txt", content: "x" }]],
+    ["a path with ..", [{ name: "a/../../sc-evil-dotdot.txt", content: "x" }]],
+    ["a symbolic link", [{ name: "a.py", type: "symlink", linkname: "/etc/passwd" }]],
+    ["a hard link", [{ name: "a.py", type: "link", linkname: "/etc/passwd" }]],
+    ["a directory entry", [{ name: "a.py", type: "directory" }]],
+    [
+      "an unexpected file",
+      [
+        { name: "a.py", content: "1\n" },
+        { name: "extra.py", content: "x" },
+      ],
+    ],
+    ["a wrong checksum", [{ name: "a.py", content: "2\n" }]],
+  ] as const) {
+    test(`a crafted archive with ${label} is refused and nothing is published`, async () => {
+      const { session, project } = await fresh();
+      const files = manifestOf({ "a.py": "1\n" });
+      const id = releaseIdOf(files);
+      await session.request({
+        op: "prepare",
+        release: id,
+        base: null,
+        upsert: wire(files),
+        remove: [],
+        reuse: [],
+      });
+      const tar = await craftedTar(entries.map((e) => ({ ...e })));
+      await assert.rejects(session.request({ op: "upload" }, tar), (e: unknown) => e instanceof AgentError);
+      const projectDir = join(deployDir, project);
+      await assert.rejects(lstat(join(projectDir, "current")));
+      assert.deepEqual(await readdir(join(projectDir, "releases")), []);
+      assert.deepEqual(
+        (await readdir(projectDir)).filter((n) => n.startsWith(".staging")),
+        [],
+      );
+      await assert.rejects(lstat("/tmp/sc-evil-abs.txt"));
+      await assert.rejects(lstat(join(projectDir, "..", "sc-evil-dotdot.txt")));
+      // The session stays usable after a refusal.
+      const hello = await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+      assert.equal(hello.current, null);
+    });
+  }
+
+  test("a manifest that does not match its release id, or with unsafe paths, is refused", async () => {
+    const { session } = await fresh();
+    const files = manifestOf({ "a.py": "1\n" });
+    await assert.rejects(
+      session.request({
+        op: "prepare",
+        release: "0".repeat(24),
+        base: null,
+        upsert: wire(files),
+        remove: [],
+        reuse: [],
+      }),
+      (e: unknown) => e instanceof AgentError && e.code === "bad-manifest",
+    );
+    for (const path of ["../evil.py", "/abs.py", "a//b.py", "./a.py", ".sync-cluster-manifest.json"]) {
+      const evil = [{ ...files[0]!, path }];
+      await assert.rejects(
+        session.request({
+          op: "prepare",
+          release: releaseIdOf(evil),
+          base: null,
+          upsert: wire(evil),
+          remove: [],
+          reuse: [],
+        }),
+        (e: unknown) => e instanceof AgentError && e.code === "bad-path",
+        path,
+      );
+    }
+  });
+
+  test("the worker lock serializes pushers, and a killed pusher leaves no lock nor staging behind", async () => {
+    const first = await fresh();
+    const files = manifestOf({ "a.py": "1\n" });
+    const id = releaseIdOf(files);
+    await first.session.request({
+      op: "prepare",
+      release: id,
+      base: null,
+      upsert: wire(files),
+      remove: [],
+      reuse: [],
+    });
+    const projectDir = join(deployDir, first.project);
+    assert.equal((await readdir(projectDir)).filter((n) => n.startsWith(".staging")).length, 1);
+    const second = localAgent(python);
+    children.push(second.child);
+    await second.session.request({
+      op: "hello",
+      deployDir,
+      project: first.project,
+      venv: join(base, "venv"),
+    });
+    await assert.rejects(
+      second.session.request({
+        op: "prepare",
+        release: id,
+        base: null,
+        upsert: wire(files),
+        remove: [],
+        reuse: [],
+        lockTimeout: 0.3,
+      }),
+      (e: unknown) => e instanceof AgentError && e.code === "locked",
+    );
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("close", r));
+    const ready = await second.session.request({
+      op: "prepare",
+      release: id,
+      base: null,
+      upsert: wire(files),
+      remove: [],
+      reuse: [],
+      lockTimeout: 5,
+    });
+    assert.equal(ready.status, "ready");
+    assert.equal(
+      (await readdir(projectDir)).filter((n) => n.startsWith(".staging")).length,
+      1,
+      "the dead pusher's staging was removed",
+    );
+  });
+
+  test("garbage collection keeps the newest releases and never the current one away; rollback by activate", async () => {
+    const { session, project } = await fresh();
+    const src = await tempDir("gc");
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await writeFile(join(src, "a.py"), `V = ${i}\n`);
+      const files = manifestOf({ "a.py": `V = ${i}\n` });
+      ids.push((await publish(session, src, files)).id);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const releases = (await readdir(join(deployDir, project, "releases"))).sort();
+    assert.deepEqual(releases, ids.slice(2).sort());
+    const back = await session.request({ op: "activate", release: ids[3] });
+    assert.equal(back.status, "switched");
+    assert.equal(await readlink(join(deployDir, project, "current")), `releases/${ids[3]}`);
+    await assert.rejects(
+      session.request({ op: "activate", release: ids[0] }),
+      (e: unknown) => e instanceof AgentError && e.code === "no-release",
+    );
+    assert.equal(await readlink(join(deployDir, project, "current")), `releases/${ids[3]}`);
+  });
+
+  test("an unknown operation is refused, not fatal", async () => {
+    const { session } = await fresh();
+    await assert.rejects(
+      session.request({ op: "format-disk" }),
+      (e: unknown) => e instanceof AgentError && e.code === "bad-request",
+    );
+    await mkdir(join(base, "still-alive"), { recursive: true });
+    const hello = await session.request({
+      op: "hello",
+      deployDir,
+      project: "proj-alive",
+      venv: join(base, "venv"),
+    });
+    assert.equal(hello.ok, true);
+  });
+});
