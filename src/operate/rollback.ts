@@ -1,0 +1,58 @@
+import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
+import { NodeError } from "../errors.js";
+import { onNodes } from "../fleet/on-nodes.js";
+import type { Inventory } from "../inventory/types.js";
+import { hello } from "../push/node-push.js";
+import { AgentSession } from "../transport/agent-session.js";
+
+/** `rollback`: every worker's `current` switched back atomically, under the worker lock. */
+
+export interface RollbackOutcome {
+  node: string;
+  ok: boolean;
+  /** switched: now on `release`; already: it was on it; missing: left unchanged (see reason). */
+  kind?: RollbackTarget["kind"];
+  from?: string | null;
+  release?: string;
+  error?: string;
+}
+
+export async function rollbackAll(
+  inventory: Inventory,
+  options: { to?: string; concurrency?: number; acceptNew?: boolean; dryRun?: boolean } = {},
+): Promise<RollbackOutcome[]> {
+  const results = await onNodes(
+    inventory.workers,
+    { concurrency: options.concurrency ?? inventory.concurrency, acceptNew: options.acceptNew ?? false },
+    async (connection): Promise<RollbackOutcome> => {
+      const node = connection.node;
+      const session = await AgentSession.start(connection);
+      try {
+        const state = await hello(session, node, inventory.project.name, 3, false);
+        const target = rollbackTarget(state.current, state.releases, options.to);
+        if (target.kind === "missing") {
+          return {
+            node: node.name,
+            ok: false,
+            kind: "missing",
+            from: state.current,
+            error: `left unchanged: ${target.reason}`,
+          };
+        }
+        if (target.kind === "switch" && !options.dryRun) {
+          const reply = await session.request(
+            { op: "activate", release: target.release, lockTimeout: 60 },
+            undefined,
+            120_000,
+          );
+          if (reply.status !== "switched")
+            throw new NodeError(node.name, `the worker did not switch: ${JSON.stringify(reply)}`);
+        }
+        return { node: node.name, ok: true, kind: target.kind, from: state.current, release: target.release };
+      } finally {
+        session.close();
+      }
+    },
+  );
+  return results.map((r) => (r.ok ? r.value : { node: r.node.name, ok: false, error: r.error }));
+}

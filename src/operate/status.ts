@@ -1,0 +1,78 @@
+import { checkNode } from "../check/node-check.js";
+import type { ManifestFile } from "../core/manifest.js";
+import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
+import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
+import { allNodes, onNodes } from "../fleet/on-nodes.js";
+import type { Inventory, NodeRole } from "../inventory/types.js";
+import { hello, manifestFromWire } from "../push/node-push.js";
+import { AgentSession } from "../transport/agent-session.js";
+
+/** `status`: what every node runs, in one agent session (one SSH command) per node. */
+
+export interface NodeStatus {
+  node: string;
+  role: NodeRole;
+  reachable: boolean;
+  error?: string;
+  release?: ReleaseStatus;
+  checks?: { ok: boolean; failed: string[]; warnings: string[] };
+}
+
+export interface LeaderSet {
+  id: string;
+  files: readonly ManifestFile[];
+  expectations: LeaderExpectations;
+}
+
+export async function statusAll(
+  inventory: Inventory,
+  leader: LeaderSet | undefined,
+  options: { concurrency?: number; acceptNew?: boolean } = {},
+): Promise<NodeStatus[]> {
+  const results = await onNodes(
+    allNodes(inventory),
+    { concurrency: options.concurrency ?? inventory.concurrency, acceptNew: options.acceptNew ?? false },
+    async (connection) => {
+      const session = await AgentSession.start(connection);
+      try {
+        const state = await hello(session, connection.node, inventory.project.name, 3);
+        const manifest = manifestFromWire(state.manifest);
+        const release = releaseStatus(
+          { current: state.current, releases: state.releases, manifest },
+          // The leader runs from the working tree, not from a release: only workers are compared.
+          connection.node.role === "worker" && leader ? leader : undefined,
+          Date.now() / 1000,
+        );
+        let checks: NodeStatus["checks"];
+        if (leader) {
+          const results = await checkNode(session, connection.node, {
+            leader: leader.expectations,
+            deep: false,
+          });
+          checks = summarize(results.filter((r) => r.id !== "release"));
+        }
+        return { release, checks };
+      } finally {
+        session.close();
+      }
+    },
+  );
+  return results.map((r) =>
+    r.ok
+      ? { node: r.node.name, role: r.node.role, reachable: true, ...r.value }
+      : { node: r.node.name, role: r.node.role, reachable: false, error: r.error },
+  );
+}
+
+function summarize(results: readonly CheckResult[]): NonNullable<NodeStatus["checks"]> {
+  return {
+    ok: nodePasses(results),
+    failed: results.filter((r) => r.status === "fail").map((r) => `${r.id}: ${r.detail}`),
+    warnings: results.filter((r) => r.status === "warn").map((r) => `${r.id}: ${r.detail}`),
+  };
+}
+
+/** In sync: reachable, and every worker runs the leader's set. */
+export function everyNodeInSync(statuses: readonly NodeStatus[]): boolean {
+  return statuses.every((s) => s.reachable && (s.role === "leader" || s.release?.inSync === true));
+}
