@@ -1,0 +1,246 @@
+import { checkNode } from "../check/node-check.js";
+import { retryDelayMs } from "../core/backoff.js";
+import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
+import { NodeError } from "../errors.js";
+import type { NodeSpec } from "../inventory/types.js";
+import type { ArchiveCache } from "../push/archive.js";
+import { hello, type NodePushResult, pushToNode, type Release, type WorkerState } from "../push/node-push.js";
+import { AgentSession } from "../transport/agent-session.js";
+import { connect, type NodeConnection } from "../transport/connection.js";
+
+/**
+ * One worker in watch mode: a persistent connection and agent, and a loop that brings the worker
+ * to the newest release it was offered. Releases only move forward (a node never receives an
+ * older release after a newer one); failures are retried with backoff; a slow or dead node never
+ * waits on, or holds back, any other.
+ */
+
+export type NodePhase = "connecting" | "checking" | "syncing" | "in-sync" | "failed" | "stopped";
+
+/** A release in watch mode: numbered so that "newer" is well defined. */
+export interface WatchRelease extends Release {
+  seq: number;
+  archives: ArchiveCache;
+  /** When the change that produced it was first seen (performance.now()). */
+  changedAt: number;
+}
+
+export type SyncerEvent =
+  | { type: "node-phase"; node: string; phase: NodePhase; release?: string }
+  | {
+      type: "node-synced";
+      node: string;
+      release: string;
+      seq: number;
+      result: NodePushResult;
+      ms: number;
+      latencyMs: number;
+    }
+  | { type: "node-failed"; node: string; error: string; retryInMs: number; attempt: number };
+
+export interface SyncerOptions {
+  project: string;
+  keep: number;
+  acceptNew: boolean;
+  /** Checked once per connection, before the first push over it; undefined skips (--no-check). */
+  leader: () => LeaderExpectations | undefined;
+  /** Bounds how many nodes connect or push at once (shared by all syncers). */
+  slot: <T>(work: () => Promise<T>) => Promise<T>;
+  onEvent: (event: SyncerEvent) => void;
+  random?: () => number;
+}
+
+export class NodeSyncer {
+  private desired: WatchRelease | undefined;
+  private state: WorkerState | undefined;
+  private connection: NodeConnection | undefined;
+  private session: AgentSession | undefined;
+  private phase: NodePhase = "connecting";
+  private stopped = false;
+  private attempt = 0;
+  private wake: (() => void) | undefined;
+  private readonly loop: Promise<void>;
+
+  constructor(
+    readonly node: NodeSpec,
+    private readonly options: SyncerOptions,
+  ) {
+    this.loop = this.run();
+  }
+
+  get currentPhase(): NodePhase {
+    return this.phase;
+  }
+
+  /** The release the worker is known to run, once connected. */
+  get currentRelease(): string | null {
+    return this.state?.current ?? null;
+  }
+
+  /** Offers a release; ignored when it is not newer than the one already wanted. */
+  offer(release: WatchRelease): void {
+    if (this.desired && release.seq <= this.desired.seq) return;
+    this.desired = release;
+    this.wake?.();
+  }
+
+  /**
+   * Stops the loop. An in-flight push gets `graceMs` to finish; then the connection is closed,
+   * which aborts the upload on the worker before anything is published.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    const finished = await Promise.race([
+      this.loop.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
+    ]);
+    this.disconnect();
+    if (!finished) await this.loop;
+    this.setPhase("stopped");
+  }
+
+  private setPhase(phase: NodePhase, release?: string): void {
+    if (phase === this.phase && phase !== "in-sync") return;
+    this.phase = phase;
+    this.options.onEvent({
+      type: "node-phase",
+      node: this.node.name,
+      phase,
+      ...(release ? { release } : {}),
+    });
+  }
+
+  private disconnect(): void {
+    this.session?.close();
+    this.connection?.close();
+    this.session = undefined;
+    this.connection = undefined;
+    this.state = undefined;
+  }
+
+  private sleep(ms: number, wakeable: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      // Stop always interrupts a wait; a new release interrupts only an idle wait, not a backoff.
+      this.wake = () => {
+        if (!wakeable && !this.stopped) return;
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private needsWork(): boolean {
+    if (!this.session || !this.state) return true; // stay connected, so a return is noticed and a release is quick
+    return this.desired !== undefined && (this.state.current !== this.desired.id || !this.state.pthOk);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.needsWork()) {
+        await this.sleep(60_000, true);
+        continue;
+      }
+      try {
+        await this.options.slot(() => this.step());
+        this.attempt = 0;
+      } catch (error) {
+        if (this.stopped) break;
+        this.disconnect();
+        const retryInMs = retryDelayMs(this.attempt, (this.options.random ?? Math.random)());
+        this.attempt++;
+        this.setPhase("failed");
+        this.options.onEvent({
+          type: "node-failed",
+          node: this.node.name,
+          error: (error as Error).message,
+          retryInMs,
+          attempt: this.attempt,
+        });
+        await this.sleep(retryInMs, false);
+      }
+    }
+  }
+
+  private async ensureSession(): Promise<{ session: AgentSession; state: WorkerState }> {
+    if (this.session && this.state && this.connection?.isOpen)
+      return { session: this.session, state: this.state };
+    this.disconnect();
+    this.setPhase("connecting");
+    const connection = await connect(this.node, { acceptNew: this.options.acceptNew });
+    this.connection = connection;
+    // A dropped connection while idle: reconnect now, so the node's state is known and it catches up.
+    connection.onClose(() => {
+      if (this.connection === connection) {
+        this.session = undefined;
+        this.state = undefined;
+        this.wake?.();
+      }
+    });
+    const session = await AgentSession.start(connection);
+    this.session = session;
+    const state = await hello(session, this.node, this.options.project, this.options.keep);
+    const leader = this.options.leader();
+    if (leader) {
+      this.setPhase("checking");
+      const results = await checkNode(session, this.node, { leader, deep: false });
+      if (!nodePasses(results)) {
+        const reasons = results
+          .filter((r) => r.status === "fail")
+          .map((r) => `${CHECK_TITLES[r.id]}: ${r.detail}`);
+        throw new NodeError(
+          this.node.name,
+          `not synced, the node's check failed: ${reasons.join("; ")} (--no-check syncs anyway)`,
+        );
+      }
+    }
+    this.state = state;
+    return { session, state };
+  }
+
+  private async step(): Promise<void> {
+    if (this.stopped) return;
+    const { session, state } = await this.ensureSession();
+    const release = this.desired;
+    if (!release) {
+      this.setPhase(state.current ? "in-sync" : "connecting", state.current ?? undefined);
+      return;
+    }
+    if (state.current === release.id && state.pthOk) {
+      this.setPhase("in-sync", release.id);
+      return;
+    }
+    if (this.stopped) return;
+    this.setPhase("syncing", release.id);
+    const started = performance.now();
+    const result = await pushToNode(session, this.node, state, release, release.archives, {
+      keep: this.options.keep,
+      lockTimeoutSeconds: 60,
+      dryRun: false,
+    });
+    // What the worker now runs: the next delta is computed against it without asking again.
+    state.current = release.id;
+    state.pthOk = true;
+    state.manifest = release.files.map((f) => [f.path, f.size, f.mode, f.sha256]);
+    state.releases = [
+      { id: release.id, time: Date.now() / 1000 },
+      ...state.releases.filter((r) => r.id !== release.id),
+    ];
+    const now = performance.now();
+    this.options.onEvent({
+      type: "node-synced",
+      node: this.node.name,
+      release: release.id,
+      seq: release.seq,
+      result,
+      ms: now - started,
+      latencyMs: now - release.changedAt,
+    });
+    this.setPhase("in-sync", release.id);
+  }
+}

@@ -1,0 +1,245 @@
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
+import { watch as chokidarWatch, type FSWatcher } from "chokidar";
+import pLimit from "p-limit";
+import { leaderExpectations } from "../check/leader-expectations.js";
+import type { InterpreterFacts } from "../core/interpreter-facts.js";
+import { releaseIdOf, totalBytes } from "../core/manifest.js";
+import { isNeverShippedName } from "../core/module-set.js";
+import type { LeaderExpectations } from "../core/node-checks.js";
+import { loadInventory } from "../inventory/load.js";
+import type { Inventory, NodeSpec } from "../inventory/types.js";
+import { ArchiveCache } from "../push/archive.js";
+import { DigestCache } from "../resolve/file-digest.js";
+import { probeFor, type Resolution, type ResolveOptions, resolveProject } from "../resolve/resolver.js";
+import { refreshProjectEntries } from "../resolve/top-level-listing.js";
+import { ChangeBatcher } from "./change-batcher.js";
+import { NodeSyncer, type SyncerEvent, type WatchRelease } from "./node-syncer.js";
+
+/**
+ * `watch`: the project root and the inventory watched; every batch of changes re-resolved
+ * (rehashing only what changed) into a release, offered to every worker's syncer.
+ */
+
+export type WatchEvent =
+  | { type: "watching"; root: string; nodes: string[]; release: string }
+  | { type: "change"; paths: number; sample: string[] }
+  | { type: "release"; release: string; seq: number; files: number; bytes: number; resolveMs: number }
+  | { type: "unchanged"; release: string }
+  | { type: "resolve-error"; message: string; keeping: string | null }
+  | { type: "inventory-error"; message: string }
+  | { type: "node-added"; node: string }
+  | { type: "node-removed"; node: string }
+  | { type: "warning"; message: string }
+  | { type: "stopping"; inFlight: number }
+  | { type: "stopped" }
+  | SyncerEvent;
+
+export interface WatchOptions {
+  inventory: Inventory;
+  resolveOptions: ResolveOptions;
+  debounceMs: number;
+  concurrency?: number | undefined;
+  acceptNew: boolean;
+  check: boolean;
+  /** Watch the inventory file for added and removed workers (default true). */
+  watchInventory?: boolean;
+  inventoryEnv?: NodeJS.ProcessEnv;
+  keep?: number;
+  onEvent: (event: WatchEvent) => void;
+}
+
+/** Names chokidar need not watch: never shipped, and often huge (.git, venvs, node_modules). */
+function ignoredPath(path: string, stats?: { isDirectory(): boolean }): boolean {
+  const name = basename(path);
+  if (isNeverShippedName(name)) return true;
+  return stats?.isDirectory() === true && existsSync(join(path, "pyvenv.cfg"));
+}
+
+export class WatchSession {
+  private inventory: Inventory;
+  private readonly syncers = new Map<string, NodeSyncer>();
+  private readonly cache = new DigestCache();
+  private facts: InterpreterFacts | undefined;
+  private release: WatchRelease | undefined;
+  private expectations: LeaderExpectations | undefined;
+  private seq = 0;
+  private readonly limit: ReturnType<typeof pLimit>;
+  private watcher: FSWatcher | undefined;
+  private inventoryWatcher: FSWatcher | undefined;
+  private batcher: ChangeBatcher | undefined;
+  private resolving: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(private readonly options: WatchOptions) {
+    this.inventory = options.inventory;
+    this.limit = pLimit(Math.max(1, options.concurrency ?? this.inventory.concurrency));
+  }
+
+  /** Resolves once (a failure here is the caller's: nothing was started), then starts watching. */
+  async start(): Promise<void> {
+    this.facts = await probeFor(this.options.resolveOptions);
+    const resolution = await this.resolve();
+    this.publish(resolution, performance.now(), 0);
+    for (const node of this.inventory.workers) this.addNode(node, false);
+    this.batcher = new ChangeBatcher(
+      this.options.debounceMs,
+      Math.max(1000, this.options.debounceMs * 10),
+      (paths, at) => this.onChanges(paths, at),
+    );
+    this.watcher = chokidarWatch(resolution.root, {
+      ignored: ignoredPath,
+      ignoreInitial: true,
+      followSymlinks: false,
+      awaitWriteFinish: false,
+    });
+    this.watcher.on("all", (_event, path) => this.batcher?.add(path));
+    this.watcher.on("error", (error) =>
+      this.options.onEvent({
+        type: "warning",
+        message: `watching ${resolution.root}: ${(error as Error).message}`,
+      }),
+    );
+    await new Promise<void>((resolve) => this.watcher!.once("ready", () => resolve()));
+    if (this.options.watchInventory !== false) {
+      this.inventoryWatcher = chokidarWatch(this.inventory.file, { ignoreInitial: true });
+      this.inventoryWatcher.on("all", () => this.reloadInventory());
+      await new Promise<void>((resolve) => this.inventoryWatcher!.once("ready", () => resolve()));
+    }
+    this.options.onEvent({
+      type: "watching",
+      root: resolution.root,
+      nodes: [...this.syncers.keys()],
+      release: this.release!.id,
+    });
+  }
+
+  /** Connected nodes and where they stand, for a live display or a test. */
+  nodes(): { node: string; phase: string; release: string | null }[] {
+    return [...this.syncers.values()].map((s) => ({
+      node: s.node.name,
+      phase: s.currentPhase,
+      release: s.currentRelease,
+    }));
+  }
+
+  get latestRelease(): string | undefined {
+    return this.release?.id;
+  }
+
+  private async resolve(): Promise<Resolution> {
+    const facts = await refreshProjectEntries(this.facts!);
+    const resolution = await resolveProject({ ...this.options.resolveOptions, facts, cache: this.cache });
+    this.cache.retainOnly(new Set(resolution.files.map((f) => join(resolution.root, f.path))));
+    return resolution;
+  }
+
+  private publish(resolution: Resolution, changedAt: number, resolveMs: number): void {
+    const id = releaseIdOf(resolution.files);
+    if (this.release?.id === id) {
+      this.options.onEvent({ type: "unchanged", release: id });
+      return;
+    }
+    this.seq++;
+    this.release = {
+      id,
+      seq: this.seq,
+      files: resolution.files,
+      project: this.inventory.project.name,
+      archives: new ArchiveCache(resolution.root),
+      changedAt,
+    };
+    this.expectations = this.options.check ? leaderExpectations(resolution) : undefined;
+    this.options.onEvent({
+      type: "release",
+      release: id,
+      seq: this.seq,
+      files: resolution.files.length,
+      bytes: totalBytes(resolution.files),
+      resolveMs,
+    });
+    for (const s of this.syncers.values()) s.offer(this.release);
+  }
+
+  private onChanges(paths: Set<string>, firstSeenAt: number): void {
+    if (this.stopping) return;
+    this.options.onEvent({ type: "change", paths: paths.size, sample: [...paths].slice(0, 5) });
+    // Serialized: a batch that arrives while resolving waits, so releases come out in order.
+    this.resolving = this.resolving.then(async () => {
+      if (this.stopping) return;
+      const started = performance.now();
+      try {
+        const resolution = await this.resolve();
+        this.publish(resolution, firstSeenAt, performance.now() - started);
+      } catch (error) {
+        this.options.onEvent({
+          type: "resolve-error",
+          message: (error as Error).message,
+          keeping: this.release?.id ?? null,
+        });
+      }
+    });
+  }
+
+  private addNode(node: NodeSpec, announce: boolean): void {
+    const syncer = new NodeSyncer(node, {
+      project: this.inventory.project.name,
+      keep: this.options.keep ?? 3,
+      acceptNew: this.options.acceptNew,
+      leader: () => this.expectations,
+      slot: (work) => this.limit(work),
+      onEvent: (e) => this.options.onEvent(e),
+    });
+    this.syncers.set(node.name, syncer);
+    if (announce) this.options.onEvent({ type: "node-added", node: node.name });
+    if (this.release) syncer.offer(this.release);
+  }
+
+  private async reloadInventory(): Promise<void> {
+    if (this.stopping) return;
+    let next: Inventory;
+    try {
+      next = await loadInventory({
+        explicitPath: this.inventory.file,
+        env: this.options.inventoryEnv ?? process.env,
+      });
+    } catch (error) {
+      this.options.onEvent({
+        type: "inventory-error",
+        message: `${(error as Error).message} (keeping the previous workers)`,
+      });
+      return;
+    }
+    if (JSON.stringify(next.project) !== JSON.stringify(this.inventory.project)) {
+      this.options.onEvent({
+        type: "warning",
+        message: "the project section of the inventory changed: restart watch to apply it",
+      });
+    }
+    const wanted = new Map(next.workers.map((w) => [w.name, w]));
+    for (const [name, syncer] of this.syncers) {
+      const spec = wanted.get(name);
+      // A node whose address or settings changed is reconnected from scratch.
+      if (!spec || JSON.stringify(spec) !== JSON.stringify(syncer.node)) {
+        this.syncers.delete(name);
+        this.options.onEvent({ type: "node-removed", node: name });
+        void syncer.stop(0);
+      }
+    }
+    this.inventory = { ...next, project: this.inventory.project };
+    this.limit.concurrency = Math.max(1, this.options.concurrency ?? next.concurrency);
+    for (const node of next.workers) if (!this.syncers.has(node.name)) this.addNode(node, true);
+  }
+
+  /** Stops watching; in-flight pushes get `graceMs` to finish, then are cut before publishing. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.batcher?.cancel();
+    await Promise.all([this.watcher?.close(), this.inventoryWatcher?.close()]);
+    const inFlight = [...this.syncers.values()].filter((s) => s.currentPhase === "syncing").length;
+    this.options.onEvent({ type: "stopping", inFlight });
+    await Promise.all([...this.syncers.values()].map((s) => s.stop(graceMs)));
+    this.options.onEvent({ type: "stopped" });
+  }
+}

@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { releaseIdOf } from "../../src/core/manifest.js";
+import { loadInventory } from "../../src/inventory/load.js";
+import { resolveProject } from "../../src/resolve/resolver.js";
+import { type WatchEvent, WatchSession } from "../../src/watch/watch.js";
+import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
+import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
+
+const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
+const BIN = join(process.cwd(), "bin", "sync-cluster");
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`);
+}
+
+describe("watch keeps real sshd workers in step", {
+  skip: !sshdAvailable() && "sshd is not installed",
+}, () => {
+  let cluster: Cluster;
+  let project: string;
+  let session: WatchSession;
+  const events: WatchEvent[] = [];
+
+  const leaderRelease = async () =>
+    releaseIdOf(
+      (
+        await resolveProject({
+          entry: { kind: "module", name: "workflow.main" },
+          startDir: project,
+          python: SYSTEM_PYTHON,
+          env,
+        })
+      ).files,
+    );
+  const currentOf = async (w: WorkerHandle) =>
+    (await cluster.runOnWorker(w, `basename "$(readlink ${w.deployDir}/proj/current)"`)).stdout.trim();
+  /** Every listed worker runs the leader's set, checked on the workers themselves. */
+  const converged = async (workers: readonly WorkerHandle[] = cluster.workers) => {
+    const id = await leaderRelease();
+    await waitFor(`every worker on ${id}`, async () => {
+      const ids = await Promise.all(workers.map(currentOf));
+      return ids.every((x) => x === id) ? true : undefined;
+    });
+    return id;
+  };
+  const listing = async (w: WorkerHandle) =>
+    (
+      await cluster.runOnWorker(
+        w,
+        `cd ${w.deployDir}/proj/current && find . -type f ! -name .sync-cluster-manifest.json | sort`,
+      )
+    ).stdout;
+
+  before(async () => {
+    cluster = await startCluster({ workers: 3 });
+    project = await realpath(await tempDir("watch"));
+    await makePackageProject(project);
+    cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name: "proj" } });
+    const inventory = await loadInventory({ explicitPath: cluster.inventoryPath, env });
+    session = new WatchSession({
+      inventory,
+      resolveOptions: {
+        entry: { kind: "module", name: "workflow.main" },
+        startDir: project,
+        python: SYSTEM_PYTHON,
+        env,
+      },
+      debounceMs: 30,
+      acceptNew: false,
+      check: true,
+      inventoryEnv: env,
+      onEvent: (e) => events.push(e),
+    });
+    await session.start();
+  });
+  after(async () => {
+    await session?.stop(1000);
+    await cluster?.stop();
+  });
+
+  test("starts by bringing every worker to the leader's set", async () => {
+    await converged();
+  });
+
+  test("edits, additions, deletions and renames of files and packages reach every worker", async () => {
+    await writeFile(
+      join(project, "util/sort/quick.py"),
+      `${await readFile(join(project, "util/sort/quick.py"), "utf8")}\nEDITED = 1\n`,
+    );
+    await converged();
+    for (const w of cluster.workers) {
+      const r = await cluster.runOnWorker(
+        w,
+        `cd / && ${w.python()} -c 'import util.sort.quick as q; print(q.EDITED)'`,
+      );
+      assert.equal(r.stdout.trim(), "1", r.stderr);
+    }
+    await writeTree(project, {
+      "util/merge.py": "MERGE = 1\n",
+      "extra/__init__.py": "",
+      "extra/tool.py": "X = 1\n",
+    });
+    await converged();
+    await rm(join(project, "util/merge.py"));
+    await rename(join(project, "extra"), join(project, "extras"));
+    const id = await converged();
+    const expected = (
+      await resolveProject({
+        entry: { kind: "module", name: "workflow.main" },
+        startDir: project,
+        python: SYSTEM_PYTHON,
+        env,
+      })
+    ).files
+      .map((f) => `./${f.path}`)
+      .sort();
+    for (const w of cluster.workers)
+      assert.deepEqual((await listing(w)).trim().split("\n"), expected, `${w.name} on ${id}`);
+  });
+
+  test("a worker that was down catches up; the others were not held back", async () => {
+    const down = cluster.workers[0]!;
+    await down.stop();
+    await writeTree(project, { "util/while_down.py": "DOWN = 1\n" });
+    await converged(cluster.workers.slice(1));
+    await down.start();
+    await converged();
+    assert.ok(events.some((e) => e.type === "node-failed" && e.node === down.name));
+  });
+
+  test("a broken root is reported, workers keep their release, and a fix converges", async () => {
+    const before = await converged();
+    await writeFile(join(project, "__init__.py"), "");
+    await waitFor("a resolve error", async () =>
+      events.some((e) => e.type === "resolve-error") ? true : undefined,
+    );
+    for (const w of cluster.workers) assert.equal(await currentOf(w), before);
+    await rm(join(project, "__init__.py"));
+    await writeTree(project, { "util/fixed.py": "FIXED = 1\n" });
+    const after = await converged();
+    assert.notEqual(after, before);
+  });
+
+  test("a worker added to the inventory gets the full set; a removed one is disconnected", async () => {
+    const added = await cluster.addWorker();
+    cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name: "proj" } });
+    await converged([added]);
+    const removed = cluster.workers[1]!;
+    cluster.writeInventory({
+      project: { root: project, entry: "-m workflow.main", name: "proj" },
+      workers: cluster.workers.filter((w) => w !== removed),
+    });
+    await waitFor("node-removed", async () =>
+      events.some((e) => e.type === "node-removed" && e.node === removed.name) ? true : undefined,
+    );
+    assert.ok(!session.nodes().some((n) => n.node === removed.name));
+  });
+});
+
+describe("watch stops promptly on SIGTERM without publishing a half release", {
+  skip: !sshdAvailable() && "sshd is not installed",
+}, () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster({ workers: 2 });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("SIGTERM during a large push", async () => {
+    const project = await realpath(await tempDir("watch-big"));
+    await makePackageProject(project);
+    await mkdir(join(project, "data"));
+    // ~60 MB of incompressible data: the push is still running when the signal arrives.
+    const { randomBytes } = await import("node:crypto");
+    for (let i = 0; i < 12; i++)
+      await writeFile(join(project, "data", `blob${i}.bin`), randomBytes(5 * 1024 * 1024));
+    cluster.writeInventory({
+      project: { root: project, entry: "-m workflow.main", name: "big", include: ["data/*"] },
+    });
+    const child = spawn(BIN, ["watch", "-i", cluster.inventoryPath, "--json", "--python", SYSTEM_PYTHON], {
+      cwd: project,
+      env: { ...env, PYTHONPATH: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    await waitFor(
+      "the push to start",
+      async () => (out.includes('"phase":"syncing"') ? true : undefined),
+      30_000,
+    );
+    const signalled = Date.now();
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    const took = Date.now() - signalled;
+    assert.equal(code, 0, err);
+    assert.ok(took < 10_000, `exited ${took} ms after SIGTERM`);
+    for (const w of cluster.workers) {
+      // Whatever `current` is (nothing, or a release that finished in time), it is complete.
+      const r = await cluster.runOnWorker(
+        w,
+        `cd / && ${w.python()} -c '
+import hashlib, json, os, sys
+cur = sys.argv[1]
+if not os.path.lexists(cur): print("none"); sys.exit(0)
+m = json.load(open(os.path.join(cur, ".sync-cluster-manifest.json")))
+for path, size, mode, sha in m["files"]:
+    data = open(os.path.join(cur, path), "rb").read()
+    assert len(data) == size and hashlib.sha256(data).hexdigest() == sha, path
+print("complete", len(m["files"]))
+' ${w.deployDir}/big/current`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^(none|complete \d+)$/m);
+    }
+  });
+});
