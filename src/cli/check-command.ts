@@ -1,0 +1,82 @@
+import type { Command } from "commander";
+import { checkAll, type NodeCheckOutcome } from "../check/check.js";
+import { leaderExpectations } from "../check/leader-expectations.js";
+import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/node-checks.js";
+import { ExitCode, UsageError } from "../errors.js";
+import { resolveProject } from "../resolve/resolver.js";
+import { projectFromOptions } from "./project-context.js";
+import { parseJobs } from "./push-command.js";
+import { isInteractive, printJson } from "./terminal.js";
+
+interface CheckCommandOptions {
+  inventory?: string;
+  fix?: boolean;
+  json?: boolean;
+  jobs?: string;
+  acceptNew?: boolean;
+}
+
+export function registerCheck(program: Command): void {
+  program
+    .command("check")
+    .description(
+      "Check every node's virtualenv and readiness (system site-packages, Python, Toil, imports, deploy dir)",
+    )
+    .option("-i, --inventory <path>", "the cluster inventory")
+    .option("-j, --jobs <n>", "nodes checked at once (default: the inventory's concurrency)")
+    .option(
+      "--fix",
+      "create a missing venv, turn on system site-packages in an existing one (never installs packages)",
+    )
+    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .option("--json", "print the results as one JSON document")
+    .action(async (options: CheckCommandOptions) => {
+      const concurrency = parseJobs(options.jobs);
+      const project = await projectFromOptions(undefined, { inventory: options.inventory }, true);
+      const inventory = project.inventory!;
+      if (inventory.workers.length === 0 && !inventory.leader)
+        throw new UsageError(`${inventory.file} lists no nodes.`);
+      const resolution = await resolveProject(project.resolveOptions);
+      const outcomes = await checkAll(inventory, leaderExpectations(resolution), {
+        concurrency,
+        fix: options.fix ?? false,
+        acceptNew: options.acceptNew ?? false,
+      });
+      if (options.json) printJson({ nodes: outcomes });
+      else process.stdout.write(checkTable(outcomes, isInteractive(process.stdout)));
+      process.exitCode = outcomes.every((o) => o.ok) ? ExitCode.ok : ExitCode.nodesFailed;
+    });
+}
+
+const MARK: Record<CheckStatus, string> = { pass: "ok", warn: "warn", fail: "FAIL", skip: "-" };
+
+export function checkTable(outcomes: readonly NodeCheckOutcome[], _color: boolean): string {
+  const ids = Object.keys(CHECK_TITLES) as CheckId[];
+  const nameWidth = Math.max(4, ...outcomes.map((o) => o.node.length));
+  const widths = ids.map((id) => Math.max(CHECK_TITLES[id].length, 4));
+  const row = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(nameWidth) : c.padEnd(widths[i - 1]!)))
+      .join("  ")
+      .trimEnd();
+  const lines = [row(["node", ...ids.map((id) => CHECK_TITLES[id])])];
+  const reasons: string[] = [];
+  for (const o of outcomes) {
+    if (!o.reachable) {
+      lines.push(row([o.node, "unreachable"]));
+      reasons.push(`${o.node}: ${o.error}`);
+      continue;
+    }
+    const byId = new Map(o.results.map((r) => [r.id, r]));
+    lines.push(row([o.node, ...ids.map((id) => MARK[byId.get(id)?.status ?? "skip"])]));
+    for (const f of o.fixed) reasons.push(`${o.node}: fixed: ${f}`);
+    for (const r of o.results) {
+      if (r.status === "fail" || r.status === "warn")
+        reasons.push(`${o.node}: ${CHECK_TITLES[r.id]}: ${r.detail}`);
+    }
+  }
+  const failed = outcomes.filter((o) => !o.ok).length;
+  const summary =
+    failed === 0 ? `${outcomes.length} node(s) ready` : `${failed} of ${outcomes.length} node(s) not ready`;
+  return `${[...lines, "", ...reasons, ...(reasons.length ? [""] : []), summary].join("\n")}\n`;
+}

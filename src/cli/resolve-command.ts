@@ -1,0 +1,68 @@
+import type { Command } from "commander";
+import type { Resolution } from "../resolve/resolver.js";
+import { resolveProject } from "../resolve/resolver.js";
+import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
+import { formatBytes, printJson } from "./terminal.js";
+
+interface ResolveCommandOptions extends EntryOptions {
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export function registerResolve(program: Command): void {
+  addEntryOptions(
+    program
+      .command("resolve")
+      .description("Show the module set of the workflow, decided the way Python would import it")
+      .argument("[script]", "the workflow's main script (sibling-files scenario)"),
+  )
+    .option("--root <dir>", "the directory python is started from")
+    .option("--python <py>", "the leader's interpreter (default: $VIRTUAL_ENV/bin/python, then python3)")
+    .option("--json", "print the module set as one JSON document")
+    .option("-v, --verbose", "list every file of the set")
+    .action(async (script: string | undefined, options: ResolveCommandOptions) => {
+      const project = await projectFromOptions(script, options);
+      const resolution = await resolveProject(project.resolveOptions);
+      if (options.json) printJson(resolutionJson(resolution));
+      else process.stdout.write(resolutionReport(resolution, options.verbose ?? false));
+    });
+}
+
+export function resolutionJson(r: Resolution): unknown {
+  return {
+    mode: r.mode,
+    module: r.module,
+    root: r.root,
+    python: r.python,
+    files: r.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode.toString(8), sha256: f.sha256 })),
+    thirdParty: r.thirdParty,
+    native: r.native,
+    unresolved: r.unresolved,
+    warnings: r.warnings,
+  };
+}
+
+export function resolutionReport(r: Resolution, verbose: boolean): string {
+  const bytes = r.files.reduce((s, f) => s + f.size, 0);
+  const modules = r.files.filter((f) => f.path.endsWith(".py")).length;
+  const lines = [
+    `mode      ${r.mode}`,
+    `module    ${r.module}`,
+    `root      ${r.root}`,
+    `python    ${r.python.executable} (${r.python.version})`,
+    `files     ${r.files.length} (${modules} Python modules, ${formatBytes(bytes)})`,
+  ];
+  if (r.thirdParty.length > 0) {
+    lines.push(
+      `imports   ${r.thirdParty
+        .map(
+          (t) =>
+            `${t.module}${t.dist ? ` (${t.dist} ${t.version ?? ""}`.trimEnd() + `, ${t.location}${t.native ? ", native" : ""})` : ` (${t.location})`}`,
+        )
+        .join(", ")}`,
+    );
+  }
+  if (verbose) for (const f of r.files) lines.push(`  ${f.path}`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return `${lines.join("\n")}\n`;
+}

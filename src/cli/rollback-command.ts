@@ -1,0 +1,58 @@
+import type { Command } from "commander";
+import { ExitCode, UsageError } from "../errors.js";
+import { type RollbackOutcome, rollbackAll } from "../operate/rollback.js";
+import { inventoryFor } from "./project-context.js";
+import { parseJobs } from "./push-command.js";
+import { printJson } from "./terminal.js";
+
+interface RollbackOptions {
+  inventory?: string;
+  to?: string;
+  jobs?: string;
+  json?: boolean;
+  dryRun?: boolean;
+  acceptNew?: boolean;
+}
+
+export function registerRollback(program: Command): void {
+  program
+    .command("rollback")
+    .description("Switch every worker back to the release it ran before (or --to RELEASE), atomically")
+    .option("-i, --inventory <path>", "the cluster inventory")
+    .option("--to <release>", "the release to go back to (full id or a unique prefix, see `status`)")
+    .option("-j, --jobs <n>", "workers handled at once (default: the inventory's concurrency)")
+    .option("--dry-run", "say what each worker would switch to, change nothing")
+    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .option("--json", "print the outcome as one JSON document")
+    .action(async (options: RollbackOptions) => {
+      const concurrency = parseJobs(options.jobs);
+      const inventory = (await inventoryFor(options, true))!;
+      if (inventory.workers.length === 0) throw new UsageError(`${inventory.file} lists no workers.`);
+      const outcomes = await rollbackAll(inventory, {
+        ...(options.to !== undefined ? { to: options.to } : {}),
+        ...(concurrency ? { concurrency } : {}),
+        acceptNew: options.acceptNew ?? false,
+        dryRun: options.dryRun ?? false,
+      });
+      if (options.json) printJson({ nodes: outcomes });
+      else process.stdout.write(rollbackSummary(outcomes, options.dryRun ?? false));
+      process.exitCode = outcomes.every((o) => o.ok) ? ExitCode.ok : ExitCode.nodesFailed;
+    });
+}
+
+export function rollbackSummary(outcomes: readonly RollbackOutcome[], dryRun: boolean): string {
+  const width = Math.max(4, ...outcomes.map((o) => o.node.length));
+  const lines = outcomes.map((o) => {
+    const name = o.node.padEnd(width);
+    if (!o.ok) return `${name}  FAILED    ${o.error}`;
+    if (o.kind === "already") return `${name}  unchanged already on ${o.release}`;
+    return `${name}  ${dryRun ? "would switch" : "switched"}  ${o.from} -> ${o.release}`;
+  });
+  const failed = outcomes.filter((o) => !o.ok).length;
+  lines.push(
+    failed === 0
+      ? `${outcomes.length} worker(s) rolled back`
+      : `${failed} of ${outcomes.length} worker(s) not rolled back`,
+  );
+  return `${lines.join("\n")}\n`;
+}

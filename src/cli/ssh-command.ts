@@ -1,0 +1,78 @@
+import type { Command } from "commander";
+import { selectNodes } from "../core/node-selector.js";
+import { remoteCommand } from "../core/remote-command.js";
+import { UsageError } from "../errors.js";
+import { allNodes } from "../fleet/on-nodes.js";
+import type { NodeSpec } from "../inventory/types.js";
+import { connect } from "../transport/connection.js";
+import { runAttached } from "../transport/remote-terminal.js";
+import { inventoryFor } from "./project-context.js";
+import { wordsAfterDoubleDash } from "./raw-args.js";
+
+interface SshOptions {
+  inventory?: string;
+  venv?: boolean;
+  tty?: boolean;
+  acceptNew?: boolean;
+}
+
+export function registerSsh(program: Command): void {
+  program
+    .command("ssh")
+    .description("A shell (or COMMAND) on a node, in its deploy directory with its venv activated")
+    .argument("[node]", "node name (default: the leader, else the first worker)")
+    .argument("[command...]", "after --: the command to run instead of a shell")
+    .option("-i, --inventory <path>", "the cluster inventory")
+    .option("--no-venv", "do not activate the node's venv")
+    .option("-t, --tty", "ask for a terminal even when running a command")
+    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .action(async (nodeArg: string | undefined, commandArgs: string[], options: SshOptions) => {
+      // `ssh -- ls` has no NODE: the operands all came after the `--`.
+      const afterDash = wordsAfterDoubleDash();
+      let nodeName = nodeArg;
+      let command = commandArgs;
+      const operands = nodeArg === undefined ? [] : [nodeArg, ...commandArgs];
+      if (afterDash && operands.length === afterDash.length) {
+        nodeName = undefined;
+        command = operands;
+      } else if (!afterDash && commandArgs.length > 0) {
+        throw new UsageError(
+          `put -- before the command: sync-cluster ssh ${nodeArg} -- ${commandArgs.join(" ")}`,
+        );
+      }
+      const inventory = (await inventoryFor(options, true))!;
+      const node = pickNode(allNodes(inventory), nodeName, inventory.file);
+      const connection = await connect(node, { acceptNew: options.acceptNew ?? false });
+      try {
+        const line = remoteCommand({
+          deployDir: node.deployDir,
+          project: inventory.project.name,
+          venv: node.venv,
+          activateVenv: options.venv !== false,
+          command,
+        });
+        const interactive = command.length === 0 || options.tty === true;
+        process.exitCode = await runAttached(connection, line, {
+          pty: interactive && Boolean(process.stdin.isTTY),
+        });
+      } finally {
+        connection.close();
+      }
+    });
+}
+
+function pickNode(nodes: NodeSpec[], name: string | undefined, file: string): NodeSpec {
+  if (name === undefined) {
+    const first = nodes[0];
+    if (!first) throw new UsageError(`${file} lists no nodes.`);
+    return first;
+  }
+  const selected = selectNodes(nodes, name);
+  if ("problem" in selected) throw new UsageError(selected.problem);
+  if (selected.nodes.length > 1) {
+    throw new UsageError(
+      `\`${name}\` matches ${selected.nodes.length} nodes (${selected.nodes.map((n) => n.name).join(", ")}); ssh goes to one: use exec for many`,
+    );
+  }
+  return selected.nodes[0]!;
+}

@@ -1,0 +1,111 @@
+import type { Command } from "commander";
+import { leaderExpectations } from "../check/leader-expectations.js";
+import { releaseIdOf } from "../core/manifest.js";
+import { formatAge } from "../core/node-status.js";
+import { ExitCode, ResolutionError, UsageError } from "../errors.js";
+import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
+import { resolveProject } from "../resolve/resolver.js";
+import { projectFromOptions } from "./project-context.js";
+import { parseJobs } from "./push-command.js";
+import { isInteractive, printJson } from "./terminal.js";
+
+interface StatusOptions {
+  inventory?: string;
+  jobs?: string;
+  json?: boolean;
+  acceptNew?: boolean;
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command("status")
+    .description(
+      "Show what every node runs: reachable, current release and its age, in sync with the leader, venv",
+    )
+    .option("-i, --inventory <path>", "the cluster inventory")
+    .option("-j, --jobs <n>", "nodes asked at once (default: the inventory's concurrency)")
+    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .option("--json", "print the status as one JSON document")
+    .action(async (options: StatusOptions) => {
+      const concurrency = parseJobs(options.jobs);
+      const project = await projectFromOptions(
+        undefined,
+        { ...(options.inventory ? { inventory: options.inventory } : {}) },
+        true,
+      );
+      const inventory = project.inventory!;
+      if (inventory.workers.length === 0 && !inventory.leader)
+        throw new UsageError(`${inventory.file} lists no nodes.`);
+      // A broken working tree must not hide what the nodes run: report it and show the rest.
+      let leader: LeaderSet | undefined;
+      let leaderProblem: string | undefined;
+      try {
+        const resolution = await resolveProject(project.resolveOptions);
+        leader = {
+          id: releaseIdOf(resolution.files),
+          files: resolution.files,
+          expectations: leaderExpectations(resolution),
+        };
+      } catch (error) {
+        if (!(error instanceof ResolutionError || error instanceof UsageError)) throw error;
+        leaderProblem = error.message;
+      }
+      const statuses = await statusAll(inventory, leader, {
+        ...(concurrency ? { concurrency } : {}),
+        acceptNew: options.acceptNew ?? false,
+      });
+      if (options.json) {
+        printJson({
+          leaderRelease: leader?.id ?? null,
+          leaderProblem: leaderProblem ?? null,
+          nodes: statuses,
+        });
+      } else {
+        process.stdout.write(statusTable(leader?.id, leaderProblem, statuses, isInteractive(process.stdout)));
+      }
+      process.exitCode = leader && everyNodeInSync(statuses) ? ExitCode.ok : ExitCode.nodesFailed;
+    });
+}
+
+export function statusTable(
+  leaderRelease: string | undefined,
+  leaderProblem: string | undefined,
+  statuses: readonly NodeStatus[],
+  _color: boolean,
+): string {
+  const header = ["node", "state", "release", "age", "in sync", "venv", "kept"];
+  const rows = statuses.map((s): string[] => {
+    if (!s.reachable) return [s.node, "unreachable", "-", "-", "-", "-", "-"];
+    const r = s.release!;
+    const inSync =
+      s.role === "leader"
+        ? "(leader)"
+        : r.inSync === null
+          ? "?"
+          : r.inSync
+            ? "yes"
+            : `no (${r.filesDiffering ?? "?"} file(s) differ)`;
+    const venv = s.checks ? (s.checks.ok ? (s.checks.warnings.length ? "warn" : "ok") : "FAIL") : "?";
+    return [s.node, "up", r.current ?? "none", formatAge(r.ageSeconds), inSync, venv, String(r.releasesKept)];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const format = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
+  const lines = [
+    leaderRelease
+      ? `leader's module set: ${leaderRelease}`
+      : `leader's module set: unknown (${leaderProblem})`,
+    format(header),
+    ...rows.map(format),
+  ];
+  const notes: string[] = [];
+  for (const s of statuses) {
+    if (!s.reachable) notes.push(`${s.node}: ${s.error}`);
+    for (const f of s.checks?.failed ?? []) notes.push(`${s.node}: ${f}`);
+  }
+  if (notes.length) lines.push("", ...notes);
+  return `${lines.join("\n")}\n`;
+}

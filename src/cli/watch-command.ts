@@ -1,0 +1,76 @@
+import type { Command } from "commander";
+import { ExitCode, UsageError } from "../errors.js";
+import { type WatchEvent, WatchSession } from "../watch/watch.js";
+import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
+import { parseJobs } from "./push-command.js";
+import { isInteractive, printJsonLine } from "./terminal.js";
+import { WatchDisplay } from "./watch-display.js";
+
+interface WatchCommandOptions extends EntryOptions {
+  jobs?: string;
+  debounce?: string;
+  json?: boolean;
+  check?: boolean;
+  acceptNew?: boolean;
+}
+
+/** How long in-flight pushes may take to finish after SIGINT/SIGTERM before they are cut. */
+const STOP_GRACE_MS = 3000;
+
+export function registerWatch(program: Command): void {
+  addEntryOptions(
+    program
+      .command("watch")
+      .description("Keep every worker in step with the project: push each saved change as it happens")
+      .argument("[script]", "the workflow's main script (sibling-files scenario)"),
+  )
+    .option("-j, --jobs <n>", "workers handled at once (default: the inventory's concurrency)")
+    .option("--debounce <ms>", "wait this long after the last change before pushing", "50")
+    .option("--root <dir>", "the directory python is started from")
+    .option("--python <py>", "the leader's interpreter")
+    .option("--no-check", "sync even nodes whose readiness check fails")
+    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .option("--json", "print one JSON event per line (the default when stdout is not a terminal)")
+    .action(async (script: string | undefined, options: WatchCommandOptions) => {
+      const concurrency = parseJobs(options.jobs);
+      const debounceMs = Number(options.debounce);
+      if (!Number.isFinite(debounceMs) || debounceMs < 0)
+        throw new UsageError(`--debounce takes milliseconds, not ${options.debounce}`);
+      const project = await projectFromOptions(script, options, true);
+      const json = options.json === true || !isInteractive(process.stdout);
+      const display = json ? undefined : new WatchDisplay(process.stdout);
+      const onEvent = (event: WatchEvent) => {
+        if (json) printJsonLine({ time: new Date().toISOString(), ...event });
+        else display!.handle(event);
+      };
+      const session = new WatchSession({
+        inventory: project.inventory!,
+        resolveOptions: project.resolveOptions,
+        debounceMs,
+        concurrency,
+        acceptNew: options.acceptNew ?? false,
+        check: options.check !== false,
+        onEvent,
+      });
+      await session.start();
+      await new Promise<void>((resolve) => {
+        let signals = 0;
+        const onSignal = () => {
+          signals++;
+          if (signals > 1) {
+            // The user insists: leave now. Workers' `current` is still whole (publish is atomic).
+            process.exit(ExitCode.interrupted);
+          }
+          void session.stop(STOP_GRACE_MS).then(() => {
+            process.off("SIGINT", onSignal);
+            process.off("SIGTERM", onSignal);
+            resolve();
+          });
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
+      });
+      display?.close();
+      process.exitCode = ExitCode.ok;
+    });
+}

@@ -1,0 +1,130 @@
+import type { WatchEvent } from "../watch/watch.js";
+import { formatBytes } from "./terminal.js";
+
+/**
+ * The live view of `watch` on a terminal: a log of releases and failures scrolling above a block
+ * of one status line per node, redrawn in place. Past 20 nodes the block shows counts instead.
+ */
+
+interface NodeLine {
+  phase: string;
+  release?: string;
+  detail?: string;
+}
+
+export class WatchDisplay {
+  private readonly nodes = new Map<string, NodeLine>();
+  private drawnLines = 0;
+  private redrawTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  handle(event: WatchEvent): void {
+    const log = this.logLine(event);
+    this.track(event);
+    if (log) {
+      this.clear();
+      this.out.write(`${new Date().toLocaleTimeString()} ${log}\n`);
+      this.draw();
+    } else if (!this.redrawTimer) {
+      // Status changes come in bursts (many nodes at once): redraw at most every 100 ms.
+      this.redrawTimer = setTimeout(() => {
+        this.redrawTimer = undefined;
+        this.clear();
+        this.draw();
+      }, 100);
+    }
+  }
+
+  private track(event: WatchEvent): void {
+    switch (event.type) {
+      case "node-phase":
+        this.nodes.set(event.node, {
+          ...this.nodes.get(event.node),
+          phase: event.phase,
+          ...(event.release ? { release: event.release } : {}),
+          detail: "",
+        });
+        break;
+      case "node-synced":
+        this.nodes.set(event.node, {
+          phase: "in-sync",
+          release: event.release,
+          detail: `${Math.round(event.latencyMs)} ms after the change`,
+        });
+        break;
+      case "node-failed":
+        this.nodes.set(event.node, {
+          ...this.nodes.get(event.node),
+          phase: "failed",
+          detail: `${event.error} (retry in ${(event.retryInMs / 1000).toFixed(1)}s)`,
+        });
+        break;
+      case "node-removed":
+        this.nodes.delete(event.node);
+        break;
+    }
+  }
+
+  private logLine(event: WatchEvent): string | undefined {
+    switch (event.type) {
+      case "watching":
+        return `watching ${event.root} for ${event.nodes.length} worker(s); release ${event.release}`;
+      case "release":
+        return `release ${event.release}: ${event.files} files, ${formatBytes(event.bytes)} (resolved in ${Math.round(event.resolveMs)} ms)`;
+      case "resolve-error":
+        return `cannot resolve, workers keep ${event.keeping ?? "what they have"}:\n  ${event.message.replaceAll("\n", "\n  ")}`;
+      case "inventory-error":
+        return `inventory: ${event.message}`;
+      case "node-added":
+        return `${event.node} added`;
+      case "node-removed":
+        return `${event.node} removed`;
+      case "warning":
+        return `warning: ${event.message}`;
+      case "stopping":
+        return `stopping${event.inFlight ? ` (${event.inFlight} push(es) in flight)` : ""}`;
+      case "node-failed":
+        return event.attempt === 1 ? `${event.node} failed: ${event.error}` : undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private lines(): string[] {
+    const width = this.out.columns ?? 100;
+    const entries = [...this.nodes.entries()];
+    if (entries.length > 20) {
+      const counts = new Map<string, number>();
+      for (const [, l] of entries) counts.set(l.phase, (counts.get(l.phase) ?? 0) + 1);
+      const failed = entries
+        .filter(([, l]) => l.phase === "failed")
+        .slice(0, 5)
+        .map(([n, l]) => `  ${n}: ${l.detail ?? ""}`);
+      return [[...counts].map(([p, n]) => `${n} ${p}`).join(", "), ...failed].map((l) =>
+        l.slice(0, width - 1),
+      );
+    }
+    const nameWidth = Math.max(4, ...entries.map(([n]) => n.length));
+    return entries.map(([name, l]) =>
+      `${name.padEnd(nameWidth)}  ${l.phase.padEnd(10)} ${l.release ?? ""} ${l.detail ?? ""}`
+        .trimEnd()
+        .slice(0, width - 1),
+    );
+  }
+
+  private draw(): void {
+    const lines = this.lines();
+    if (lines.length) this.out.write(`${lines.join("\n")}\n`);
+    this.drawnLines = lines.length;
+  }
+
+  private clear(): void {
+    if (this.drawnLines > 0) this.out.write(`\x1b[${this.drawnLines}A\x1b[J`);
+    this.drawnLines = 0;
+  }
+
+  close(): void {
+    if (this.redrawTimer) clearTimeout(this.redrawTimer);
+  }
+}

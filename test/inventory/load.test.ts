@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { chmod, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { InventoryError } from "../../src/errors.js";
+import { findInventory, loadInventory } from "../../src/inventory/load.js";
+import { inventoryTemplate } from "../../src/inventory/template.js";
+
+const env = { HOME: "/nonexistent-home", USER: "tester" };
+
+async function dirWith(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "sc-inv-"));
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(join(dir, name, ".."), { recursive: true });
+    await writeFile(join(dir, name), text);
+  }
+  return dir;
+}
+
+async function loadError(dir: string, file = "sync-cluster.yaml"): Promise<InventoryError> {
+  try {
+    await loadInventory({ explicitPath: join(dir, file), env, cwd: dir });
+  } catch (error) {
+    assert.ok(error instanceof InventoryError, String(error));
+    return error;
+  }
+  assert.fail("expected an InventoryError");
+}
+
+describe("loadInventory", () => {
+  test("lookup order: -i, $SYNC_CLUSTER_INVENTORY, ./sync-cluster.yaml, config/cluster.yaml", async () => {
+    const dir = await dirWith({
+      "sync-cluster.yaml": "workers: []\n",
+      "config/cluster.yaml": "workers: []\n",
+      "other.yaml": "workers: []\n",
+    });
+    assert.equal(findInventory({ cwd: dir, env: {} }), join(dir, "sync-cluster.yaml"));
+    assert.equal(
+      findInventory({ cwd: dir, env: { SYNC_CLUSTER_INVENTORY: "other.yaml" } }),
+      join(dir, "other.yaml"),
+    );
+    assert.equal(
+      findInventory({
+        cwd: dir,
+        env: { SYNC_CLUSTER_INVENTORY: "other.yaml" },
+        explicitPath: "config/cluster.yaml",
+      }),
+      join(dir, "config/cluster.yaml"),
+    );
+    const empty = await dirWith({});
+    assert.throws(
+      () => findInventory({ cwd: empty, env: {} }),
+      /no inventory found\. Looked for .*sync-cluster\.yaml and .*config\/cluster\.yaml\. Write one with `sync-cluster init`/,
+    );
+    assert.throws(
+      () => findInventory({ cwd: empty, env: {}, explicitPath: "x.yaml" }),
+      /x\.yaml: no such inventory file \(given with -i\)/,
+    );
+  });
+
+  test("YAML syntax errors and duplicate keys carry file, line and column", async () => {
+    const dir = await dirWith({
+      "sync-cluster.yaml": "workers:\n  - host: a\n  - host: [b\n",
+      "dup.yaml": "workers: []\nworkers: []\n",
+    });
+    assert.match((await loadError(dir)).message, /sync-cluster\.yaml:\d+:\d+: not valid YAML/);
+    assert.match(
+      (await loadError(dir, "dup.yaml")).message,
+      /dup\.yaml:2:1: not valid YAML: Map keys must be unique/,
+    );
+  });
+
+  test("a wrong type names the key and its line", async () => {
+    const dir = await dirWith({ "sync-cluster.yaml": 'workers:\n  - host: a\n  - host: b\n    port: "x"\n' });
+    const error = await loadError(dir);
+    assert.match(error.message, /sync-cluster\.yaml:4:11 \(key workers\[1\]\.port\): must be a whole number/);
+    assert.deepEqual([error.at.line, error.at.key], [4, "workers[1].port"]);
+  });
+
+  test("unknown keys, duplicate names, unreadable identity files", async () => {
+    const dir = await dirWith({
+      "a.yaml": "defaults:\n  identityfile: ~/.ssh/id\nworkers: []\n",
+      "b.yaml": "workers:\n  - host: x\n  - host: y\n    name: x\n",
+      "c.yaml": "defaults:\n  identityFile: ./missing_key\nworkers:\n  - host: x\n",
+    });
+    assert.match(
+      (await loadError(dir, "a.yaml")).message,
+      /a\.yaml:2:\d+ \(key defaults\.identityfile\): unknown key `identityfile`; did you mean `identityFile`\?/,
+    );
+    assert.match(
+      (await loadError(dir, "b.yaml")).message,
+      /b\.yaml:3:\d+ \(key workers\[1\]\): the node name `x` is used twice/,
+    );
+    const c = await loadError(dir, "c.yaml");
+    assert.match(
+      c.message,
+      /c\.yaml:2:\d+ \(key defaults\.identityFile\): the identity file .*missing_key does not exist/,
+    );
+  });
+
+  test("an identity file that exists but cannot be read is refused", {
+    skip: process.getuid?.() === 0 && "root reads every file",
+  }, async () => {
+    const dir = await dirWith({
+      key: "secret",
+      "sync-cluster.yaml": "defaults:\n  identityFile: key\nworkers: [x]\n",
+    });
+    await chmod(join(dir, "key"), 0);
+    assert.match((await loadError(dir)).message, /cannot be read/);
+  });
+
+  test("ssh config aliases and JSON inventories", async () => {
+    const dir = await dirWith({
+      ssh_config: "Host w13\n  HostName 10.0.0.13\n  Port 2200\n  User centos\n",
+      "cluster.json": JSON.stringify({ workers: ["w13", { host: "10.0.0.14" }], concurrency: 4 }),
+    });
+    const inv = await loadInventory({
+      explicitPath: join(dir, "cluster.json"),
+      env: { ...env, SYNC_CLUSTER_SSH_CONFIG: join(dir, "ssh_config") },
+      cwd: dir,
+    });
+    assert.equal(inv.concurrency, 4);
+    assert.deepEqual(
+      inv.workers.map((w) => [w.name, w.host, w.port, w.user]),
+      [
+        ["w13", "10.0.0.13", 2200, "centos"],
+        ["10.0.0.14", "10.0.0.14", 22, "tester"],
+      ],
+    );
+  });
+
+  test("5,000 workers load", async () => {
+    const lines = Array.from({ length: 5000 }, (_, i) => `  - host: node${i}.cluster`).join("\n");
+    const dir = await dirWith({ "sync-cluster.yaml": `workers:\n${lines}\n` });
+    const inv = await loadInventory({ explicitPath: join(dir, "sync-cluster.yaml"), env, cwd: dir });
+    assert.equal(inv.workers.length, 5000);
+  });
+
+  test("the init template and config/cluster.example.yaml load as written", async () => {
+    const dir = await dirWith({
+      "t.yaml": inventoryTemplate({}),
+      "t2.yaml": inventoryTemplate({ entry: "wf.py", workers: ["a", "b:c"] }),
+    });
+    const t = await loadInventory({ explicitPath: join(dir, "t.yaml"), env, cwd: dir });
+    assert.equal(t.project.entry, "-m workflow.main");
+    assert.deepEqual(
+      t.workers.map((w) => w.name),
+      ["10.0.0.11", "10.0.0.12:2222"],
+    );
+    const t2 = await loadInventory({ explicitPath: join(dir, "t2.yaml"), env, cwd: dir });
+    assert.deepEqual(
+      t2.workers.map((w) => w.host),
+      ["a", "b:c"].map((h) => h),
+    );
+    const example = await loadInventory({
+      explicitPath: join(process.cwd(), "config", "cluster.example.yaml"),
+      env,
+      cwd: dir,
+    });
+    assert.deepEqual(
+      example.workers.map((w) => w.name),
+      ["10.0.0.11", "10.0.0.12:2222", "gpu-1"],
+    );
+    assert.equal(example.workers[2]?.venv, "/opt/venvs/toil");
+  });
+});
