@@ -3,7 +3,7 @@ import { checkAll, type NodeCheckOutcome } from "../check/check.js";
 import { leaderExpectations } from "../check/leader-expectations.js";
 import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/node-checks.js";
 import { ExitCode, UsageError } from "../errors.js";
-import { resolveProject } from "../resolve/resolver.js";
+import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { projectFromOptions } from "./project-context.js";
 import { parseJobs } from "./push-command.js";
 import { isInteractive, printJson } from "./terminal.js";
@@ -36,7 +36,7 @@ export function registerCheck(program: Command): void {
       const inventory = project.inventory!;
       if (inventory.workers.length === 0 && !inventory.leader)
         throw new UsageError(`${inventory.file} lists no nodes.`);
-      const resolution = await resolveProject(project.resolveOptions);
+      const resolution = await resolveWithStoredDigests(project.resolveOptions);
       const outcomes = await checkAll(inventory, leaderExpectations(resolution), {
         concurrency,
         fix: options.fix ?? false,

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { leaderExpectations } from "../check/leader-expectations.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { type NodeOutcome, type PushEvent, pushAll, releaseOf } from "../push/push.js";
-import { resolveProject } from "../resolve/resolver.js";
+import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { formatBytes, printJson, progressReporter } from "./terminal.js";
 
@@ -40,16 +40,18 @@ export function registerPush(program: Command): void {
       const concurrency = parseJobs(options.jobs);
       const project = await projectFromOptions(script, options, true);
       const inventory = project.inventory!;
-      const resolution = await resolveProject(project.resolveOptions);
       if (inventory.workers.length === 0) throw new UsageError(`${inventory.file} lists no workers.`);
+      // Resolving and connecting overlap: every worker's handshake runs while the leader hashes.
+      const resolving = resolveWithStoredDigests(project.resolveOptions);
       const progress = options.json ? undefined : progressReporter(inventory.workers.length);
-      const outcomes = await pushAll(inventory, resolution, {
+      const outcomes = await pushAll(inventory, resolving, {
         concurrency,
         dryRun: options.dryRun ?? false,
         acceptNew: options.acceptNew ?? false,
         onEvent: (e: PushEvent) => progress?.(e),
-        leader: options.check === false ? undefined : leaderExpectations(resolution),
+        leader: options.check === false ? undefined : leaderExpectations,
       });
+      const resolution = await resolving;
       const release = releaseOf(resolution, inventory.project.name);
       if (options.json) {
         printJson({

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
+import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import type { Resolution } from "../resolve/resolver.js";
-import { resolveProject } from "../resolve/resolver.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { formatBytes, printJson } from "./terminal.js";
 
@@ -22,7 +22,7 @@ export function registerResolve(program: Command): void {
     .option("-v, --verbose", "list every file of the set")
     .action(async (script: string | undefined, options: ResolveCommandOptions) => {
       const project = await projectFromOptions(script, options);
-      const resolution = await resolveProject(project.resolveOptions);
+      const resolution = await resolveWithStoredDigests(project.resolveOptions);
       if (options.json) printJson(resolutionJson(resolution));
       else process.stdout.write(resolutionReport(resolution, options.verbose ?? false));
     });

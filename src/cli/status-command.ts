@@ -4,7 +4,7 @@ import { releaseIdOf } from "../core/manifest.js";
 import { formatAge } from "../core/node-status.js";
 import { ExitCode, ResolutionError, UsageError } from "../errors.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
-import { resolveProject } from "../resolve/resolver.js";
+import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { projectFromOptions } from "./project-context.js";
 import { parseJobs } from "./push-command.js";
 import { isInteractive, printJson } from "./terminal.js";
@@ -40,7 +40,7 @@ export function registerStatus(program: Command): void {
       let leader: LeaderSet | undefined;
       let leaderProblem: string | undefined;
       try {
-        const resolution = await resolveProject(project.resolveOptions);
+        const resolution = await resolveWithStoredDigests(project.resolveOptions);
         leader = {
           id: releaseIdOf(resolution.files),
           files: resolution.files,

@@ -101,7 +101,14 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
   const sshConfigPath =
     env.SYNC_CLUSTER_SSH_CONFIG ?? options.sshConfigPath ?? join(homeDir, ".ssh", "config");
   const sshText = await readFile(sshConfigPath, "utf8").catch(() => undefined);
-  const validated = validateInventory(doc.toJS({ maxAliasCount: 1000 }), {
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (error) {
+    // Aliases are resolved here, not while parsing: an alias bomb or an alias before its anchor.
+    throw new InventoryError({ file }, `not valid YAML: ${(error as Error).message}`);
+  }
+  const validated = validateInventory(data, {
     file,
     baseDir: dirname(file),
     homeDir,

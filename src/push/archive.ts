@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pack } from "tar-stream";
 import type { ManifestFile } from "../core/manifest.js";
 import { ResolutionError } from "../errors.js";
+import { openRegularFile } from "../resolve/file-digest.js";
 
 /**
  * The archive of the files a worker lacks. Workers in the same state need the same archive, so
@@ -24,7 +24,13 @@ export async function buildArchive(root: string, files: readonly ManifestFile[])
   for (const f of files) {
     let content: Buffer;
     try {
-      content = await readFile(join(root, f.path));
+      // Never a plain readFile: a FIFO swapped in since the resolution would block it for ever.
+      const { handle } = await openRegularFile(join(root, f.path));
+      try {
+        content = await handle.readFile();
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
       throw new ResolutionError(
         `${f.path} could not be read while pushing (${(error as Error).message}); run again.`,

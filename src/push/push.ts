@@ -37,7 +37,7 @@ export interface PushOptions {
   lockTimeoutSeconds?: number;
   onEvent?: (event: PushEvent) => void;
   /** When given, each node is checked first (quick form) and not pushed to if a check fails (no --no-check). */
-  leader?: LeaderExpectations;
+  leader?: LeaderExpectations | ((resolution: Resolution) => LeaderExpectations);
   /** Stops starting new nodes (SIGINT); nodes already under way finish or fail on their own. */
   signal?: AbortSignal;
 }
@@ -46,18 +46,27 @@ export function releaseOf(resolution: Resolution, project: string): Release {
   return { id: releaseIdOf(resolution.files), files: resolution.files, project };
 }
 
-export async function pushToWorker(
+/** A release and what it needs, shared by every node of one push. */
+interface PushPlan {
+  release: Release;
+  archives: ArchiveCache;
+  leader: LeaderExpectations | undefined;
+}
+
+async function pushOverConnection(
   connection: NodeConnection,
-  release: Release,
-  archives: ArchiveCache,
+  project: string,
+  plan: Promise<PushPlan>,
   options: PushOptions,
 ): Promise<NodePushResult> {
   const session = await AgentSession.start(connection);
   try {
     const keep = options.keep ?? 3;
-    const state = await hello(session, connection.node, release.project, keep);
-    if (options.leader) {
-      const results = await checkNode(session, connection.node, { leader: options.leader, deep: false });
+    // The handshake and the worker's state are fetched while the leader is still resolving.
+    const state = await hello(session, connection.node, project, keep);
+    const { release, archives, leader } = await plan;
+    if (leader) {
+      const results = await checkNode(session, connection.node, { leader, deep: false });
       if (!nodePasses(results)) {
         const reasons = results
           .filter((r) => r.status === "fail")
@@ -78,36 +87,52 @@ export async function pushToWorker(
   }
 }
 
+/** Marks a node's task that stopped because the leader's resolution failed: not a node failure. */
+class ResolutionAborted extends Error {}
+
 export async function pushAll(
   inventory: Inventory,
-  resolution: Resolution,
+  resolution: Resolution | Promise<Resolution>,
   options: PushOptions = {},
   nodes: readonly NodeSpec[] = inventory.workers,
 ): Promise<NodeOutcome[]> {
-  const release = releaseOf(resolution, inventory.project.name);
-  const bytes = resolution.files.reduce((s, f) => s + f.size, 0);
-  options.onEvent?.({ type: "release", release: release.id, files: release.files.length, bytes });
-  const archives = new ArchiveCache(resolution.root);
+  const resolved = Promise.resolve(resolution);
+  const plan = resolved.then((r): PushPlan => {
+    const release = releaseOf(r, inventory.project.name);
+    options.onEvent?.({
+      type: "release",
+      release: release.id,
+      files: release.files.length,
+      bytes: r.files.reduce((s, f) => s + f.size, 0),
+    });
+    const leader = typeof options.leader === "function" ? options.leader(r) : options.leader;
+    return { release, archives: new ArchiveCache(r.root), leader };
+  });
+  const planned = plan.catch((error: unknown) => {
+    throw new ResolutionAborted((error as Error).message);
+  });
+  planned.catch(() => {});
   const limit = pLimit(Math.max(1, options.concurrency ?? inventory.concurrency));
-  return Promise.all(
+  const outcomes = Promise.all(
     nodes.map((node) =>
       limit(async (): Promise<NodeOutcome> => {
         const started = performance.now();
         if (options.signal?.aborted) {
           return { node: node.name, ok: false, error: "interrupted before it started", ms: 0 };
         }
-        options.onEvent?.({ type: "node-start", node: node.name });
         let connection: NodeConnection | undefined;
         try {
           connection = await connect(node, { acceptNew: options.acceptNew ?? false });
-          const result = await pushToWorker(connection, release, archives, options);
+          options.onEvent?.({ type: "node-start", node: node.name });
+          const result = await pushOverConnection(connection, inventory.project.name, planned, options);
           const ms = performance.now() - started;
           options.onEvent?.({ type: "node-done", node: node.name, result, ms });
           return { node: node.name, ok: true, result, ms };
         } catch (error) {
           const ms = performance.now() - started;
           const message = (error as Error).message;
-          options.onEvent?.({ type: "node-failed", node: node.name, error: message, ms });
+          if (!(error instanceof ResolutionAborted))
+            options.onEvent?.({ type: "node-failed", node: node.name, error: message, ms });
           return { node: node.name, ok: false, error: message, ms };
         } finally {
           connection?.close();
@@ -115,4 +140,7 @@ export async function pushAll(
       }),
     ),
   );
+  // A resolution error is the whole command's error (exit 2): nothing was changed on any node.
+  const [all] = await Promise.all([outcomes, plan]);
+  return all;
 }

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import pLimit from "p-limit";
 import { type PythonImport, scanImports } from "../core/python-imports.js";
+import { ResolutionError } from "../errors.js";
 
 /** Content facts of one file: its hash, and for Python sources the imports written in it. */
 export interface FileDigest {
@@ -39,26 +40,72 @@ export class DigestCache {
   get size(): number {
     return this.entries.size;
   }
+
+  /** Every entry, for saving (see digest-store.ts). */
+  *all(): Generator<[DigestKey, FileDigest]> {
+    for (const [absPath, e] of this.entries) yield [{ absPath, size: e.size, mtimeMs: e.mtimeMs }, e.digest];
+  }
 }
 
 const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 
+/** The largest file a module set may hold: the push reads each file it sends into memory. */
+export const MAX_FILE_BYTES = 512 * 1024 * 1024;
+
+/** The refusal for a file above MAX_FILE_BYTES; `path` is relative to the root when known. */
+export function tooLargeError(path: string, size: number): ResolutionError {
+  const gib = (size / 1024 / 1024 / 1024).toFixed(1);
+  return new ResolutionError(
+    `${path} is ${gib} GiB, more than the ${MAX_FILE_BYTES / 1024 / 1024} MiB limit for one file of the module set. ` +
+      "If the workers do not need it, add it to `project.exclude` in the inventory (or narrow the `project.include` glob that picks it).",
+  );
+}
+
+/**
+ * Opens a file for reading only if it is a regular file. O_NONBLOCK makes opening a FIFO return at
+ * once instead of waiting for a writer, so a FIFO or device swapped in after the listing is refused
+ * rather than blocking (or streaming /dev/zero) for ever; it has no effect on regular files.
+ */
+export async function openRegularFile(path: string): Promise<{ handle: FileHandle; size: number }> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const s = await handle.stat();
+    if (!s.isFile()) {
+      throw Object.assign(new Error("not a regular file (a FIFO, device or socket took its place)"), {
+        code: "ENOTREG",
+        path,
+      });
+    }
+    return { handle, size: s.size };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
 async function digestOne(key: DigestKey): Promise<FileDigest> {
   const isSource = key.absPath.endsWith(".py");
-  if (key.size <= WHOLE_FILE_LIMIT || isSource) {
-    const content = await readFile(key.absPath);
-    const sha256 = createHash("sha256").update(content).digest("hex");
-    const size = content.length;
-    return isSource ? { sha256, size, imports: scanImports(content.toString("utf8")) } : { sha256, size };
+  const { handle, size: openedSize } = await openRegularFile(key.absPath);
+  try {
+    // The listing checked the size already; this catches a file that grew since.
+    if (openedSize > MAX_FILE_BYTES) throw tooLargeError(key.absPath, openedSize);
+    if (key.size <= WHOLE_FILE_LIMIT || isSource) {
+      const content = await handle.readFile();
+      const sha256 = createHash("sha256").update(content).digest("hex");
+      const size = content.length;
+      return isSource ? { sha256, size, imports: scanImports(content.toString("utf8")) } : { sha256, size };
+    }
+    // Large data files are streamed so memory does not grow with them.
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of handle.createReadStream({ autoClose: false })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    return { sha256: hash.digest("hex"), size };
+  } finally {
+    await handle.close();
   }
-  // Large data files are streamed so memory does not grow with them.
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of createReadStream(key.absPath)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest("hex"), size };
 }
 
 /** Hashes files (and scans the Python ones), a bounded number at a time, using and filling the cache. */

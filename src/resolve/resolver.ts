@@ -24,7 +24,13 @@ import {
   topLevelNamesOf,
 } from "../core/module-set.js";
 import { ResolutionError } from "../errors.js";
-import { type DigestCache, digestFiles, type FileDigest } from "./file-digest.js";
+import {
+  type DigestCache,
+  digestFiles,
+  type FileDigest,
+  MAX_FILE_BYTES,
+  tooLargeError,
+} from "./file-digest.js";
 import { probeInterpreter } from "./probe.js";
 import { listDirectory } from "./tree-lister.js";
 
@@ -340,10 +346,13 @@ async function digestSelection(
   cache: DigestCache | undefined,
 ): Promise<ManifestFile[]> {
   const missing = files.filter((f) => !digests.has(f.path));
+  const tooLarge = missing.find((f) => f.size > MAX_FILE_BYTES);
+  if (tooLarge) throw tooLargeError(tooLarge.path, tooLarge.size);
   const computed = await digestFiles(
     missing.map((f) => ({ absPath: join(root, f.path), size: f.size, mtimeMs: f.mtimeMs })),
     cache,
   ).catch((error: NodeJS.ErrnoException) => {
+    if (error instanceof ResolutionError) throw error;
     throw new ResolutionError(`Cannot read ${error.path ?? "a file of the project"}: ${error.message}`);
   });
   for (const [i, f] of missing.entries()) digests.set(f.path, computed[i]!);

@@ -3,6 +3,8 @@ import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import type { TreeEntry } from "../core/module-set.js";
 
+const NOT_UTF8 = "its name is not valid UTF-8 (rename the file to ship it)";
+
 function describeError(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   switch (code) {
@@ -24,6 +26,15 @@ function isInside(path: string, root: string): boolean {
 
 async function entryFacts(root: string, dir: string, d: Dirent): Promise<TreeEntry> {
   const path = join(dir, d.name);
+  // readdir decodes names as UTF-8, replacing invalid bytes with U+FFFD: such a name no longer
+  // leads to the file, and could not be written into the manifest anyway.
+  if (d.name.includes("\uFFFD")) {
+    try {
+      await lstat(path);
+    } catch {
+      return { name: d.name, type: "other", size: 0, mode: 0, mtimeMs: 0, error: NOT_UTF8 };
+    }
+  }
   try {
     if (d.isSymbolicLink()) {
       const target = await realpath(path);

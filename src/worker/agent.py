@@ -18,6 +18,7 @@ Layout on the worker (DESIGN.md section 5):
 import errno
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -294,7 +295,8 @@ class Agent:
         upsert = {}
         for entry in req.get("upsert", []):
             path, size, mode, sha = entry
-            if not safe_relative(path) or path.split("/")[-1] == MANIFEST_NAME:
+            # Not even as a directory: `.sync-cluster-manifest.json/x` would block writing the release's manifest.
+            if not safe_relative(path) or MANIFEST_NAME in path.split("/"):
                 raise Refused("bad-path", "unsafe path in manifest: %r" % path)
             if not isinstance(size, int) or size < 0 or mode not in (0o644, 0o755):
                 raise Refused("bad-request", "bad size or mode for %r" % path)
@@ -489,9 +491,24 @@ class Agent:
         """Asks the venv's python, in a fresh process, where toil and the workflow's imports come from."""
         import subprocess
 
+        args = {"modules": modules, "deep": deep}
+        if not deep and os.path.realpath(sys.executable) == os.path.realpath(python) and self.site_packages():
+            # The quick form only looks modules up, and this agent already runs the venv's python:
+            # answer in-process (as from "/", like the subprocess) instead of starting another python.
+            saved = list(sys.path)
+            try:
+                sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+                importlib.invalidate_caches()  # a long-lived agent must see packages installed since
+                namespace = {"__name__": "sync_cluster_probe"}
+                exec(PROBE_IMPORTS, namespace)
+                return namespace["probe"](args)
+            except Exception as e:
+                return {"error": "%s: %s" % (type(e).__name__, e)}
+            finally:
+                sys.path[:] = saved
         code = PROBE_IMPORTS
         try:
-            out = subprocess.run([python, "-c", code, json.dumps({"modules": modules, "deep": deep})],
+            out = subprocess.run([python, "-c", code, json.dumps(args)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", timeout=120)
         except (OSError, subprocess.TimeoutExpired) as e:
             return {"error": str(e)}
@@ -607,44 +624,50 @@ class Agent:
 
 PROBE_IMPORTS = r"""
 import importlib, importlib.util, json, os, sys, sysconfig
-args = json.loads(sys.argv[1])
-try:
-    import importlib.metadata as md
-except ImportError:
-    md = None
 
-def version_of(dist):
-    if not dist or md is None:
-        return None
-    try:
-        return md.version(dist)
-    except Exception:
-        return None
 
-out = {"python": "%d.%d.%d" % sys.version_info[:3], "venvSite": sysconfig.get_paths()["purelib"], "modules": {}}
-toil = {"found": False}
-try:
-    if args["deep"]:
-        m = importlib.import_module("toil")
-        origin = getattr(m, "__file__", None)
-    else:
-        spec = importlib.util.find_spec("toil")
-        origin = spec.origin if spec else None
-    if origin:
-        toil = {"found": True, "origin": os.path.realpath(origin), "version": version_of("toil")}
-except Exception as e:
-    toil = {"found": False, "error": "%s: %s" % (type(e).__name__, e)}
-out["toil"] = toil
-for item in args["modules"]:
-    name = item["module"]
+def probe(args):
     try:
-        spec = importlib.util.find_spec(name)
-        out["modules"][name] = {"found": spec is not None,
-                                "origin": os.path.realpath(spec.origin) if spec and spec.origin else None,
-                                "version": version_of(item.get("dist"))}
+        import importlib.metadata as md
+    except ImportError:
+        md = None
+
+    def version_of(dist):
+        if not dist or md is None:
+            return None
+        try:
+            return md.version(dist)
+        except Exception:
+            return None
+
+    out = {"python": "%d.%d.%d" % sys.version_info[:3], "venvSite": sysconfig.get_paths()["purelib"], "modules": {}}
+    toil = {"found": False}
+    try:
+        if args["deep"]:
+            m = importlib.import_module("toil")
+            origin = getattr(m, "__file__", None)
+        else:
+            spec = importlib.util.find_spec("toil")
+            origin = spec.origin if spec else None
+        if origin:
+            toil = {"found": True, "origin": os.path.realpath(origin), "version": version_of("toil")}
     except Exception as e:
-        out["modules"][name] = {"found": False, "error": "%s: %s" % (type(e).__name__, e)}
-print(json.dumps(out))
+        toil = {"found": False, "error": "%s: %s" % (type(e).__name__, e)}
+    out["toil"] = toil
+    for item in args["modules"]:
+        name = item["module"]
+        try:
+            spec = importlib.util.find_spec(name)
+            out["modules"][name] = {"found": spec is not None,
+                                    "origin": os.path.realpath(spec.origin) if spec and spec.origin else None,
+                                    "version": version_of(item.get("dist"))}
+        except Exception as e:
+            out["modules"][name] = {"found": False, "error": "%s: %s" % (type(e).__name__, e)}
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(json.loads(sys.argv[1]))))
 """
 
 

@@ -65,6 +65,8 @@ export interface ClusterOptions {
   dir?: string;
   venv?: boolean;
   cleanup?: boolean;
+  /** Login user on the workers (default root); its directories are made its own. */
+  user?: string;
 }
 
 // Every sshd any cluster of this process started: killed on exit, so a failed test leaks none.
@@ -134,6 +136,8 @@ function sshdConfig(port: number, dir: string): string {
     "LogLevel ERROR",
     "Subsystem sftp internal-sftp",
     "AcceptEnv LANG LC_*",
+    // Lets a command find this worker's own directory (the benchmark's anchors use it).
+    `SetEnv SC_WORKER_DIR=${dir}`,
     "",
   ].join("\n");
 }
@@ -248,6 +252,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   await keygen(identityFile);
   const clientPub = readFileSync(`${identityFile}.pub`, "utf8");
   writeFileSync(knownHosts, "");
+  const user = options.user ?? "root";
+  // sshd reads authorized_keys as the user, so the cluster directory must be traversable.
+  if (user !== "root") await execFileAsync("chmod", ["755", dir]);
   const workers: LocalWorker[] = [];
   let stopped = false;
 
@@ -271,6 +278,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         worker.venv,
       ]);
     }
+    if (user !== "root") await execFileAsync("chown", ["-R", user, wdir]);
     await worker.start();
     return worker;
   }
@@ -297,7 +305,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     writeInventory(opts = {}) {
       const extra = { ...opts.extra };
       const defaults = {
-        user: "root",
+        user,
         identityFile,
         knownHosts,
         ...(extra.defaults as Record<string, unknown> | undefined),
@@ -337,7 +345,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
             "IdentitiesOnly=yes",
             "-o",
             "ConnectTimeout=10",
-            "root@127.0.0.1",
+            `${user}@127.0.0.1`,
             command,
           ],
           {

@@ -1,0 +1,203 @@
+import { execFile, spawn } from "node:child_process";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Cluster, WorkerHandle } from "../test/harness/cluster.js";
+
+/**
+ * The tools compared, each run as a separate process under /usr/bin/time so wall time, leader
+ * CPU (the tool and every ssh client it starts) and peak RSS are measured the same way for all.
+ * Every tool gets the same file list (what `sync-cluster resolve` ships) and its own
+ * destination on each worker, so none of them profits from another's work.
+ */
+
+export interface Sample {
+  ms: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+  /** Payload bytes sent per worker, when the tool reports it. */
+  bytesPerWorker: number | null;
+  ok: boolean;
+  error?: string;
+}
+
+export interface Context {
+  cluster: Cluster;
+  workers: WorkerHandle[];
+  root: string;
+  inventory: string;
+  /** Paths relative to root, one per line: the module set. */
+  fileList: string;
+  user: string;
+  bin: string;
+  tmp: string;
+  /** Workers handled at once; default all of them. */
+  concurrency?: number;
+}
+
+const parallelism = (ctx: Context) => String(ctx.concurrency ?? ctx.workers.length);
+
+export interface Tool {
+  name: string;
+  /** Removes what this tool put on the workers (not timed). */
+  clear(ctx: Context): Promise<void>;
+  push(ctx: Context): Promise<Sample>;
+}
+
+export async function timed(
+  command: string[],
+  options: { env?: NodeJS.ProcessEnv; tmp: string },
+): Promise<Sample & { stdout: string; stderr: string }> {
+  const stats = join(options.tmp, `time-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
+  const started = performance.now();
+  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      "/usr/bin/time",
+      ["-f", "%U %S %M", "-o", stats, ...command],
+      { env: options.env ?? process.env, maxBuffer: 1 << 28 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  const ms = performance.now() - started;
+  const line = (await readFile(stats, "utf8")).trim().split("\n").at(-1) ?? "0 0 0";
+  await rm(stats, { force: true });
+  const [user, system, rssKb] = line.split(" ").map(Number) as [number, number, number];
+  return {
+    ms,
+    cpuSeconds: user + system,
+    peakRssMb: rssKb / 1024,
+    bytesPerWorker: null,
+    ok: result.code === 0,
+    ...(result.code === 0
+      ? {}
+      : { error: `${command[0]} exited ${result.code}: ${result.stderr.slice(-400)}` }),
+    stdout: result.stdout,
+    stderr: result.stderr,
+  };
+}
+
+function sshOptions(ctx: Context): string[] {
+  return [
+    "-i",
+    ctx.cluster.identityFile,
+    "-o",
+    `UserKnownHostsFile=${ctx.cluster.knownHosts}`,
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+  ];
+}
+
+async function clearDir(ctx: Context, name: string): Promise<void> {
+  await Promise.all(ctx.workers.map((w) => rm(join(w.dir, name), { recursive: true, force: true })));
+}
+
+export const syncCluster: Tool = {
+  name: "sync-cluster",
+  async clear(ctx) {
+    await Promise.all(
+      ctx.workers.map((w) => rm(join(w.deployDir, "bench"), { recursive: true, force: true })),
+    );
+    await rm(join(ctx.tmp, "cache"), { recursive: true, force: true });
+  },
+  async push(ctx) {
+    const r = await timed([ctx.bin, "push", "-i", ctx.inventory, "-j", parallelism(ctx), "--json"], {
+      tmp: ctx.tmp,
+      env: { ...process.env, PYTHONPATH: "", XDG_CACHE_HOME: join(ctx.tmp, "cache") },
+    });
+    if (r.ok) {
+      const doc = JSON.parse(r.stdout) as { nodes: { result?: { bytesSent: number } }[] };
+      const bytes = doc.nodes.map((n) => n.result?.bytesSent ?? 0);
+      r.bytesPerWorker = bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length);
+    }
+    return r;
+  },
+};
+
+export const parallelRsync: Tool = {
+  name: "parallel-rsync",
+  clear: (ctx) => clearDir(ctx, "anchor-prs"),
+  async push(ctx) {
+    const hosts = join(ctx.tmp, "hosts.txt");
+    await writeFile(hosts, ctx.workers.map((w) => `${ctx.user}@127.0.0.1:${w.port}`).join("\n") + "\n");
+    const ssh = sshOptions(ctx);
+    const options: string[] = [];
+    for (let i = 0; i < ssh.length; i += 2) if (ssh[i] === "-o") options.push("-O", ssh[i + 1]!);
+    return timed(
+      [
+        "parallel-rsync",
+        "-h",
+        hosts,
+        "-p",
+        parallelism(ctx),
+        "-O",
+        `IdentityFile=${ctx.cluster.identityFile}`,
+        ...options,
+        "-a",
+        // -X passes one argument as is (-x would split it like a shell).
+        "-X",
+        "--delete",
+        "-X",
+        `--files-from=${ctx.fileList}`,
+        "-X",
+        '--rsync-path=cd "$SC_WORKER_DIR" && rsync',
+        `${ctx.root}/`,
+        "anchor-prs/",
+      ],
+      { tmp: ctx.tmp },
+    );
+  },
+};
+
+/** The loop users write by hand: one `rsync -a --delete -e ssh` per worker under `xargs -P`. */
+export const rsyncXargs: Tool = {
+  name: "rsync-xargs",
+  clear: (ctx) => clearDir(ctx, "anchor-rx"),
+  async push(ctx) {
+    const ssh = `ssh ${sshOptions(ctx).join(" ")}`;
+    const script = `rsync -a --delete --stats --files-from='${ctx.fileList}' --rsync-path='cd "$SC_WORKER_DIR" && rsync' -e "${ssh} -p $0" '${ctx.root}/' ${ctx.user}@127.0.0.1:anchor-rx/`;
+    const r = await timed(
+      [
+        "sh",
+        "-c",
+        `printf '%s\\n' ${ctx.workers.map((w) => w.port).join(" ")} | xargs -P ${parallelism(ctx)} -n 1 sh -c '${script.replaceAll("'", `'\\''`)}'`,
+      ],
+      { tmp: ctx.tmp },
+    );
+    const sent = [...r.stdout.matchAll(/Total bytes sent: ([\d,]+)/g)].map((m) =>
+      Number(m[1]!.replaceAll(",", "")),
+    );
+    if (sent.length) r.bytesPerWorker = sent.reduce((a, b) => a + b, 0) / sent.length;
+    return r;
+  },
+};
+
+/** `tar | ssh`: always the whole set, unpacked aside and swapped in. */
+export const tarSsh: Tool = {
+  name: "tar-ssh",
+  clear: (ctx) => clearDir(ctx, "anchor-tar"),
+  async push(ctx) {
+    const ssh = `ssh ${sshOptions(ctx).join(" ")}`;
+    const remote =
+      'cd "$SC_WORKER_DIR" && rm -rf anchor-tar.new && mkdir anchor-tar.new && tar -C anchor-tar.new -xf - && rm -rf anchor-tar && mv anchor-tar.new anchor-tar';
+    const script = `tar -C '${ctx.root}' -cf - -T '${ctx.fileList}' | ${ssh} -p $0 ${ctx.user}@127.0.0.1 '${remote.replaceAll("'", `'\\''`)}'`;
+    return timed(
+      [
+        "sh",
+        "-c",
+        `printf '%s\\n' ${ctx.workers.map((w) => w.port).join(" ")} | xargs -P ${parallelism(ctx)} -n 1 sh -c '${script.replaceAll("'", `'\\''`)}'`,
+      ],
+      { tmp: ctx.tmp },
+    );
+  },
+};
+
+export const PUSH_TOOLS: Tool[] = [syncCluster, parallelRsync, rsyncXargs, tarSsh];
+
+/** Starts a process and resolves once; the caller stops it. */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv) {
+  return spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+}
