@@ -69,6 +69,8 @@ class Agent:
         self.project_dir = None
         self.lock_fd = None
         self.staging = None
+        self.dirs_made = set()
+        self.gc_due = None
         self.pending = None
         self.manifest_cache = {}
 
@@ -213,7 +215,8 @@ class Agent:
         now = time.time()
         os.utime(os.path.join(self.releases_dir, rid), (now, now))
         self.write_pth()
-        self.collect_garbage(rid)
+        # Old releases are removed after the reply, so the switch is not kept waiting for it.
+        self.gc_due = rid
 
     def write_pth(self):
         path = self.pth_path()
@@ -232,6 +235,20 @@ class Agent:
         os.replace(tmp, path)
         return True
 
+    def collect_garbage_due(self):
+        """Runs the garbage collection a switch asked for, under the lock, if no pusher holds it."""
+        if self.gc_due is None or self.lock_fd is not None:
+            return
+        current, self.gc_due = self.gc_due, None
+        try:
+            self.lock(0)
+        except (Refused, OSError):
+            return  # another pusher holds the lock; its own switch collects
+        try:
+            self.collect_garbage(self.current() or current)
+        finally:
+            self.unlock()
+
     def collect_garbage(self, current):
         """Keeps the newest `keep` releases and, always, the current one."""
         kept = 0
@@ -240,7 +257,14 @@ class Agent:
                 continue
             kept += 1
             if kept >= self.keep:
-                shutil.rmtree(os.path.join(self.releases_dir, r["id"]), ignore_errors=True)
+                # Renamed out of releases/ first, so an interrupted removal never leaves a
+                # half-deleted release that a later push could link from.
+                doomed = os.path.join(self.project_dir, ".staging-gc-%s-%d" % (r["id"], os.getpid()))
+                try:
+                    os.rename(os.path.join(self.releases_dir, r["id"]), doomed)
+                except OSError:
+                    continue
+                shutil.rmtree(doomed, ignore_errors=True)
 
     # ---- requests ------------------------------------------------------------------------
     def op_hello(self, req):
@@ -310,6 +334,7 @@ class Agent:
         self.check_space(sum(f[1] for f in upsert.values()))
         self.staging = os.path.join(self.project_dir, ".staging-%s-%d" % (rid, os.getpid()))
         os.mkdir(self.staging, 0o755)
+        self.dirs_made = set()
         base_dir = os.path.join(self.releases_dir, base) if base else None
         reuse = {path: src for path, src in req.get("reuse", [])}
         linked = 0
@@ -345,33 +370,43 @@ class Agent:
         if free < need + (1 << 20):
             raise Refused("no-space", "not enough free space in %s: %d bytes needed, %d free" % (self.project_dir, need, free))
 
-    def open_new(self, path, mode):
-        """Creates a file inside the staging directory, never following a link anywhere."""
-        full = os.path.join(self.staging, path)
-        parent = os.path.dirname(full)
+    def ensure_dir(self, parent):
+        """Creates a directory below staging once per release, checking the chain for links once."""
+        if parent in self.dirs_made:
+            return
         os.makedirs(parent, mode=0o755, exist_ok=True)
         # Everything below staging was created by us as plain directories; check it all the same.
         probe = parent
-        while probe != self.staging:
+        while probe != self.staging and probe not in self.dirs_made:
             if os.path.islink(probe):
-                raise Refused("bad-path", "link in path %r" % path)
+                raise Refused("bad-path", "link in path %r" % os.path.relpath(parent, self.staging))
+            self.dirs_made.add(probe)
             probe = os.path.dirname(probe)
+
+    def open_new(self, path, mode):
+        """Creates a file inside the staging directory, never following a link anywhere."""
+        full = os.path.join(self.staging, path)
+        self.ensure_dir(os.path.dirname(full))
         fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         return os.fdopen(fd, "wb")
 
     def place_from(self, src, path, f):
         """Links an unchanged file from the base release (copies across file systems)."""
         full = os.path.join(self.staging, path)
-        os.makedirs(os.path.dirname(full), mode=0o755, exist_ok=True)
-        st = os.lstat(src)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != f[1]:
-            raise Refused("corrupt-base", "the base release's copy of %r was changed on the worker" % path)
+        self.ensure_dir(os.path.dirname(full))
         try:
-            os.link(src, full)
+            os.link(src, full, follow_symlinks=False)
         except OSError:
+            st = os.lstat(src)
+            if not stat.S_ISREG(st.st_mode):
+                raise Refused("corrupt-base", "the base release's copy of %r was changed on the worker" % path)
             with open(src, "rb") as r, self.open_new(path, f[2]) as w:
                 shutil.copyfileobj(r, w, COPY_CHUNK)
-        if stat.S_IMODE(os.lstat(full).st_mode) != f[2]:
+        # The link is the base's own inode: one lstat checks what the base holds.
+        st = os.lstat(full)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != f[1]:
+            raise Refused("corrupt-base", "the base release's copy of %r was changed on the worker" % path)
+        if stat.S_IMODE(st.st_mode) != f[2]:
             os.chmod(full, f[2])
 
     def op_upload(self, req):
@@ -620,6 +655,7 @@ class Agent:
                 code = "no-space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "os-error"
                 result = {"ok": False, "code": code, "message": "%s: %s" % (e.strerror, e.filename or "")}
             self.reply(result)
+            self.collect_garbage_due()
 
 
 PROBE_IMPORTS = r"""
