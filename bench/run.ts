@@ -276,6 +276,7 @@ async function scaleRun(user: string, tmp: string, workerCounts: number[], runs:
       execFileSync(BIN, ["resolve", "--json", "-m", "workflow.main", "--python", "/usr/bin/python3"], {
         cwd: workload.root,
         env: { ...process.env, PYTHONPATH: "" },
+        maxBuffer: 1 << 28,
       }).toString(),
     ) as { files: { path: string }[] };
     await writeFile(fileList, resolved.files.map((f) => f.path).join("\n") + "\n");
@@ -364,6 +365,7 @@ async function main(): Promise<void> {
         execFileSync(BIN, ["resolve", "--json", "-m", "workflow.main", "--python", "/usr/bin/python3"], {
           cwd: workload.root,
           env: { ...process.env, PYTHONPATH: "" },
+          maxBuffer: 1 << 28,
         }).toString(),
       ) as { files: { path: string; size: number }[] };
       const fileList = join(tmp, `${size}-files.txt`);

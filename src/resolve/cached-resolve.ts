@@ -1,16 +1,15 @@
 import { join } from "node:path";
 import { loadDigestCache, saveDigestCache } from "./digest-store.js";
-import { factsWithStore } from "./facts-store.js";
 import { type Resolution, type ResolveOptions, resolveProject } from "./resolver.js";
 
-/** One-shot commands resolve with what earlier runs learned: file digests and the interpreter's facts. */
+/**
+ * One-shot commands reuse the digests of files unchanged since the last run (see digest-store.ts).
+ * The interpreter is asked afresh every run: what it reports can change without a trace on disk.
+ */
 export async function resolveWithStoredDigests(options: ResolveOptions): Promise<Resolution> {
   const env = options.env ?? process.env;
-  const [cache, facts] = await Promise.all([
-    options.cache ?? loadDigestCache(options.startDir, env),
-    options.facts ?? factsWithStore(options),
-  ]);
-  const resolution = await resolveProject({ ...options, cache, facts });
+  const cache = options.cache ?? (await loadDigestCache(options.startDir, env));
+  const resolution = await resolveProject({ ...options, cache });
   cache.retainOnly(new Set(resolution.files.map((f) => join(resolution.root, f.path))));
   await saveDigestCache(options.startDir, cache, env);
   return resolution;

@@ -1,20 +1,43 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import pLimit from "p-limit";
 import type { PythonImport } from "../core/python-imports.js";
 import { DigestCache } from "./file-digest.js";
 
 /**
  * The digest cache kept on disk between runs, so a push after a push re-reads only the files
- * whose size or mtime changed. As in git's index, entries modified in the last seconds before
- * saving are not kept: a later edit within the same mtime tick could otherwise go unnoticed.
+ * that changed. It cannot go stale the way an mtime-only cache can: an entry is used only while
+ * the file's size, mtime, inode and ctime are all unchanged, and ctime moves on every write,
+ * rename or `touch` (it cannot be set back without changing the clock). As in git's index,
+ * files changed in the last seconds before saving are not kept, so an edit within the same
+ * clock tick is never missed.
  */
 
-const FORMAT = 1;
+const FORMAT = 2;
 const RACY_MS = 2000;
 
-type Row = [absPath: string, size: number, mtimeMs: number, sha256: string, imports: PythonImport[] | null];
+type Row = [
+  absPath: string,
+  size: number,
+  mtimeMs: number,
+  ctimeMs: number,
+  ino: number,
+  sha256: string,
+  imports: PythonImport[] | null,
+];
+
+async function identity(
+  path: string,
+): Promise<{ size: number; mtimeMs: number; ctimeMs: number; ino: number } | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isFile() ? { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function storePath(root: string, env: NodeJS.ProcessEnv): string {
   const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
@@ -35,9 +58,24 @@ export async function loadDigestCache(
       rows: Row[];
     };
     if (doc.format !== FORMAT || doc.root !== root) return cache;
-    for (const [absPath, size, mtimeMs, sha256, imports] of doc.rows) {
-      cache.set({ absPath, size, mtimeMs }, imports ? { sha256, size, imports } : { sha256, size });
-    }
+    const limit = pLimit(64);
+    await Promise.all(
+      doc.rows.map((row) =>
+        limit(async () => {
+          const [absPath, size, mtimeMs, ctimeMs, ino, sha256, imports] = row;
+          const now = await identity(absPath);
+          if (
+            !now ||
+            now.size !== size ||
+            now.mtimeMs !== mtimeMs ||
+            now.ctimeMs !== ctimeMs ||
+            now.ino !== ino
+          )
+            return;
+          cache.set({ absPath, size, mtimeMs }, imports ? { sha256, size, imports } : { sha256, size });
+        }),
+      ),
+    );
   } catch {
     // Missing or damaged: start afresh.
   }
@@ -50,11 +88,34 @@ export async function saveDigestCache(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
   const now = Date.now();
-  const rows: Row[] = [];
-  for (const [key, digest] of cache.all()) {
-    if (key.mtimeMs > now - RACY_MS) continue;
-    rows.push([key.absPath, key.size, key.mtimeMs, digest.sha256, digest.imports ?? null]);
-  }
+  const limit = pLimit(64);
+  const rows = (
+    await Promise.all(
+      [...cache.all()].map(([key, digest]) =>
+        limit(async (): Promise<Row | undefined> => {
+          const id = await identity(key.absPath);
+          // Changed since it was hashed, or too recently to be sure a later edit would show.
+          if (
+            !id ||
+            id.size !== key.size ||
+            id.mtimeMs !== key.mtimeMs ||
+            id.ctimeMs > now - RACY_MS ||
+            id.mtimeMs > now - RACY_MS
+          )
+            return undefined;
+          return [
+            key.absPath,
+            key.size,
+            key.mtimeMs,
+            id.ctimeMs,
+            id.ino,
+            digest.sha256,
+            digest.imports ?? null,
+          ];
+        }),
+      ),
+    )
+  ).filter((r): r is Row => r !== undefined);
   const file = storePath(root, env);
   try {
     await mkdir(join(file, ".."), { recursive: true, mode: 0o700 });
