@@ -177,4 +177,69 @@ describe("check on real sshd workers and venvs", {
     const forcedDoc = JSON.parse(forced.stdout) as { nodes: { node: string; ok: boolean }[] };
     assert.equal(forcedDoc.nodes.find((n) => n.node === w2.name)?.ok, true);
   });
+
+  test("another Python minor version and a read-only deploy directory are named on their node only", async () => {
+    const w1 = cluster.workers[0]!;
+    const w4 = cluster.workers[3]!;
+    // w1: a stand-in interpreter that reports Python 3.9 (what a venv made from another python shows).
+    const fake = join(w1.dir, "fake_python.py");
+    await writeFile(
+      fake,
+      "import sys\nsys.version_info = (3, 9, 18, 'final', 0)\ncode = sys.argv[2]\nsys.argv = ['-c'] + sys.argv[3:]\nexec(compile(code, '<string>', 'exec'), {'__name__': '__main__'})\n",
+    );
+    const python = join(w1.venv, "bin", "python");
+    await cluster.runOnWorker(
+      w1,
+      `mv ${python} ${python}.real && printf '#!/bin/sh\\nexec ${python}.real ${fake} "$@"\\n' > ${python} && chmod 755 ${python}`,
+    );
+    // w4: its deploy directory on a read-only file system.
+    const ro = join(w4.dir, "ro");
+    let mounted = false;
+    try {
+      await mkdir(ro, { recursive: true });
+      const m = await cluster.runOnWorker(w4, `mount -t tmpfs -o ro,size=1m tmpfs ${ro}`);
+      mounted = m.code === 0;
+      const readOnly = cluster.writeInventory({
+        project: { root: project, entry: "-m workflow.main", name: "proj", python: SYSTEM_PYTHON },
+        workers: [w1, w4],
+      });
+      const text = await readFile(readOnly, "utf8");
+      if (mounted)
+        await writeFile(
+          readOnly,
+          text.replace(`deployDir: ${w4.deployDir}`, `deployDir: ${join(ro, "deploy")}`),
+        );
+      const r = await cli(["check", "-i", readOnly, "--json"], project);
+      const doc = JSON.parse(r.stdout) as CheckDoc;
+      assert.equal(r.code, 1);
+      assert.equal(result(doc, w1.name, "python")?.status, "fail");
+      assert.match(
+        result(doc, w1.name, "python")?.detail ?? "",
+        /Python 3\.9\.18 on the node, 3\.11\.\d+ on the leader/,
+      );
+      assert.equal(result(doc, w1.name, "deployDir")?.status, "pass");
+      if (mounted) {
+        assert.equal(result(doc, w4.name, "deployDir")?.status, "fail");
+        assert.match(result(doc, w4.name, "deployDir")?.detail ?? "", /is not writable/);
+        assert.equal(result(doc, w4.name, "python")?.status, "pass");
+      }
+    } finally {
+      await cluster.runOnWorker(w1, `mv ${python}.real ${python}`);
+      if (mounted) await cluster.runOnWorker(w4, `umount ${ro}`);
+    }
+  });
+
+  test("--fix changes nothing on a good node", async () => {
+    const w1 = cluster.workers[0]!;
+    const good = cluster.writeInventory({
+      project: { root: project, entry: "-m workflow.main", name: "proj", python: SYSTEM_PYTHON },
+      workers: [w1],
+    });
+    const cfg = join(w1.venv, "pyvenv.cfg");
+    const before = await readFile(cfg, "utf8");
+    const r = await cli(["check", "-i", good, "--fix", "--json"], project);
+    const doc = JSON.parse(r.stdout) as CheckDoc;
+    assert.deepEqual(doc.nodes[0]?.fixed, []);
+    assert.equal(await readFile(cfg, "utf8"), before);
+  });
 });
