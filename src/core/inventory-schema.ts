@@ -100,6 +100,18 @@ function describe(value: unknown): string {
 const isMapping = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** YAML reads `port: "22"` as text and `name: 1` as a number; say how to write what was meant. */
+function quotingHint(value: unknown, wanted: "text" | "number"): string {
+  if (wanted === "text" && (typeof value === "number" || typeof value === "boolean"))
+    return ` (write it in quotes: "${String(value)}")`;
+  if (wanted === "number" && typeof value === "string" && /^\s*\d+(\.\d+)?\s*$/.test(value))
+    return " (write it without quotes)";
+  return "";
+}
+
+/** Words that `--nodes` reads as roles, so a worker with such a name could never be picked alone. */
+const SELECTOR_WORDS = new Set(["all", "workers", "leader"]);
+
 class Validator {
   constructor(private readonly ctx: SchemaContext) {}
 
@@ -117,9 +129,17 @@ class Validator {
     );
   }
 
-  mapping(value: unknown, path: Path, allowed: readonly string[], what: string): Record<string, unknown> {
+  mapping(
+    value: unknown,
+    path: Path,
+    allowed: readonly string[],
+    what: string,
+    misplaced: Readonly<Record<string, string>> = {},
+  ): Record<string, unknown> {
     if (!isMapping(value)) this.fail(path, `${what} must be a mapping of keys, not ${describe(value)}`);
     for (const key of Object.keys(value)) {
+      const advice = Object.hasOwn(misplaced, key) ? misplaced[key] : undefined;
+      if (advice !== undefined) this.fail([...path, key], advice);
       if (!allowed.includes(key)) {
         const hint = didYouMean(key, allowed);
         this.fail(
@@ -133,7 +153,7 @@ class Validator {
 
   string(value: unknown, path: Path): string {
     if (typeof value !== "string" || value.length === 0)
-      this.fail(path, `must be a non-empty text, not ${describe(value)}`);
+      this.fail(path, `must be a non-empty text, not ${describe(value)}${quotingHint(value, "text")}`);
     if (value.includes("\0")) this.fail(path, "must not contain a NUL character");
     return value;
   }
@@ -146,14 +166,20 @@ class Validator {
 
   integer(value: unknown, path: Path, min: number, max: number): number {
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-      this.fail(path, `must be a whole number from ${min} to ${max}, not ${describe(value)}`);
+      this.fail(
+        path,
+        `must be a whole number from ${min} to ${max}, not ${describe(value)}${quotingHint(value, "number")}`,
+      );
     }
     return value;
   }
 
   positive(value: unknown, path: Path): number {
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
-      this.fail(path, `must be a positive number of seconds, not ${describe(value)}`);
+      this.fail(
+        path,
+        `must be a positive number of seconds, not ${describe(value)}${quotingHint(value, "number")}`,
+      );
     return value;
   }
 
@@ -162,10 +188,31 @@ class Validator {
     return value;
   }
 
+  /** Host names and users end up on command lines and in ssh options: no spaces, no leading "-". */
+  commandWord(value: unknown, path: Path, what: string): string {
+    const word = this.string(value, path);
+    if (/\s/.test(word) || word.startsWith("-"))
+      this.fail(path, `\`${word}\` is not ${what}: it cannot contain spaces or start with "-"`);
+    return word;
+  }
+
   host(value: unknown, path: Path): string {
-    const host = this.string(value, path);
-    if (/\s/.test(host) || host.startsWith("-"))
-      this.fail(path, `\`${host}\` is not a host name (no spaces, and it cannot start with "-")`);
+    const host = this.commandWord(value, path, "a host name");
+    // The two ways ssh habits leak into an inventory; IPv6 addresses have several colons.
+    const at = host.indexOf("@");
+    if (at >= 0) {
+      this.fail(
+        path,
+        `\`${host}\` mixes a user into the host: write \`host: ${host.slice(at + 1)}\` and \`user: ${host.slice(0, at)}\``,
+      );
+    }
+    const hostPort = /^([^:]+):(\d+)$/.exec(host);
+    if (hostPort) {
+      this.fail(
+        path,
+        `\`${host}\` mixes a port into the host: write \`host: ${hostPort[1]}\` and \`port: ${hostPort[2]}\``,
+      );
+    }
     return host;
   }
 
@@ -191,7 +238,7 @@ interface NodeDefaults {
 function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path): NodeDefaults {
   const out: NodeDefaults = {};
   if (raw.port !== undefined) out.port = v.integer(raw.port, [...path, "port"], 1, 65535);
-  if (raw.user !== undefined) out.user = v.host(raw.user, [...path, "user"]);
+  if (raw.user !== undefined) out.user = v.commandWord(raw.user, [...path, "user"], "a user name");
   if (raw.identityFile !== undefined) {
     out.identityFiles = {
       files: v.strings(raw.identityFile, [...path, "identityFile"]).map((f) => v.localPath(f)),
@@ -215,8 +262,9 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     v.fail([], "the inventory is empty: it needs at least a `workers` list (see `sync-cluster init`)");
   const top = v.mapping(doc, [], TOP_KEYS, "the inventory");
 
+  // A section whose keys are all commented out is null in YAML: the same as leaving it out.
   const projectRaw =
-    top.project === undefined ? {} : v.mapping(top.project, ["project"], PROJECT_KEYS, "`project`");
+    top.project == null ? {} : v.mapping(top.project, ["project"], PROJECT_KEYS, "`project`");
   const root = v.localPath(
     projectRaw.root === undefined ? "." : v.string(projectRaw.root, ["project", "root"]),
   );
@@ -240,7 +288,12 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   }
 
   const defaultsRaw =
-    top.defaults === undefined ? {} : v.mapping(top.defaults, ["defaults"], DEFAULT_KEYS, "`defaults`");
+    top.defaults == null
+      ? {}
+      : v.mapping(top.defaults, ["defaults"], DEFAULT_KEYS, "`defaults`", {
+          host: "`host` cannot be a default: every node has its own; write it under `leader` or each of `workers`",
+          name: "`name` cannot be a default: node names must differ; write it under `leader` or each of `workers`",
+        });
   const defaults = readNodeSettings(v, defaultsRaw, ["defaults"]);
   const concurrency =
     top.concurrency === undefined ? 8 : v.integer(top.concurrency, ["concurrency"], 1, 4096);
@@ -254,24 +307,46 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   noteIdentity(defaults.identityFiles);
 
   const names = new Map<string, Path>();
+  // Names are typed in `--nodes` selectors: comma-separated globs, with role words.
+  const checkNodeName = (name: string, at: Path, role: NodeRole) => {
+    if (/[\s,*?[\]{}()!]/.test(name)) {
+      v.fail(
+        at,
+        `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas or * ? [ ] { } ( ) !); set another \`name\``,
+      );
+    }
+    if (SELECTOR_WORDS.has(name) && !(role === "leader" && name === "leader")) {
+      v.fail(at, `\`${name}\` means a group of nodes in --nodes; give this node another \`name\``);
+    }
+  };
   const node = (raw: unknown, path: Path, role: NodeRole): NodeSpec => {
     let alias: string;
     let own: NodeDefaults = {};
     let explicitName: string | undefined;
+    let hostPath: Path = path;
     if (typeof raw === "string") {
       alias = v.host(raw, path);
     } else {
       const m = v.mapping(raw, path, NODE_KEYS, role === "leader" ? "`leader`" : "a worker");
       if (m.host === undefined)
         v.fail(path, "this node has no `host` (an address, or an alias from ~/.ssh/config)");
-      alias = v.host(m.host, [...path, "host"]);
+      hostPath = [...path, "host"];
+      alias = v.host(m.host, hostPath);
       if (m.name !== undefined) explicitName = v.string(m.name, [...path, "name"]);
       own = readNodeSettings(v, m, path);
     }
     noteIdentity(own.identityFiles);
     const ssh = ctx.sshHost(alias);
+    if (ssh?.hostName !== undefined && (/\s/.test(ssh.hostName) || ssh.hostName.startsWith("-"))) {
+      v.fail(
+        hostPath,
+        `~/.ssh/config gives \`${alias}\` the HostName \`${ssh.hostName}\`, which is not a host name; fix it there`,
+      );
+    }
     const port = own.port ?? ssh?.port ?? defaults.port ?? 22;
+    // A bare alias is how the user calls the node (ssh w13), whatever port ~/.ssh/config gives it.
     const name = explicitName ?? (port === 22 || typeof raw === "string" ? alias : `${alias}:${port}`);
+    checkNodeName(name, explicitName === undefined ? hostPath : [...path, "name"], role);
     const seen = names.get(name);
     if (seen) {
       const where = ctx.locate(seen);

@@ -1,9 +1,9 @@
-import { constants, existsSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import SSHConfig from "ssh-config";
-import { isNode, LineCounter, parseDocument } from "yaml";
+import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import { type SshHostConfig, validateInventory } from "../core/inventory-schema.js";
 import { InventoryError } from "../errors.js";
 import type { Inventory } from "./types.js";
@@ -30,6 +30,8 @@ export function findInventory(lookup: InventoryLookup): string {
   if (lookup.explicitPath) {
     const path = resolve(cwd, lookup.explicitPath);
     if (!existsSync(path)) throw new InventoryError({ file: path }, "no such inventory file (given with -i)");
+    if (statSync(path).isDirectory())
+      throw new InventoryError({ file: path }, "is a directory; give -i the inventory file itself");
     return path;
   }
   if (env.SYNC_CLUSTER_INVENTORY) {
@@ -47,26 +49,87 @@ export function findInventory(lookup: InventoryLookup): string {
   );
 }
 
-function sshConfigReader(text: string | undefined): (alias: string) => SshHostConfig | undefined {
-  if (!text) return () => undefined;
-  const config = SSHConfig.parse(text);
+interface SshConfigSource {
+  path: string;
+  text: string | undefined;
+  homeDir: string;
+  localUser: string;
+  cwd: string;
+}
+
+/**
+ * ~/.ssh/config as ssh reads it for one alias. `Match exec` blocks are skipped: loading an
+ * inventory runs nothing. Like ssh, an IdentityFile from there that cannot be read is skipped
+ * (a `Host *` default key often does not exist); the inventory's own identityFile must exist.
+ */
+function sshConfigReader(source: SshConfigSource): (alias: string) => SshHostConfig | undefined {
+  if (!source.text) return () => undefined;
+  let config: SSHConfig;
+  try {
+    config = SSHConfig.parse(source.text);
+  } catch (error) {
+    throw new InventoryError(
+      { file: source.path },
+      `this ssh config cannot be read: ${(error as Error).message}; fix it, or point $SYNC_CLUSTER_SSH_CONFIG elsewhere`,
+    );
+  }
+  const readable = new Map<string, boolean>();
+  const isReadable = (file: string) => {
+    let ok = readable.get(file);
+    if (ok === undefined) {
+      try {
+        accessSync(file, constants.R_OK);
+        ok = true;
+      } catch {
+        ok = false;
+      }
+      readable.set(file, ok);
+    }
+    return ok;
+  };
   return (alias) => {
-    const computed = config.compute(alias) as Record<string, string | string[] | undefined>;
+    // Keys in ssh config are case-insensitive; ignoreCase gives them lower-cased.
+    const computed = config.compute(alias, { ignoreCase: true, matchExec: false }) as Record<
+      string,
+      string | string[] | undefined
+    >;
     const one = (key: string) => {
       const value = computed[key];
       return Array.isArray(value) ? value[0] : value;
     };
     const out: SshHostConfig = {};
-    const hostName = one("HostName");
+    const hostName = one("hostname");
     if (hostName) out.hostName = hostName.replaceAll("%h", alias);
-    const port = Number(one("Port"));
+    const port = Number(one("port"));
     if (Number.isInteger(port) && port > 0 && port < 65536) out.port = port;
-    const user = one("User");
+    const user = one("user");
     if (user) out.user = user;
-    const ids = computed.IdentityFile;
-    if (ids) out.identityFiles = Array.isArray(ids) ? ids : [ids];
+    const ids = computed.identityfile;
+    if (ids) {
+      const files = (Array.isArray(ids) ? ids : [ids])
+        .map((f) => sshPath(f, { ...source, alias, hostName: out.hostName ?? alias }))
+        .filter(isReadable);
+      if (files.length > 0) out.identityFiles = files;
+    }
     return Object.keys(out).length > 0 ? out : undefined;
   };
+}
+
+/** An IdentityFile as ssh expands it: `~`, the common % tokens, relative to where ssh runs. */
+function sshPath(
+  file: string,
+  at: { homeDir: string; localUser: string; cwd: string; alias: string; hostName: string },
+): string {
+  const expanded = file.replace(/%([%dhnu])/g, (_, token: string) => {
+    if (token === "d") return at.homeDir;
+    if (token === "h") return at.hostName;
+    if (token === "n") return at.alias;
+    if (token === "u") return at.localUser;
+    return "%";
+  });
+  if (expanded === "~") return at.homeDir;
+  if (expanded.startsWith("~/")) return join(at.homeDir, expanded.slice(2));
+  return resolve(at.cwd, expanded);
 }
 
 function defaultUser(env: NodeJS.ProcessEnv): string {
@@ -76,6 +139,31 @@ function defaultUser(env: NodeJS.ProcessEnv): string {
   } catch {
     return "root";
   }
+}
+
+/**
+ * Line and column of a key path: of the key itself for a mapping entry (where the eye looks for
+ * `port:`), of the item for a list entry. Undefined for what the file does not spell out.
+ */
+function locate(
+  doc: Document,
+  lineCounter: LineCounter,
+  path: readonly (string | number)[],
+): { line: number; column: number } | undefined {
+  const last = path[path.length - 1];
+  let node: unknown;
+  if (path.length === 0) node = doc.contents;
+  else if (typeof last === "number") node = doc.getIn(path, true);
+  else {
+    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+    const pair = isMap(parent)
+      ? parent.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === last)
+      : undefined;
+    node = pair?.key;
+  }
+  if (!isNode(node) || !node.range) return undefined;
+  const at = lineCounter.linePos(node.range[0]);
+  return { line: at.line, column: at.col };
 }
 
 export async function loadInventory(options: LoadOptions = {}): Promise<Inventory> {
@@ -88,7 +176,8 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
     throw new InventoryError({ file }, `cannot be read: ${(error as Error).message}`);
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // merge: `<<: *gpu` shares settings between nodes, as in Ansible inventories.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   const first = doc.errors[0];
   if (first) {
     const at = lineCounter.linePos(first.pos[0]);
@@ -100,7 +189,10 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
   const homeDir = options.homeDir ?? env.HOME ?? homedir();
   const sshConfigPath =
     env.SYNC_CLUSTER_SSH_CONFIG ?? options.sshConfigPath ?? join(homeDir, ".ssh", "config");
+  // No ssh config (or an unreadable one) is fine, as for ssh: the inventory then says everything.
   const sshText = await readFile(sshConfigPath, "utf8").catch(() => undefined);
+  const localUser = defaultUser(env);
+  const cwd = options.cwd ?? process.cwd();
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 1000 });
@@ -112,26 +204,20 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
     file,
     baseDir: dirname(file),
     homeDir,
-    defaultUser: defaultUser(env),
-    sshHost: sshConfigReader(sshText),
-    locate: (path) => {
-      const node = path.length === 0 ? doc.contents : doc.getIn(path, true);
-      if (!isNode(node) || !node.range) return undefined;
-      const at = lineCounter.linePos(node.range[0]);
-      return { line: at.line, column: at.col };
-    },
+    defaultUser: localUser,
+    sshHost: sshConfigReader({ path: sshConfigPath, text: sshText, homeDir, localUser, cwd }),
+    locate: (path) => locate(doc, lineCounter, path),
   });
   await Promise.all(
     validated.identityFiles.map(async (id) => {
       try {
         await access(id.file, constants.R_OK);
       } catch (error) {
-        const node = doc.getIn(id.path, true);
-        const at = isNode(node) && node.range ? lineCounter.linePos(node.range[0]) : undefined;
+        const at = locate(doc, lineCounter, id.path);
         const reason =
           (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "cannot be read";
         throw new InventoryError(
-          { file, ...(at ? { line: at.line, column: at.col } : {}), key: id.key },
+          { file, ...(at ? { line: at.line, column: at.column } : {}), key: id.key },
           `the identity file ${id.file} ${reason}; fix the path, or remove the key to use ssh-agent`,
         );
       }

@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { stringify } from "yaml";
 
 /** The commented inventory `sync-cluster init` writes; it loads as written (see its test). */
@@ -8,11 +9,34 @@ export interface TemplateOptions {
   workers?: string[];
 }
 
+function projectNameFrom(rootName: string): string {
+  const name = rootName.replace(/[^A-Za-z0-9._-]+/g, "_");
+  return name === "" || name === "." || name === ".." ? "project" : name;
+}
+
+/** `init -w` takes what people type after ssh: `w13`, `10.0.0.12:2222`, `ubuntu@10.0.0.13`. */
+function workerLine(worker: string): string {
+  const parsed = /^(?:([^@\s]+)@)?([^:@\s]+)(?::(\d+))?$/.exec(worker);
+  if (!parsed || (parsed[1] === undefined && parsed[3] === undefined))
+    return `  - ${stringify(worker).trim()}`;
+  const [, user, host, port] = parsed;
+  const keys = [`host: ${stringify(host).trim()}`];
+  if (port !== undefined) keys.push(`port: ${port}`);
+  if (user !== undefined) keys.push(`user: ${stringify(user).trim()}`);
+  return `  - { ${keys.join(", ")} }`;
+}
+
 export function inventoryTemplate(options: TemplateOptions = {}): string {
   const entry = stringify(options.entry ?? "-m workflow.main").trim();
   const root = stringify(options.root ?? ".").trim();
+  // The project's name defaults to the root's; spell one out when that could not name a directory.
+  // ("." and ".." are named after the directory they stand for, known only where the file lands.)
+  const rootName = basename(options.root ?? ".");
+  const nameLine = /^[A-Za-z0-9._-]+$/.test(rootName)
+    ? "  # name: my_project             # the project's directory on the workers (default: root's name)"
+    : `  name: ${projectNameFrom(rootName)}            # the project's directory on the workers`;
   const workers = options.workers?.length
-    ? options.workers.map((w) => `  - ${stringify(w).trim()}`).join("\n")
+    ? options.workers.map(workerLine).join("\n")
     : [
         "  - host: 10.0.0.11                # an address...",
         "  - host: 10.0.0.12",
@@ -28,7 +52,7 @@ project:
   # python: venv/bin/python      # the leader's interpreter; default $VIRTUAL_ENV/bin/python, then python3
   # include: ["workflow/templates/*.json"]   # data files to ship too (globs relative to root)
   # exclude: ["tests/**"]        # files never to ship
-  # name: my_project             # the project's directory on the workers (default: root's name)
+${nameLine}
 
 defaults:                        # applied to every node; each node can override them
   # user: ubuntu                 # default: ~/.ssh/config's User, else your local user name

@@ -8,6 +8,7 @@ import {
   validateInventory,
 } from "../../src/core/inventory-schema.js";
 import { InventoryError } from "../../src/errors.js";
+import type { NodeSpec } from "../../src/inventory/types.js";
 
 const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
   file: "/inv/cluster.yaml",
@@ -18,15 +19,17 @@ const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
   sshHost: (alias) => ssh[alias],
 });
 
-const problem = (doc: unknown) => {
+const problem = (doc: unknown, ssh: Record<string, SshHostConfig> = {}) => {
   try {
-    validateInventory(doc, ctx());
+    validateInventory(doc, ctx(ssh));
   } catch (error) {
     assert.ok(error instanceof InventoryError);
     return error.message;
   }
   assert.fail("expected an InventoryError");
 };
+
+const pick = (n: NodeSpec | undefined) => [n?.name, n?.host, n?.port, n?.user, n?.identityFiles];
 
 describe("validateInventory", () => {
   test("defaults are merged into each node; node keys win; built-in defaults fill the rest", () => {
@@ -97,13 +100,148 @@ describe("validateInventory", () => {
       /workers\[1\]\): the node name `a` is used twice \(first at workers\[0\], line 3\)/,
     );
     assert.match(problem({ workers: "a" }), /workers\): must be a list/);
-    assert.match(problem({ defaults: { host: "x" } }), /defaults\.host\): unknown key/);
+    assert.match(problem({ defaults: { host: "x" } }), /defaults\.host\): `host` cannot be a default/);
+    assert.match(problem({ defaults: { name: "x" } }), /defaults\.name\): `name` cannot be a default/);
     assert.match(problem({ workers: [{ host: "-oProxyCommand=x" }] }), /not a host name/);
     assert.match(problem({ concurrency: 0 }), /concurrency\): must be a whole number from 1/);
     assert.match(problem({ defaults: { acceptNewHostKeys: "yes" } }), /must be true or false/);
     assert.match(problem({ project: { name: "a/b" } }), /project\.name\)/);
     assert.match(problem(null), /the inventory is empty/);
     assert.match(problem([1, 2]), /must be a mapping/);
+  });
+
+  test("habits from the ssh command line get advice", () => {
+    assert.match(
+      problem({ workers: [{ host: "ubuntu@10.0.0.1" }] }),
+      /workers\[0\]\.host\): .*write `host: 10\.0\.0\.1` and `user: ubuntu`/,
+    );
+    assert.match(
+      problem({ workers: ["10.0.0.1:2222"] }),
+      /workers\[0\]\): .*`host: 10\.0\.0\.1` and `port: 2222`/,
+    );
+    assert.match(
+      problem({ workers: [{ host: "a", port: "2222" }] }),
+      /not the text "2222" \(write it without quotes\)/,
+    );
+    assert.match(
+      problem({ workers: [{ host: "a", name: 7 }] }),
+      /name\): .*not number 7 \(write it in quotes: "7"\)/,
+    );
+    assert.match(
+      problem({ workers: [{ host: "a", user: "-oX" }] }),
+      /workers\[0\]\.user\): `-oX` is not a user name/,
+    );
+    assert.match(problem({ workers: [{ host: "a b" }] }), /workers\[0\]\.host\): `a b` is not a host name/);
+    // IPv6 addresses have colons too, and are fine.
+    assert.equal(validateInventory({ workers: ["fe80::1"] }, ctx()).inventory.workers[0]?.host, "fe80::1");
+  });
+
+  test("node names must be typeable in --nodes and must not shadow its role words", () => {
+    assert.match(
+      problem({ workers: [{ host: "a", name: "a,b" }] }),
+      /workers\[0\]\.name\): .*cannot be typed in --nodes/,
+    );
+    assert.match(problem({ workers: [{ host: "a", name: "gpu*" }] }), /cannot be typed in --nodes/);
+    assert.match(problem({ workers: ["all"] }), /workers\[0\]\): `all` means a group of nodes/);
+    assert.match(
+      problem({ workers: [{ host: "x", name: "leader" }] }),
+      /workers\[0\]\.name\): `leader` means/,
+    );
+    // A leader called "leader" is what --nodes leader picks anyway.
+    assert.equal(validateInventory({ leader: "leader" }, ctx()).inventory.leader?.name, "leader");
+    assert.match(
+      problem({ leader: { host: "h" }, workers: [{ host: "x", name: "h" }] }),
+      /workers\[0\]\): the node name `h` is used twice \(first at leader, line 2\)/,
+    );
+  });
+
+  test("project: root and python relative to the inventory, ~ expanded, name from the root", () => {
+    const at = (project: unknown) => validateInventory({ project }, ctx()).inventory.project;
+    assert.deepEqual(at(undefined), { root: "/inv", include: [], exclude: [], name: "inv" });
+    assert.deepEqual(at(null), at({}));
+    const p = at({ root: "~/work/flow", python: "python3", include: ["a/*.json"], exclude: "tests/**" });
+    assert.deepEqual(
+      [p.root, p.python, p.name, p.include, p.exclude],
+      ["/home/me/work/flow", "python3", "flow", ["a/*.json"], ["tests/**"]],
+    );
+    assert.equal(at({ python: "~/venv/bin/python" }).python, "/home/me/venv/bin/python");
+    assert.equal(at({ root: "/abs", name: "other_name-1.0" }).name, "other_name-1.0");
+    assert.match(
+      problem({ project: { root: "/" } }),
+      /project\.root\): `` cannot name the project.*set project\.name/,
+    );
+    assert.match(problem({ project: { name: ".." } }), /project\.name\)/);
+    assert.match(problem({ project: { entyr: "x.py" } }), /did you mean `entry`/);
+    assert.match(problem({ project: { include: [1] } }), /project\.include\[0\]\)/);
+  });
+
+  test("node settings: lists of keys, ~ expansion, remote paths as written, sections left empty", () => {
+    const { inventory, identityFiles } = validateInventory(
+      {
+        defaults: null,
+        workers: [
+          {
+            host: "a",
+            identityFile: ["~/.ssh/a", "keys/b"],
+            knownHosts: "~/kh",
+            venv: "~/v",
+            deployDir: "/srv/deploy",
+            acceptNewHostKeys: true,
+            connectTimeout: 2.5,
+          },
+          { host: "b", identityFile: "keys/b" },
+        ],
+        leader: null,
+      },
+      ctx(),
+    );
+    const a = inventory.workers[0];
+    assert.deepEqual(a?.identityFiles, ["/home/me/.ssh/a", "/inv/keys/b"]);
+    assert.deepEqual(
+      [a?.knownHosts, a?.venv, a?.deployDir, a?.acceptNewHostKeys, a?.connectTimeout],
+      ["/home/me/kh", "~/v", "/srv/deploy", true, 2.5],
+    );
+    assert.equal(inventory.leader, undefined);
+    // Each file once, with the first key that named it (for the readability check).
+    assert.deepEqual(
+      identityFiles.map((f) => [f.file, f.key]),
+      [
+        ["/home/me/.ssh/a", "workers[0].identityFile"],
+        ["/inv/keys/b", "workers[0].identityFile"],
+      ],
+    );
+    assert.match(
+      problem({ workers: [{ host: "a", connectTimeout: 0 }] }),
+      /connectTimeout\): must be a positive/,
+    );
+    // An empty list on a node means "ssh-agent only", even when defaults name a key.
+    const agentOnly = validateInventory(
+      { defaults: { identityFile: "/k" }, workers: [{ host: "a", identityFile: [] }] },
+      ctx(),
+    );
+    assert.deepEqual(agentOnly.inventory.workers[0]?.identityFiles, []);
+  });
+
+  test("precedence: node key, then ~/.ssh/config, then defaults, then built-in", () => {
+    const ssh = { al: { hostName: "10.1.1.1", port: 2200, user: "sshuser", identityFiles: ["/k/ssh"] } };
+    const inv = (worker: unknown, defaults: unknown = {}) =>
+      validateInventory({ defaults, workers: [worker] }, ctx(ssh)).inventory.workers[0];
+    const full = { port: 3000, user: "def", identityFile: "/k/def" };
+    assert.deepEqual(pick(inv({ host: "al", port: 4000, user: "own", identityFile: "/k/own" }, full)), [
+      "al:4000",
+      "10.1.1.1",
+      4000,
+      "own",
+      ["/k/own"],
+    ]);
+    assert.deepEqual(pick(inv({ host: "al" }, full)), ["al:2200", "10.1.1.1", 2200, "sshuser", ["/k/ssh"]]);
+    assert.deepEqual(pick(inv({ host: "other" }, full)), ["other:3000", "other", 3000, "def", ["/k/def"]]);
+    assert.deepEqual(pick(inv({ host: "other" })), ["other", "other", 22, "me", []]);
+    assert.deepEqual(pick(inv("al", full)), ["al", "10.1.1.1", 2200, "sshuser", ["/k/ssh"]]);
+    assert.match(
+      problem({ workers: ["bad"] }, { bad: { hostName: "-oProxyCommand=x" } }),
+      /workers\[0\]\): ~\/\.ssh\/config gives `bad` the HostName `-oProxyCommand=x`/,
+    );
   });
 
   test("thousands of workers validate quickly", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { access, chmod, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { describe, test } from "node:test";
 import { InventoryError } from "../../src/errors.js";
 import { findInventory, loadInventory } from "../../src/inventory/load.js";
@@ -57,6 +57,14 @@ describe("loadInventory", () => {
       () => findInventory({ cwd: empty, env: {}, explicitPath: "x.yaml" }),
       /x\.yaml: no such inventory file \(given with -i\)/,
     );
+    assert.throws(
+      () => findInventory({ cwd: empty, env: { SYNC_CLUSTER_INVENTORY: "y.yaml" } }),
+      /y\.yaml: no such inventory file \(named by \$SYNC_CLUSTER_INVENTORY\)/,
+    );
+    assert.throws(() => findInventory({ cwd: dir, env: {}, explicitPath: "config" }), /is a directory/);
+    // config/cluster.yaml is the last place looked.
+    const onlyConfig = await dirWith({ "config/cluster.yaml": "workers: []\n" });
+    assert.equal(findInventory({ cwd: onlyConfig, env: {} }), join(onlyConfig, "config/cluster.yaml"));
   });
 
   test("YAML syntax errors and duplicate keys carry file, line and column", async () => {
@@ -74,7 +82,7 @@ describe("loadInventory", () => {
   test("a wrong type names the key and its line", async () => {
     const dir = await dirWith({ "sync-cluster.yaml": 'workers:\n  - host: a\n  - host: b\n    port: "x"\n' });
     const error = await loadError(dir);
-    assert.match(error.message, /sync-cluster\.yaml:4:11 \(key workers\[1\]\.port\): must be a whole number/);
+    assert.match(error.message, /sync-cluster\.yaml:4:5 \(key workers\[1\]\.port\): must be a whole number/);
     assert.deepEqual([error.at.line, error.at.key], [4, "workers[1].port"]);
   });
 
@@ -130,6 +138,86 @@ describe("loadInventory", () => {
     );
   });
 
+  test("an unknown key is reported on its own line, even when its value spans several", async () => {
+    const dir = await dirWith({ "sync-cluster.yaml": "concurrency: 2\nwrokers:\n  - host: a\n" });
+    const error = await loadError(dir);
+    assert.match(
+      error.message,
+      /sync-cluster\.yaml:2:1 \(key wrokers\): unknown key `wrokers`; did you mean `workers`\?/,
+    );
+  });
+
+  test("empty files, empty sections and YAML merge keys", async () => {
+    const dir = await dirWith({
+      "empty.yaml": "# nothing yet\n",
+      "sections.yaml": "project:\ndefaults:\n  # user: x\nworkers:\n",
+      "merge.yaml": "x-gpu: &gpu { venv: /opt/gpu, user: gpu }\nworkers: []\n",
+      "merge2.yaml": "defaults: &d { user: u }\nworkers:\n  - { <<: *d, host: a }\n",
+    });
+    assert.match((await loadError(dir, "empty.yaml")).message, /the inventory is empty/);
+    const sections = await loadInventory({ explicitPath: join(dir, "sections.yaml"), env, cwd: dir });
+    assert.deepEqual(sections.workers, []);
+    assert.match((await loadError(dir, "merge.yaml")).message, /merge\.yaml:1:1 \(key x-gpu\): unknown key/);
+    const merged = await loadInventory({ explicitPath: join(dir, "merge2.yaml"), env, cwd: dir });
+    assert.equal(merged.workers[0]?.user, "u");
+  });
+
+  test("~/.ssh/config: keys in any case, IdentityFile expanded, missing ones skipped, Match exec not run", async () => {
+    const dir = await dirWith({ "keys/w13": "k", "keys/w14": "k" });
+    const marker = join(dir, "exec-ran");
+    await writeFile(
+      join(dir, "ssh_config"),
+      [
+        "host w13",
+        "  hostname 10.0.0.13",
+        "  PORT 2200",
+        "  identityfile %d/keys/%n",
+        "Host w14",
+        "  HostName %h.example.org",
+        `  IdentityFile ${join(dir, "keys/w14")}`,
+        `Match exec "touch ${marker}"`,
+        "  User fromexec",
+        "Host *",
+        "  IdentityFile ~/.ssh/does_not_exist",
+        "",
+      ].join("\n"),
+    );
+    await writeFile(join(dir, "sync-cluster.yaml"), "workers:\n  - w13\n  - host: w14\n  - other\n");
+    const inv = await loadInventory({
+      explicitPath: join(dir, "sync-cluster.yaml"),
+      env: { ...env, HOME: dir },
+      sshConfigPath: join(dir, "ssh_config"),
+      cwd: dir,
+    });
+    assert.deepEqual(
+      inv.workers.map((w) => [w.name, w.host, w.port, w.user, w.identityFiles]),
+      [
+        ["w13", "10.0.0.13", 2200, "tester", [join(dir, "keys/w13")]],
+        ["w14", "w14.example.org", 22, "tester", [join(dir, "keys/w14")]],
+        ["other", "other", 22, "tester", []],
+      ],
+    );
+    await assert.rejects(access(marker), /ENOENT/);
+  });
+
+  test("a broken ssh config is named; a missing one is fine", async () => {
+    const dir = await dirWith({ ssh_config: 'Host "a\n', "sync-cluster.yaml": "workers: [a]\n" });
+    await assert.rejects(
+      loadInventory({
+        explicitPath: join(dir, "sync-cluster.yaml"),
+        env: { ...env, SYNC_CLUSTER_SSH_CONFIG: join(dir, "ssh_config") },
+      }),
+      (error: unknown) =>
+        error instanceof InventoryError &&
+        error.message.startsWith(`${join(dir, "ssh_config")}: this ssh config`),
+    );
+    const inv = await loadInventory({
+      explicitPath: join(dir, "sync-cluster.yaml"),
+      env: { ...env, SYNC_CLUSTER_SSH_CONFIG: join(dir, "nope") },
+    });
+    assert.equal(inv.workers[0]?.host, "a");
+  });
+
   test("5,000 workers load", async () => {
     const lines = Array.from({ length: 5000 }, (_, i) => `  - host: node${i}.cluster`).join("\n");
     const dir = await dirWith({ "sync-cluster.yaml": `workers:\n${lines}\n` });
@@ -140,7 +228,11 @@ describe("loadInventory", () => {
   test("the init template and config/cluster.example.yaml load as written", async () => {
     const dir = await dirWith({
       "t.yaml": inventoryTemplate({}),
-      "t2.yaml": inventoryTemplate({ entry: "wf.py", workers: ["a", "b:c"] }),
+      "t2.yaml": inventoryTemplate({
+        entry: "wf.py",
+        root: "my dir #1",
+        workers: ["a", "b:c", "10.0.0.12:2222", "ubuntu@10.0.0.13", "true"],
+      }),
     });
     const t = await loadInventory({ explicitPath: join(dir, "t.yaml"), env, cwd: dir });
     assert.equal(t.project.entry, "-m workflow.main");
@@ -150,9 +242,19 @@ describe("loadInventory", () => {
     );
     const t2 = await loadInventory({ explicitPath: join(dir, "t2.yaml"), env, cwd: dir });
     assert.deepEqual(
-      t2.workers.map((w) => w.host),
-      ["a", "b:c"].map((h) => h),
+      t2.workers.map((w) => [w.name, w.host, w.port, w.user]),
+      [
+        ["a", "a", 22, "tester"],
+        ["b:c", "b:c", 22, "tester"],
+        ["10.0.0.12:2222", "10.0.0.12", 2222, "tester"],
+        ["10.0.0.13", "10.0.0.13", 22, "ubuntu"],
+        ["true", "true", 22, "tester"],
+      ],
     );
+    assert.equal(t2.project.entry, "wf.py");
+    assert.equal(t2.project.root, join(dir, "my dir #1"));
+    assert.equal(t2.project.name, "my_dir_1");
+    assert.equal(t.project.name, basename(dir));
     const example = await loadInventory({
       explicitPath: join(process.cwd(), "config", "cluster.example.yaml"),
       env,
