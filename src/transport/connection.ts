@@ -206,7 +206,8 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
     port: node.port,
     username: node.user,
     readyTimeout: node.connectTimeout * 1000,
-    keepaliveInterval: options.keepaliveMs ?? 15_000,
+    // A node silent for three intervals is dead; a short connectTimeout means the user wants to know soon.
+    keepaliveInterval: options.keepaliveMs ?? Math.min(15_000, node.connectTimeout * 1000),
     keepaliveCountMax: 3,
     hostVerifier: (key: Buffer) => {
       const type = keyTypeOf(key);

@@ -193,10 +193,12 @@ class LocalWorker implements WorkerHandle {
   async stop(): Promise<void> {
     const child = this.child;
     if (!child) return;
-    // sshd's per-connection children outlive the listener: kill them too, so a stopped worker is
+    // sshd's per-connection processes outlive the listener: kill them too, so a stopped worker is
     // really gone and its open sessions drop, as on a crashed node. Found before the listener
-    // dies, while they are still its descendants.
-    const sessions = descendantsOf(child.pid!);
+    // dies, while they are still its descendants. Only sshd processes (sshd-session from OpenSSH
+    // 9.8): the commands they ran see their connection close, as on a real node, instead of being
+    // killed half way through (a login shell killed inside `pyenv rehash` leaves pyenv's lock).
+    const sessions = descendantsOf(child.pid!).filter((pid) => commandName(pid).startsWith("sshd"));
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill("SIGKILL");
     for (const pid of sessions) {
@@ -213,6 +215,14 @@ class LocalWorker implements WorkerHandle {
       5000,
       () => "",
     );
+  }
+}
+
+function commandName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
   }
 }
 
