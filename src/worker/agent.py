@@ -205,15 +205,20 @@ class Agent:
                     shutil.rmtree(path, ignore_errors=True)
 
     # ---- publishing ----------------------------------------------------------------------
-    def switch(self, rid):
-        """Points `current` at a published release atomically and makes sure the venv sees it."""
+    def switch(self, rid, publish=True):
+        """Points `current` at a published release atomically and makes sure the venv sees it.
+
+        A push (publish) makes the release the newest one; a rollback keeps its publish time, so
+        that the next rollback goes further back instead of returning to the release just left.
+        """
         tmp = os.path.join(self.project_dir, ".current-%d" % os.getpid())
         if os.path.lexists(tmp):
             os.unlink(tmp)
         os.symlink(os.path.join("releases", rid), tmp)
         os.replace(tmp, os.path.join(self.project_dir, "current"))
-        now = time.time()
-        os.utime(os.path.join(self.releases_dir, rid), (now, now))
+        if publish:
+            now = time.time()
+            os.utime(os.path.join(self.releases_dir, rid), (now, now))
         self.write_pth()
         # Old releases are removed after the reply, so the switch is not kept waiting for it.
         self.gc_due = rid
@@ -494,7 +499,7 @@ class Agent:
         try:
             if not os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
                 raise Refused("no-release", "release %s is not on this worker" % rid)
-            self.switch(rid)
+            self.switch(rid, publish=False)
         finally:
             self.unlock()
         return {"status": "switched", "release": rid}

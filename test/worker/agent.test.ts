@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
+import { type KeptRelease, rollbackTarget } from "../../src/core/rollback-target.js";
 import { buildArchive } from "../../src/push/archive.js";
 import { AgentError, AgentSession, agentCode } from "../../src/transport/agent-session.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
@@ -366,6 +367,40 @@ describe("worker agent", () => {
       (e: unknown) => e instanceof AgentError && e.code === "no-release",
     );
     assert.equal(await readlink(join(deployDir, project, "current")), `releases/${ids[3]}`);
+  });
+
+  test("rolling back twice walks back through the history instead of returning to the release left", async () => {
+    const { session, project } = await fresh();
+    const src = await tempDir("walkback");
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await writeFile(join(src, "a.py"), `W = ${i}\n`);
+      ids.push((await publish(session, src, manifestOf({ "a.py": `W = ${i}\n` }))).id);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const [r1, r2, r3] = ids as [string, string, string];
+    const rollBack = async (): Promise<string> => {
+      const hello = await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+      const target = rollbackTarget(hello.current as string, hello.releases as KeptRelease[]);
+      assert.equal(target.kind, "switch", JSON.stringify(target));
+      const release = (target as { release: string }).release;
+      await session.request({ op: "activate", release });
+      return release;
+    };
+    assert.equal(await rollBack(), r2);
+    assert.equal(await rollBack(), r1, "the second rollback goes further back, not to the release just left");
+    assert.equal(await readlink(join(deployDir, project, "current")), `releases/${r1}`);
+    assert.deepEqual(
+      (await readdir(join(deployDir, project, "releases"))).sort(),
+      [r1, r2, r3].sort(),
+      "a rollback removes no release",
+    );
+    // The next push moves forward; collection keeps it and the release a rollback from it needs.
+    await writeFile(join(src, "a.py"), "W = 3\n");
+    const r4 = (await publish(session, src, manifestOf({ "a.py": "W = 3\n" }))).id;
+    await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+    assert.deepEqual((await readdir(join(deployDir, project, "releases"))).sort(), [r2, r3, r4].sort());
+    assert.equal(await rollBack(), r3);
   });
 
   test("an unknown operation is refused, not fatal", async () => {
