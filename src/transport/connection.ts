@@ -1,11 +1,6 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import ssh2, {
-  type AuthenticationType,
-  type ClientChannel,
-  type ConnectConfig,
-  type PseudoTtyOptions,
-} from "ssh2";
+import ssh2, { type ClientChannel, type ConnectConfig, type PseudoTtyOptions } from "ssh2";
 import {
   fingerprintSha256,
   type KnownHostEntry,
@@ -15,7 +10,7 @@ import {
 } from "../core/known-hosts.js";
 import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
-import { askPassphrase } from "./passphrase.js";
+import { LoginPlan } from "./authentication.js";
 
 /**
  * One SSH connection to one node: host key checked against known_hosts before anything is sent,
@@ -152,54 +147,18 @@ function describeConnectError(node: NodeSpec, error: Error & { code?: string; le
     case "ETIMEDOUT":
       return `connecting to ${where} timed out after ${node.connectTimeout}s`;
   }
-  if (error.level === "client-authentication") {
-    return `authentication failed for ${node.user}@${where}: tried ${
-      node.identityFiles.length > 0 ? node.identityFiles.join(", ") : "no identity files"
-    }${process.env.SSH_AUTH_SOCK ? " and ssh-agent" : ""}. Check the user and that the key is in the node's authorized_keys.`;
-  }
   if (error.level === "client-timeout" || /Timed out while waiting for handshake/.test(error.message)) {
     return `no SSH handshake from ${where} within ${node.connectTimeout}s`;
   }
   return `cannot connect to ${where}: ${error.message}`;
 }
 
-/** Loads private keys; a key with a passphrase is asked for on a terminal, else refused with advice. */
-async function loadKeys(node: NodeSpec): Promise<{ file: string; key: Buffer; passphrase?: string }[]> {
-  const keys: { file: string; key: Buffer; passphrase?: string }[] = [];
-  for (const file of node.identityFiles) {
-    const key = await readFile(file);
-    let parsed = ssh2.utils.parseKey(key);
-    if (parsed instanceof Error && /passphrase/i.test(parsed.message)) {
-      const passphrase = await askPassphrase(file);
-      if (passphrase === undefined) {
-        throw new NodeError(
-          node.name,
-          `the key ${file} is protected by a passphrase and there is no terminal to ask for it: add it to ssh-agent (ssh-add ${file}) and run again`,
-        );
-      }
-      parsed = ssh2.utils.parseKey(key, passphrase);
-      if (parsed instanceof Error) throw new NodeError(node.name, `the passphrase for ${file} is wrong`);
-      keys.push({ file, key, passphrase });
-      continue;
-    }
-    if (parsed instanceof Error)
-      throw new NodeError(node.name, `cannot use the key ${file}: ${parsed.message}`);
-    keys.push({ file, key });
-  }
-  return keys;
-}
-
 export async function connect(node: NodeSpec, options: ConnectOptions = {}): Promise<NodeConnection> {
   const entries = await readKnownHosts(node.knownHosts);
-  const keys = await loadKeys(node);
-  const agent = options.agentSocket ?? process.env.SSH_AUTH_SOCK;
+  const login = await LoginPlan.for(node, options.agentSocket ?? process.env.SSH_AUTH_SOCK);
   const acceptNew = node.acceptNewHostKeys || (options.acceptNew ?? false);
   let hostKeyProblem: string | undefined;
   let recordKey: string | undefined;
-
-  const methods: AuthenticationType[] = [];
-  if (agent) methods.push("agent");
-  if (keys.length > 0) methods.push("publickey");
 
   const config: ConnectConfig = {
     host: node.host,
@@ -237,23 +196,18 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
       }
     },
   };
-  // Offer agent and keys in order, like OpenSSH: agent first, then each identity file.
-  const queue: (() => unknown)[] = [];
-  if (agent) queue.push(() => ({ type: "agent", username: node.user, agent }));
-  for (const k of keys) {
-    queue.push(() => ({ type: "publickey", username: node.user, key: k.key, passphrase: k.passphrase }));
-  }
-  config.authHandler = ((_methodsLeft: unknown, _partial: unknown, next: (m: unknown) => void) => {
-    const method = queue.shift();
-    next(method ? method() : false);
-  }) as ConnectConfig["authHandler"];
+  config.authHandler = login.next as ConnectConfig["authHandler"];
 
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     const fail = (error: Error & { code?: string; level?: string }) => {
       client.removeAllListeners("ready");
       client.end();
-      const message = hostKeyProblem ?? describeConnectError(node, error);
+      const message =
+        hostKeyProblem ??
+        (error.level === "client-authentication"
+          ? login.refusal(`${node.host}:${node.port}`)
+          : describeConnectError(node, error));
       reject(new NodeError(node.name, message));
     };
     client.once("ready", () => {
@@ -261,13 +215,8 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
       resolve();
     });
     client.once("error", fail);
-    if (queue.length === 0) {
-      reject(
-        new NodeError(
-          node.name,
-          "no SSH key to log in with: start ssh-agent and add a key (ssh-add), or set identityFile in the inventory",
-        ),
-      );
+    if (login.empty) {
+      reject(login.emptyError());
       return;
     }
     client.connect(config);
