@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { InventoryError } from "../../src/errors.js";
 import { findInventory, loadInventory } from "../../src/inventory/load.js";
 import { inventoryTemplate } from "../../src/inventory/template.js";
+import { cliAsNobody, isRoot, openForNobody } from "../fixtures/unprivileged.js";
 
 const env = { HOME: "/nonexistent-home", USER: "tester" };
 
@@ -107,15 +108,24 @@ describe("loadInventory", () => {
     );
   });
 
-  test("an identity file that exists but cannot be read is refused", {
-    skip: process.getuid?.() === 0 && "root reads every file",
-  }, async () => {
+  test("an identity file that exists but cannot be read is refused", async () => {
     const dir = await dirWith({
       key: "secret",
       "sync-cluster.yaml": "defaults:\n  identityFile: key\nworkers: [x]\n",
     });
     await chmod(join(dir, "key"), 0);
-    assert.match((await loadError(dir)).message, /cannot be read/);
+    if (!isRoot) {
+      assert.match((await loadError(dir)).message, /cannot be read/);
+      return;
+    }
+    const home = await openForNobody(dir);
+    await chmod(join(dir, "sync-cluster.yaml"), 0o644);
+    const r = cliAsNobody(["status", "-i", "sync-cluster.yaml"], dir, home);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /sync-cluster\.yaml:2:\d+ \(key defaults\.identityFile\).*identity file .*\/key cannot be read/,
+    );
   });
 
   test("ssh config aliases and JSON inventories", async () => {

@@ -12,6 +12,7 @@ import { buildArchive } from "../../src/push/archive.js";
 import { type Resolution, type ResolveOptions, resolveProject } from "../../src/resolve/resolver.js";
 import { AgentSession, agentCode } from "../../src/transport/agent-session.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
+import { cliAsNobody, isRoot, openForNobody } from "../fixtures/unprivileged.js";
 
 /**
  * The resolver on a real tree full of hostile entries: every file is either shipped exactly (name
@@ -19,7 +20,6 @@ import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtur
  */
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
-const isRoot = process.getuid?.() === 0;
 
 /** Fails the test instead of hanging the run: a FIFO or /dev/zero opened by mistake would never end. */
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
@@ -292,15 +292,19 @@ describe("hostile project trees", () => {
     }
   });
 
-  test("an unreadable file is refused with its name", async (t) => {
-    if (isRoot) {
-      t.skip("running as root: chmod 000 does not stop root from reading, so it cannot be made unreadable");
-      return;
-    }
+  test("an unreadable file is refused with its name", async () => {
     const { root } = await project("unreadable");
     await writeFile(join(root, "workflow/secret.py"), "X = 1\n");
     await chmod(join(root, "workflow/secret.py"), 0o000);
-    await rejectsWith(resolvePackage(root), /workflow\/secret\.py/, /permission denied|EACCES/i);
+    if (!isRoot) {
+      await rejectsWith(resolvePackage(root), /workflow\/secret\.py/, /permission denied|EACCES/i);
+      return;
+    }
+    const home = await openForNobody(join(root, ".."));
+    const r = cliAsNobody(["resolve", "-m", "workflow.main", "--python", SYSTEM_PYTHON], root, home);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /workflow\/secret\.py/);
+    assert.match(r.stderr, /permission denied/i);
   });
 
   test("a file deleted between resolution and sending is refused with its name", async () => {
