@@ -102,6 +102,35 @@ describe("host keys and bad inventories refuse before anything changes", {
     assert.ok(again.every((o) => o.ok && o.result?.status === "unchanged"));
   });
 
+  test("a known_hosts file with hashed names (ssh-keygen -H) verifies the workers; a changed key is still refused", async () => {
+    const hashed = join(cluster.dir, "hashed_known_hosts");
+    await writeFile(hashed, await readFile(cluster.knownHosts, "utf8"));
+    await run("ssh-keygen", ["-H", "-f", hashed]);
+    const text = await readFile(hashed, "utf8");
+    assert.ok(!text.includes("127.0.0.1") && text.includes("|1|"), "every name is hashed");
+    cluster.writeInventory({
+      project: { root: project, name: "p" },
+      extra: { defaults: { knownHosts: hashed } },
+    });
+    const inv = await loadInventory({ explicitPath: cluster.inventoryPath, env });
+    const outcomes = await pushAll(inv, resolution);
+    assert.ok(
+      outcomes.every((o) => o.ok),
+      JSON.stringify(outcomes),
+    );
+    // The same hashed names with another key: refused as a changed key, not as an unknown host.
+    const other = join(cluster.dir, "other_key_hashed");
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
+    const otherKey = (await readFile(`${other}.pub`, "utf8")).split(" ").slice(0, 2).join(" ");
+    const forged = text
+      .split("\n")
+      .filter((l) => l.startsWith("|1|"))
+      .map((l) => `${l.split(" ")[0]} ${otherKey}`);
+    await writeFile(hashed, `${forged.join("\n")}\n`);
+    const refused = await pushAll(inv, resolution);
+    for (const o of refused) assert.match(o.error ?? "", /HAS CHANGED/);
+  });
+
   test("a bad inventory stops the CLI with exit 2, naming the line and key, before any node is contacted", async () => {
     const bad = join(cluster.dir, "bad.yaml");
     const good = await readFile(cluster.inventoryPath, "utf8");
