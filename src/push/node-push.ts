@@ -1,5 +1,5 @@
-import { planDelta } from "../core/delta.js";
 import type { ManifestFile } from "../core/manifest.js";
+import { type PublishPlan, planPublish, type WireFile } from "../core/publish-plan.js";
 import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import { AgentError, type AgentReply, type AgentSession } from "../transport/agent-session.js";
@@ -16,7 +16,9 @@ export interface Release {
 export interface WorkerState {
   current: string | null;
   releases: { id: string; time: number }[];
-  manifest: [string, number, number, string][] | null;
+  manifest: WireFile[] | null;
+  /** The same manifest, kept as objects once known (watch), so it is not converted per release. */
+  manifestFiles?: ManifestFile[];
   pthOk: boolean;
   sitePackages: string | null;
   python: { executable: string; version: string };
@@ -59,6 +61,31 @@ export function manifestFromWire(rows: WorkerState["manifest"]): ManifestFile[] 
   return rows?.map(([path, size, mode, sha256]) => ({ path, size, mode, sha256 }));
 }
 
+/**
+ * Plans by release and base release id: the id is derived from the content, so every worker on
+ * the same base shares one plan (watch brings many workers from the same release to the next).
+ */
+const plans = new WeakMap<Release, Map<string, PublishPlan>>();
+
+function planFor(
+  release: Release,
+  baseId: string | null,
+  baseManifest: () => ManifestFile[] | undefined,
+): PublishPlan {
+  let byBase = plans.get(release);
+  if (!byBase) {
+    byBase = new Map();
+    plans.set(release, byBase);
+  }
+  const key = baseId ?? "";
+  let plan = byBase.get(key);
+  if (!plan) {
+    plan = planPublish(release.files, baseId ? baseManifest() : undefined);
+    byBase.set(key, plan);
+  }
+  return plan;
+}
+
 /** Seconds allowed for an upload: generous for slow links, never infinite. */
 function uploadTimeoutMs(bytes: number): number {
   return 120_000 + Math.ceil(bytes / (256 * 1024)) * 1000;
@@ -97,9 +124,10 @@ export async function pushToNode(
     await session.request({ op: "prepare", ...common }, undefined, (settings.lockTimeoutSeconds + 60) * 1000);
     return { ...base, status: "switched" };
   }
-  let baseManifest = state.current ? manifestFromWire(state.manifest) : undefined;
+  let baseId = state.current && (state.manifestFiles || state.manifest) ? state.current : null;
   for (let attempt = 0; ; attempt++) {
-    const delta = planDelta(release.files, baseManifest);
+    const plan = planFor(release, baseId, () => state.manifestFiles ?? manifestFromWire(state.manifest));
+    const delta = plan.delta;
     if (settings.dryRun) {
       return {
         ...base,
@@ -109,27 +137,14 @@ export async function pushToNode(
         filesLinked: delta.reuse.length,
       };
     }
-    const baseId = baseManifest ? state.current : null;
-    const basePaths = new Map((baseManifest ?? []).map((f) => [f.path, f]));
-    const unchanged = (f: ManifestFile) => {
-      const old = basePaths.get(f.path);
-      return old !== undefined && old.sha256 === f.sha256 && old.size === f.size && old.mode === f.mode;
-    };
-    const moved = delta.reuse.filter((r) => r.from !== r.file.path || !unchanged(r.file));
-    const upsert = [...delta.send, ...moved.map((r) => r.file)].map((f) => [
-      f.path,
-      f.size,
-      f.mode,
-      f.sha256,
-    ]);
     const prepared: AgentReply = await session.request(
       {
         op: "prepare",
         ...common,
         base: baseId,
-        upsert,
-        remove: delta.removed,
-        reuse: moved.map((r) => [r.file.path, r.from]),
+        upsert: plan.upsert,
+        remove: plan.remove,
+        reuse: plan.reuse,
       },
       undefined,
       (settings.lockTimeoutSeconds + 120) * 1000,
@@ -139,7 +154,7 @@ export async function pushToNode(
       // Another pusher removed our base meanwhile: send everything once.
       if (attempt > 0)
         throw new NodeError(node.name, "the worker's releases changed during the push; run again");
-      baseManifest = undefined;
+      baseId = null;
       continue;
     }
     const archive = await archives.get(delta.send);

@@ -226,7 +226,8 @@ export class NodeSyncer {
     // What the worker now runs: the next delta is computed against it without asking again.
     state.current = release.id;
     state.pthOk = true;
-    state.manifest = release.files.map((f) => [f.path, f.size, f.mode, f.sha256]);
+    state.manifest = null;
+    state.manifestFiles = release.files;
     state.releases = [
       { id: release.id, time: Date.now() / 1000 },
       ...state.releases.filter((r) => r.id !== release.id),
