@@ -12,6 +12,7 @@ Layout on the worker (DESIGN.md section 5):
     DEPLOY/PROJECT/current -> releases/ID switched with rename(2)
     DEPLOY/PROJECT/.lock                  flock(2): one pusher at a time; the kernel drops it if we die
     DEPLOY/PROJECT/.staging-*             a release being built; removed by the next lock holder
+    DEPLOY/PROJECT/.trash-*               old releases renamed away, deleted in the background
     VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth -> DEPLOY/PROJECT/current
 """
 
@@ -33,6 +34,38 @@ AGENT_VERSION = 1
 MANIFEST_NAME = ".sync-cluster-manifest.json"
 COPY_CHUNK = 1 << 20
 
+
+
+TRASH_PREFIX = ".trash-"
+
+
+def remove_in_background(paths):
+    """Deletes renamed-away releases at the lowest CPU priority, after the reply and outside the
+    lock, so neither the next push nor the node's jobs wait for thousands of unlinks. Whatever a
+    killed remover leaves is picked up by the next collection."""
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = None
+    if pid is None:
+        for p in paths:
+            shutil.rmtree(p, ignore_errors=True)
+        return
+    if pid:
+        os.waitpid(pid, 0)  # the middle process exits at once; the remover is adopted by init
+        return
+    try:
+        if os.fork() == 0:
+            # Not the SSH channel (sshd would wait for it) and not the lock's descriptor.
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, 65536)
+            os.nice(19)
+            for p in paths:
+                shutil.rmtree(p, ignore_errors=True)
+    finally:
+        os._exit(0)
 
 class Refused(Exception):
     """A request the agent will not carry out; the message is for the user."""
@@ -264,12 +297,14 @@ class Agent:
             if kept >= self.keep:
                 # Renamed out of releases/ first, so an interrupted removal never leaves a
                 # half-deleted release that a later push could link from.
-                doomed = os.path.join(self.project_dir, ".staging-gc-%s-%d" % (r["id"], os.getpid()))
+                doomed = os.path.join(self.project_dir, "%s%s-%d" % (TRASH_PREFIX, r["id"], os.getpid()))
                 try:
                     os.rename(os.path.join(self.releases_dir, r["id"]), doomed)
                 except OSError:
                     continue
-                shutil.rmtree(doomed, ignore_errors=True)
+        trash = [os.path.join(self.project_dir, n) for n in os.listdir(self.project_dir) if n.startswith(TRASH_PREFIX)]
+        if trash:
+            remove_in_background(trash)
 
     # ---- requests ------------------------------------------------------------------------
     def op_hello(self, req):

@@ -359,6 +359,20 @@ describe("worker agent", () => {
     }
     const releases = (await readdir(join(deployDir, project, "releases"))).sort();
     assert.deepEqual(releases, ids.slice(2).sort());
+    // The releases renamed away are deleted in the background, soon, and the lock stays free.
+    const deadline = Date.now() + 10_000;
+    while ((await readdir(join(deployDir, project))).some((n) => n.startsWith(".trash-"))) {
+      assert.ok(Date.now() < deadline, "old releases were never deleted");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const other = localAgent(python);
+    children.push(other.child);
+    await other.session.request({ op: "hello", deployDir, project, venv: join(base, "venv"), keep: 3 });
+    assert.equal(
+      (await other.session.request({ op: "activate", release: ids[4], lockTimeout: 0 })).status,
+      "switched",
+    );
+    other.child.stdin?.end();
     const back = await session.request({ op: "activate", release: ids[3] });
     assert.equal(back.status, "switched");
     assert.equal(await readlink(join(deployDir, project, "current")), `releases/${ids[3]}`);
