@@ -33,9 +33,6 @@ import time
 AGENT_VERSION = 1
 MANIFEST_NAME = ".sync-cluster-manifest.json"
 COPY_CHUNK = 1 << 20
-
-
-
 TRASH_PREFIX = ".trash-"
 
 
@@ -66,6 +63,7 @@ def remove_in_background(paths):
                 shutil.rmtree(p, ignore_errors=True)
     finally:
         os._exit(0)
+
 
 class Refused(Exception):
     """A request the agent will not carry out; the message is for the user."""
@@ -297,7 +295,8 @@ class Agent:
             if kept >= self.keep:
                 # Renamed out of releases/ first, so an interrupted removal never leaves a
                 # half-deleted release that a later push could link from.
-                doomed = os.path.join(self.project_dir, "%s%s-%d" % (TRASH_PREFIX, r["id"], os.getpid()))
+                # Unique even when the same release is collected again while its last copy is deleted.
+                doomed = os.path.join(self.project_dir, "%s%s-%s" % (TRASH_PREFIX, r["id"], os.urandom(6).hex()))
                 try:
                     os.rename(os.path.join(self.releases_dir, r["id"]), doomed)
                 except OSError:
