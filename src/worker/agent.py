@@ -12,7 +12,9 @@ Layout on the worker (DESIGN.md section 5):
     DEPLOY/PROJECT/current -> releases/ID switched with rename(2)
     DEPLOY/PROJECT/.lock                  flock(2): one pusher at a time; the kernel drops it if we die
     DEPLOY/PROJECT/.staging-*             a release being built; removed by the next lock holder
-    DEPLOY/PROJECT/.trash-*               old releases renamed away, deleted in the background
+    DEPLOY/PROJECT/trees/HASH/...         directories shared by releases (content-addressed, immutable);
+                                          a release links to the trees it shares with others
+    DEPLOY/PROJECT/.trash-*               old releases and trees renamed away, deleted in the background
     VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth -> DEPLOY/PROJECT/current
 """
 
@@ -34,6 +36,7 @@ AGENT_VERSION = 1
 MANIFEST_NAME = ".sync-cluster-manifest.json"
 COPY_CHUNK = 1 << 20
 TRASH_PREFIX = ".trash-"
+TREES = "trees"
 
 
 def remove_in_background(paths):
@@ -81,6 +84,35 @@ def release_id_of(files):
     return h.hexdigest()[:24]
 
 
+def tree_hashes(files):
+    """Content hash of every directory of a release but its root, like git's trees: a directory's
+    hash covers its files (name, mode, size, sha256) and its subdirectories' hashes, so two
+    releases share a directory exactly when everything below it is the same."""
+    entries = {}
+    dirs = set()
+    for path, size, mode, sha in files:
+        parent, _, name = path.rpartition("/")
+        entries.setdefault(parent, []).append("f\0%s\0%o\0%d\0%s" % (name, mode, size, sha))
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = parent.rpartition("/")[0]
+    hashes = {}
+    for d in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
+        parent, _, name = d.rpartition("/")
+        text = "\n".join(sorted(entries.get(d, ())))
+        hashes[d] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        entries.setdefault(parent, []).append("d\0%s\0%s" % (name, hashes[d]))
+    return hashes
+
+
+def tree_link(d, h):
+    """The link that stands for directory `d` (tree `h`): from its parent's tree, a sibling in
+    trees/; from a release's root (releases/ID/), up two levels."""
+    if "/" in d:
+        return "../" + h
+    return "../../%s/%s" % (TREES, h)
+
+
 def valid_release_id(rid):
     return isinstance(rid, str) and 8 <= len(rid) <= 64 and all(c in "0123456789abcdef" for c in rid)
 
@@ -104,6 +136,7 @@ class Agent:
         self.gc_due = None
         self.pending = None
         self.manifest_cache = {}
+        self.tree_sets = {}  # release id -> the tree hashes it uses, for garbage collection
 
     # ---- framing -------------------------------------------------------------------------
     def read_exact(self, n):
@@ -301,9 +334,38 @@ class Agent:
                     os.rename(os.path.join(self.releases_dir, r["id"]), doomed)
                 except OSError:
                     continue
+        self.collect_trees()
         trash = [os.path.join(self.project_dir, n) for n in os.listdir(self.project_dir) if n.startswith(TRASH_PREFIX)]
         if trash:
             remove_in_background(trash)
+
+    def collect_trees(self):
+        """Moves away the trees no kept release uses; when a release's manifest cannot be read,
+        every tree stays (a tree too many costs space, one too few breaks a release)."""
+        trees_dir = os.path.join(self.project_dir, TREES)
+        try:
+            names = os.listdir(trees_dir)
+        except OSError:
+            return
+        used = set()
+        kept = [r["id"] for r in self.releases()]
+        for rid in kept:
+            if rid not in self.tree_sets:
+                try:
+                    with open(os.path.join(self.releases_dir, rid, MANIFEST_NAME), encoding="utf-8",
+                              errors="surrogatepass") as f:
+                        self.tree_sets[rid] = set(tree_hashes(json.load(f)["files"]).values())
+                except (OSError, ValueError, KeyError, TypeError):
+                    return
+            used |= self.tree_sets[rid]
+        self.tree_sets = {rid: self.tree_sets[rid] for rid in kept}
+        for name in names:
+            if name not in used:
+                try:
+                    os.rename(os.path.join(trees_dir, name),
+                              os.path.join(self.project_dir, "%stree-%s-%s" % (TRASH_PREFIX, name, os.urandom(6).hex())))
+                except OSError:
+                    pass
 
     # ---- requests ------------------------------------------------------------------------
     def op_hello(self, req):
@@ -374,10 +436,32 @@ class Agent:
         self.staging = os.path.join(self.project_dir, ".staging-%s-%d" % (rid, os.getpid()))
         os.mkdir(self.staging, 0o755)
         self.dirs_made = set()
+        # Directories whose tree the worker already has become links to it: a change to one file
+        # builds only the directories on its path, not the whole release.
+        trees = tree_hashes(files)
+        trees_dir = os.path.join(self.project_dir, TREES)
+        os.makedirs(trees_dir, exist_ok=True)
+        have = set(os.listdir(trees_dir))
+        shared = set()
+        for d in sorted(trees, key=lambda d: d.count("/")):
+            parent = d.rpartition("/")[0]
+            if parent in shared:
+                shared.add(d)
+            elif trees[d] in have:
+                shared.add(d)
+                if parent:
+                    self.ensure_dir(os.path.join(self.staging, parent))
+                os.symlink(tree_link(d, trees[d]), os.path.join(self.staging, d))
+        built = [d for d in trees if d not in shared]
+        discard = set()
         base_dir = os.path.join(self.releases_dir, base) if base else None
         reuse = {path: src for path, src in req.get("reuse", [])}
         linked = 0
         for path, f in target.items():
+            if path.rpartition("/")[0] in shared:
+                if path in upsert and path not in reuse:
+                    discard.add(path)  # sent by the leader, already here: checked, then dropped
+                continue
             if path in upsert and path not in reuse:
                 continue
             src = reuse.get(path, path)
@@ -386,7 +470,8 @@ class Agent:
             self.place_from(os.path.join(base_dir, src), path, f)
             linked += 1
         expected = {p: f for p, f in upsert.items() if p not in reuse}
-        self.pending = {"release": rid, "files": files, "expected": expected, "linked": linked}
+        self.pending = {"release": rid, "files": files, "expected": expected, "linked": linked,
+                        "trees": trees, "built": built, "discard": discard}
         return {"status": "ready", "expect": len(expected), "linked": linked}
 
     def check_prefixes(self, target):
@@ -466,6 +551,8 @@ class Agent:
         rid = pending["release"]
         with self.open_new(MANIFEST_NAME, 0o644) as w:
             w.write(json.dumps({"release": rid, "files": pending["files"]}).encode("utf-8", "surrogatepass"))
+        self.publish_trees(pending["trees"], pending["built"])
+        self.tree_sets[rid] = set(pending["trees"].values())
         final = os.path.join(self.releases_dir, rid)
         os.rename(self.staging, final)
         self.staging = None
@@ -474,8 +561,23 @@ class Agent:
         return {"status": "published", "release": rid, "received": len(received), "bytes": nbytes,
                 "linked": pending["linked"]}
 
+    def publish_trees(self, trees, built):
+        """Moves each directory built for this release into trees/, deepest first, leaving a link in
+        its place; a tree is complete when it arrives there, so any release may share it."""
+        trees_dir = os.path.join(self.project_dir, TREES)
+        for d in sorted(built, key=lambda d: d.count("/"), reverse=True):
+            here = os.path.join(self.staging, d)
+            try:
+                os.rename(here, os.path.join(trees_dir, trees[d]))
+            except OSError as e:
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                shutil.rmtree(here)  # the same directory twice in one release: one copy is enough
+            os.symlink(tree_link(d, trees[d]), here)
+
     def extract(self, reader):
         expected = self.pending["expected"]
+        discard = self.pending["discard"]
         received = set()
         nbytes = 0
         try:
@@ -497,16 +599,18 @@ class Agent:
                         raise Refused("bad-archive", "size of %r differs from the manifest" % name)
                     src = archive.extractfile(member)
                     h = hashlib.sha256()
-                    with self.open_new(name, f[2]) as w:
-                        while True:
-                            chunk = src.read(COPY_CHUNK)
-                            if not chunk:
-                                break
+                    if name in discard:
+                        for chunk in iter(lambda: src.read(COPY_CHUNK), b""):
                             h.update(chunk)
-                            w.write(chunk)
+                    else:
+                        with self.open_new(name, f[2]) as w:
+                            for chunk in iter(lambda: src.read(COPY_CHUNK), b""):
+                                h.update(chunk)
+                                w.write(chunk)
                     if h.hexdigest() != f[3]:
                         raise Refused("corrupt", "content of %r does not match its checksum" % name)
-                    os.chmod(os.path.join(self.staging, name), f[2])
+                    if name not in discard:
+                        os.chmod(os.path.join(self.staging, name), f[2])
                     received.add(name)
                     nbytes += f[1]
             except tarfile.TarError as e:

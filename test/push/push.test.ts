@@ -111,7 +111,7 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
     for (const w of cluster.workers) {
       const listing = await cluster.runOnWorker(
         w,
-        `cd ${w.deployDir}/my_project/current && find . -type f ! -name .sync-cluster-manifest.json | sort`,
+        `cd ${w.deployDir}/my_project/current && find -L . -type f ! -name .sync-cluster-manifest.json ! -path '*/__pycache__/*' | sort`,
       );
       assert.deepEqual(listing.stdout.trim().split("\n"), r2.files.map((f) => `./${f.path}`).sort());
       const old = await cluster.runOnWorker(

@@ -62,7 +62,7 @@ describe("watch keeps real sshd workers in step", {
     (
       await cluster.runOnWorker(
         w,
-        `cd ${w.deployDir}/proj/current && find . -type f ! -name .sync-cluster-manifest.json | sort`,
+        `cd ${w.deployDir}/proj/current && find -L . -type f ! -name .sync-cluster-manifest.json ! -path '*/__pycache__/*' | sort`,
       )
     ).stdout;
 

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { lstat, mkdir, readdir, readFile, readlink, realpath, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
+import { planPublish } from "../../src/core/publish-plan.js";
 import { type KeptRelease, rollbackTarget } from "../../src/core/rollback-target.js";
 import { buildArchive } from "../../src/push/archive.js";
 import { AgentError, AgentSession, agentCode } from "../../src/transport/agent-session.js";
@@ -415,6 +416,126 @@ describe("worker agent", () => {
     await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
     assert.deepEqual((await readdir(join(deployDir, project, "releases"))).sort(), [r2, r3, r4].sort());
     assert.equal(await rollBack(), r3);
+  });
+
+  /** Publishes `files` the way the leader does: planned against the base, only the delta sent. */
+  async function publishPlanned(
+    session: AgentSession,
+    files: Record<string, string>,
+    base: { id: string; manifest: ManifestFile[] } | null,
+  ) {
+    const src = await tempDir("planned");
+    await writeTree(src, files);
+    const manifest = manifestOf(files);
+    const id = releaseIdOf(manifest);
+    const plan = planPublish(manifest, base?.manifest);
+    const prepared = await session.request({
+      op: "prepare",
+      release: id,
+      base: base?.id ?? null,
+      upsert: plan.upsert,
+      remove: plan.remove,
+      reuse: plan.reuse,
+    });
+    assert.equal(prepared.status, "ready");
+    const published = await session.request({ op: "upload" }, await buildArchive(src, plan.delta.send));
+    return { id, manifest, published };
+  }
+
+  async function contentOf(dir: string, files: Record<string, string>): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const path of Object.keys(files)) out[path] = await readFile(join(dir, path), "utf8");
+    return out;
+  }
+
+  /** The trees a release uses, found by following its links, as Python's imports do. */
+  async function treesUsedBy(dir: string, found = new Set<string>()): Promise<Set<string>> {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (entry.isSymbolicLink()) {
+        const real = await realpath(join(dir, entry.name));
+        if (!found.has(basename(real))) {
+          found.add(basename(real));
+          await treesUsedBy(real, found);
+        }
+      } else if (entry.isDirectory() && entry.name !== "__pycache__") {
+        await treesUsedBy(join(dir, entry.name), found);
+      }
+    }
+    return found;
+  }
+
+  test("unchanged directories are shared through trees/: a change builds only the directories on its path", async () => {
+    const { session, project } = await fresh();
+    const release = (id: string) => join(deployDir, project, "releases", id);
+    const v1 = {
+      "main.py": "M = 1\n",
+      "a/__init__.py": "",
+      "a/x.py": "X = 1\n",
+      "b/__init__.py": "",
+      "b/z.py": "Z = 1\n",
+      "b/c/__init__.py": "",
+      "b/c/y.py": "Y = 1\n",
+    };
+    const r1 = await publishPlanned(session, v1, null);
+    const v2 = { ...v1, "b/c/y.py": "Y = 2\n" };
+    const r2 = await publishPlanned(session, v2, r1);
+    assert.equal(r2.published.received, 1);
+    assert.equal(r2.published.linked, 4, "main.py, b/__init__.py, b/z.py and b/c/__init__.py; not a/");
+    assert.equal(await realpath(join(release(r2.id), "a")), await realpath(join(release(r1.id), "a")));
+    assert.notEqual(await realpath(join(release(r2.id), "b")), await realpath(join(release(r1.id), "b")));
+    assert.equal(
+      (await stat(join(release(r2.id), "b/z.py"))).ino,
+      (await stat(join(release(r1.id), "b/z.py"))).ino,
+    );
+    assert.deepEqual(await contentOf(release(r1.id), v1), v1, "the old release is intact");
+    assert.deepEqual(await contentOf(release(r2.id), v2), v2);
+
+    // Reverting b/c/y.py: the worker still has v1's `b`, so the file sent is checked and dropped.
+    const v3 = { ...v1, "main.py": "M = 3\n" };
+    const r3 = await publishPlanned(session, v3, r2);
+    assert.equal(r3.published.received, 2, "main.py, and b/c/y.py, which r2 does not have");
+    assert.equal(r3.published.linked, 0);
+    assert.equal(await realpath(join(release(r3.id), "b")), await realpath(join(release(r1.id), "b")));
+    assert.deepEqual(await contentOf(release(r3.id), v3), v3);
+    const imported = await run(
+      python,
+      [
+        "-c",
+        "import sys; sys.path.insert(0, sys.argv[1]); import b.c.y, a.x; print(b.c.y.Y, a.x.X)",
+        release(r3.id),
+      ],
+      { cwd: "/" },
+    );
+    assert.equal(imported.stdout.trim(), "1 1");
+  });
+
+  test("garbage collection keeps exactly the trees the kept releases use", async () => {
+    const { session, project } = await fresh();
+    const projectDir = join(deployDir, project);
+    let previous: { id: string; manifest: ManifestFile[] } | null = null;
+    const versions: Record<string, string>[] = [];
+    for (let i = 0; i < 6; i++) {
+      const files = {
+        "main.py": `M = ${i}\n`,
+        "p/__init__.py": "",
+        [`p/q${i % 3}/__init__.py`]: "",
+        [`p/q${i % 3}/m.py`]: `V = ${i}\n`,
+        "stable/__init__.py": "",
+        "stable/s.py": "S = 1\n",
+      };
+      versions.push(files);
+      previous = await publishPlanned(session, files, previous);
+    }
+    await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+    const kept = await readdir(join(projectDir, "releases"));
+    assert.equal(kept.length, 3);
+    const used = new Set<string>();
+    for (const id of kept) await treesUsedBy(join(projectDir, "releases", id), used);
+    assert.deepEqual((await readdir(join(projectDir, "trees"))).sort(), [...used].sort());
+    for (const files of versions.slice(3)) {
+      const id = releaseIdOf(manifestOf(files));
+      assert.deepEqual(await contentOf(join(projectDir, "releases", id), files), files);
+    }
   });
 
   test("an unknown operation is refused, not fatal", async () => {
