@@ -22,7 +22,7 @@ const { values: args } = parseArgs({
     sizes: { type: "string", default: "small,medium,large" },
     workers: { type: "string", default: "4,16" },
     runs: { type: "string", default: "3" },
-    "watch-samples": { type: "string", default: "15" },
+    "watch-samples": { type: "string", default: "25" },
     scale: { type: "boolean", default: false },
     "scale-workers": { type: "string", default: "8,16,32,64" },
   },
@@ -167,8 +167,8 @@ function summarize(
       "",
       "## Watch latency (file written on the leader to content on every worker), ms",
       "",
-      "| workload | workers | tool | p50 | p95 | min | max | leader peak RSS (MB) |",
-      "|---|---|---|---|---|---|---|---|",
+      "| workload | workers | tool | samples | p50 | p95 | min | max | leader peak RSS (MB) |",
+      "|---|---|---|---|---|---|---|---|---|",
     );
     for (const l of latency) {
       const ours = l.results.find((r) => r.tool === "sync-cluster watch");
@@ -180,8 +180,8 @@ function summarize(
             : "";
         lines.push(
           x.length
-            ? `| ${l.size} | ${l.workers} | ${r.tool} | ${median(x).toFixed(0)}${ratio} | ${percentile(x, 95).toFixed(0)} | ${Math.min(...x).toFixed(0)} | ${Math.max(...x).toFixed(0)} | ${r.peakRssMb?.toFixed(0) ?? "-"} |`
-            : `| ${l.size} | ${l.workers} | ${r.tool} | failed: ${r.error} | | | | |`,
+            ? `| ${l.size} | ${l.workers} | ${r.tool} | ${x.length} | ${median(x).toFixed(0)}${ratio} | ${percentile(x, 95).toFixed(0)} | ${Math.min(...x).toFixed(0)} | ${Math.max(...x).toFixed(0)} | ${r.peakRssMb?.toFixed(0) ?? "-"} |`
+            : `| ${l.size} | ${l.workers} | ${r.tool} | 0 | failed: ${r.error} | | | | |`,
         );
       }
     }
@@ -395,7 +395,7 @@ async function main(): Promise<void> {
           const rel = workload.modules[1]!;
           const results = [await syncClusterLatency(ctx, rel, Number(args["watch-samples"]))];
           if (!missing.includes("lsyncd"))
-            results.push(await lsyncdLatency(ctx, rel, Math.min(8, Number(args["watch-samples"]))));
+            results.push(await lsyncdLatency(ctx, rel, Math.min(20, Number(args["watch-samples"]))));
           latency.push({ size, workers: n, results });
           for (const r of results) {
             log(
