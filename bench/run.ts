@@ -395,7 +395,7 @@ async function main(): Promise<void> {
           const rel = workload.modules[1]!;
           const results = [await syncClusterLatency(ctx, rel, Number(args["watch-samples"]))];
           if (!missing.includes("lsyncd"))
-            results.push(await lsyncdLatency(ctx, rel, Math.min(20, Number(args["watch-samples"]))));
+            results.push(await lsyncdLatency(ctx, rel, Math.min(10, Number(args["watch-samples"]))));
           latency.push({ size, workers: n, results });
           for (const r of results) {
             log(
