@@ -212,9 +212,6 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
     };
     client.once("ready", () => {
       client.removeListener("error", fail);
-      // Requests are small and answered at once: Nagle's algorithm would hold the second write of
-      // each one until the worker's delayed ACK (40 ms on Linux).
-      client.setNoDelay(true);
       resolve();
     });
     client.once("error", fail);
@@ -223,6 +220,9 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
       return;
     }
     client.connect(config);
+    // Requests are small and answered at once: Nagle's algorithm would hold the second write of
+    // each (and of the handshake) until the worker's delayed ACK, 40 ms on Linux.
+    client.setNoDelay(true);
   });
   if (recordKey) {
     await mkdir(dirname(node.knownHosts), { recursive: true, mode: 0o700 });

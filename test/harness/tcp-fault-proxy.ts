@@ -33,10 +33,12 @@ export class FaultProxy {
     this.stallAfter = bytes;
   }
 
+  /** Connections made from now on forward the leader's bytes at about this rate. */
   slow(bytesPerSecond: number): void {
     this.bytesPerSecond = bytesPerSecond;
   }
 
+  /** Connections made from now on are forwarded as they come. */
   heal(): void {
     this.resetAfter = undefined;
     this.stallAfter = undefined;
