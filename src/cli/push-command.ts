@@ -4,7 +4,8 @@ import { ExitCode, UsageError } from "../errors.js";
 import { type NodeOutcome, type PushEvent, pushAll, releaseOf } from "../push/push.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
-import { formatBytes, printJson, progressReporter } from "./terminal.js";
+import { PushDisplay } from "./push-display.js";
+import { formatBytes, isInteractive, printJson } from "./terminal.js";
 
 interface PushCommandOptions extends EntryOptions {
   jobs?: string;
@@ -43,14 +44,20 @@ export function registerPush(program: Command): void {
       if (inventory.workers.length === 0) throw new UsageError(`${inventory.file} lists no workers.`);
       // Resolving and connecting overlap: every worker's handshake runs while the leader hashes.
       const resolving = resolveWithStoredDigests(project.resolveOptions);
-      const progress = options.json ? undefined : progressReporter(inventory.workers.length);
+      const display =
+        !options.json && isInteractive()
+          ? new PushDisplay(
+              process.stderr,
+              inventory.workers.map((w) => w.name),
+            )
+          : undefined;
       const outcomes = await pushAll(inventory, resolving, {
         concurrency,
         dryRun: options.dryRun ?? false,
         acceptNew: options.acceptNew ?? false,
-        onEvent: (e: PushEvent) => progress?.(e),
+        onEvent: (e: PushEvent) => display?.handle(e),
         leader: options.check === false ? undefined : leaderExpectations,
-      });
+      }).finally(() => display?.close());
       const resolution = await resolving;
       const release = releaseOf(resolution, inventory.project.name);
       if (options.json) {

@@ -36,10 +36,16 @@ export interface NodePushResult {
   filesLinked: number;
 }
 
+/** Where one worker's push stands, for live progress. */
+export type NodeProgress =
+  | { phase: "checking" | "preparing" | "publishing" }
+  | { phase: "sending"; bytesSent: number; bytesTotal: number; files: number };
+
 export interface PushSettings {
   keep: number;
   lockTimeoutSeconds: number;
   dryRun: boolean;
+  onProgress?: (progress: NodeProgress) => void;
 }
 
 export async function hello(
@@ -124,6 +130,7 @@ export async function pushToNode(
     await session.request({ op: "prepare", ...common }, undefined, (settings.lockTimeoutSeconds + 60) * 1000);
     return { ...base, status: "switched" };
   }
+  settings.onProgress?.({ phase: "preparing" });
   let baseId = state.current && (state.manifestFiles || state.manifest) ? state.current : null;
   for (let attempt = 0; ; attempt++) {
     const plan = planFor(release, baseId, () => state.manifestFiles ?? manifestFromWire(state.manifest));
@@ -160,7 +167,21 @@ export async function pushToNode(
     const archive = await archives.get(delta.send);
     let published: AgentReply;
     try {
-      published = await session.request({ op: "upload" }, archive, uploadTimeoutMs(archive.length));
+      const progress = settings.onProgress;
+      const total = archive.length;
+      const files = delta.send.length;
+      progress?.({ phase: "sending", bytesSent: 0, bytesTotal: total, files });
+      published = await session.request(
+        { op: "upload" },
+        archive,
+        uploadTimeoutMs(total),
+        progress &&
+          ((bytesSent) => {
+            progress({ phase: "sending", bytesSent, bytesTotal: total, files });
+            // Everything is on its way: the worker now verifies, publishes and switches.
+            if (bytesSent === total) progress({ phase: "publishing" });
+          }),
+      );
     } catch (error) {
       if (error instanceof AgentError && error.code === "no-space") {
         throw new NodeError(node.name, `${error.message}; the current release was left as it was`);

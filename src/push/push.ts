@@ -8,7 +8,7 @@ import type { Resolution } from "../resolve/resolver.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
 import { ArchiveCache } from "./archive.js";
-import { hello, type NodePushResult, pushToNode, type Release } from "./node-push.js";
+import { hello, type NodeProgress, type NodePushResult, pushToNode, type Release } from "./node-push.js";
 
 /**
  * `push`: every worker brought to the resolved release, a bounded number at a time. One node
@@ -18,6 +18,7 @@ import { hello, type NodePushResult, pushToNode, type Release } from "./node-pus
 export type PushEvent =
   | { type: "release"; release: string; files: number; bytes: number }
   | { type: "node-start"; node: string }
+  | ({ type: "node-progress"; node: string } & NodeProgress)
   | { type: "node-done"; node: string; result: NodePushResult; ms: number }
   | { type: "node-failed"; node: string; error: string; ms: number };
 
@@ -65,7 +66,10 @@ async function pushOverConnection(
     // The handshake and the worker's state are fetched while the leader is still resolving.
     const state = await hello(session, connection.node, project, keep);
     const { release, archives, leader } = await plan;
+    const onProgress = (progress: NodeProgress) =>
+      options.onEvent?.({ type: "node-progress", node: connection.node.name, ...progress });
     if (leader) {
+      onProgress({ phase: "checking" });
       const results = await checkNode(session, connection.node, { leader, deep: false });
       if (!nodePasses(results)) {
         const reasons = results
@@ -81,6 +85,7 @@ async function pushOverConnection(
       keep,
       lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
       dryRun: options.dryRun ?? false,
+      onProgress,
     });
   } finally {
     session.close();
@@ -122,8 +127,8 @@ export async function pushAll(
         }
         let connection: NodeConnection | undefined;
         try {
-          connection = await connect(node, { acceptNew: options.acceptNew ?? false });
           options.onEvent?.({ type: "node-start", node: node.name });
+          connection = await connect(node, { acceptNew: options.acceptNew ?? false });
           const result = await pushOverConnection(connection, inventory.project.name, planned, options);
           const ms = performance.now() - started;
           options.onEvent?.({ type: "node-done", node: node.name, result, ms });

@@ -6,6 +6,9 @@ import type { NodeSpec } from "../inventory/types.js";
 import { pythonSourcePath } from "../python-source.js";
 import type { NodeConnection } from "./connection.js";
 
+// Small enough that progress moves visibly on a slow link, large enough to cost nothing.
+const PROGRESS_SLICE = 256 * 1024;
+
 /**
  * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framed
  * request/reply protocol spoken with it. The agent stays up between requests, so watch mode pays
@@ -47,7 +50,7 @@ export class AgentError extends NodeError {
 
 /** The byte streams to and from an agent: an SSH channel, or a local process in tests. */
 export interface AgentStreams {
-  stdin: { write(chunk: Buffer): unknown; end(): unknown };
+  stdin: { write(chunk: Buffer, written?: (error?: Error | null) => void): unknown; end(): unknown };
   stdout: NodeJS.EventEmitter;
   stderr: NodeJS.EventEmitter;
   /** Emits "close" when the agent is gone, "error" on transport failure. */
@@ -123,7 +126,12 @@ export class AgentSession {
   }
 
   /** Sends one request (and its payload) and waits for the reply; a refusal becomes an AgentError. */
-  async request(message: Record<string, unknown>, payload?: Buffer, timeoutMs = 0): Promise<AgentReply> {
+  async request(
+    message: Record<string, unknown>,
+    payload?: Buffer,
+    timeoutMs = 0,
+    onPayloadSent?: (bytes: number) => void,
+  ): Promise<AgentReply> {
     if (this.ended) throw this.ended;
     const body = Buffer.from(
       JSON.stringify(payload ? { ...message, payload: payload.length } : message),
@@ -134,7 +142,20 @@ export class AgentSession {
     const reply = new Promise<AgentReply>((resolve, reject) => this.waiting.push({ resolve, reject }));
     this.streams.stdin.write(header);
     this.streams.stdin.write(body);
-    if (payload && payload.length > 0) this.streams.stdin.write(payload);
+    if (payload && payload.length > 0) {
+      if (!onPayloadSent) this.streams.stdin.write(payload);
+      else {
+        // In slices, so the progress follows what the channel has taken, window by window.
+        let sent = 0;
+        for (let at = 0; at < payload.length; at += PROGRESS_SLICE) {
+          const slice = payload.subarray(at, at + PROGRESS_SLICE);
+          this.streams.stdin.write(slice, () => {
+            sent += slice.length;
+            onPayloadSent(sent);
+          });
+        }
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     const answered =
       timeoutMs > 0

@@ -4,6 +4,7 @@ import { realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
+import { underPty } from "../fixtures/pty.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 
 const BIN = join(process.cwd(), "bin", "sync-cluster");
@@ -24,46 +25,6 @@ function cli(args: string[], cwd: string, input?: string): Promise<Run> {
     else child.stdin?.end();
   });
 }
-
-/** Drives a command under a real pseudo-terminal (Python's pty module) with a fixed window size. */
-const PTY_DRIVER = `
-import fcntl, os, pty, struct, sys, termios, time, select
-argv = sys.argv[2:]
-script = sys.argv[1].encode().decode("unicode_escape").encode()
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-out = b""
-def pump(seconds):
-    global out
-    end = time.time() + seconds
-    while time.time() < end:
-        r, _, _ = select.select([fd], [], [], 0.05)
-        if r:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            out += chunk
-    return True
-pump(3)
-for line in script.split(b"\\n"):
-    if line:
-        os.write(fd, line + b"\\n")
-        pump(0.7)
-alive = True
-while alive:
-    alive = pump(1)
-    if alive and os.waitpid(pid, os.WNOHANG)[0]:
-        pump(0.2)
-        break
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode("utf-8", "replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
 
 describe("status, rollback, ssh and exec on real sshd workers", {
   skip: !sshdAvailable() && "sshd is not installed",
@@ -212,24 +173,11 @@ describe("status, rollback, ssh and exec on real sshd workers", {
   });
 
   test("ssh interactive: a real PTY, window size forwarded, exit status passed through", async () => {
-    const driven = await new Promise<Run>((resolve) => {
-      execFile(
-        SYSTEM_PYTHON,
-        [
-          "-c",
-          PTY_DRIVER,
-          "echo marker-$((6*7))\\nstty size\\npython -c 'import util.sort.quick; print(\"imported\")'\\nexit 3",
-          BIN,
-          "ssh",
-          "w1",
-          "-i",
-          inv,
-        ],
-        { cwd: project, env: { ...env, TERM: "xterm" } },
-        (error, stdout, stderr) =>
-          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+    const driven = await underPty(
+      [BIN, "ssh", "w1", "-i", inv],
+      "echo marker-$((6*7))\\nstty size\\npython -c 'import util.sort.quick; print(\"imported\")'\\nexit 3",
+      { cwd: project, env: { ...env, TERM: "xterm" } },
+    );
     assert.equal(driven.code, 3, driven.stdout + driven.stderr);
     assert.match(driven.stdout, /marker-42/);
     assert.match(driven.stdout, /33 101/);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
 import type { Inventory } from "../../src/inventory/types.js";
-import { type NodeOutcome, pushAll } from "../../src/push/push.js";
+import { type NodeOutcome, type PushEvent, pushAll } from "../../src/push/push.js";
 import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
 import {
   makePackageProject,
@@ -14,6 +14,7 @@ import {
   tempDir,
   writeTree,
 } from "../fixtures/projects.js";
+import { underPty } from "../fixtures/pty.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
@@ -52,11 +53,29 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
     });
 
   test("the package hierarchy reaches every worker and imports there from any directory", async () => {
-    const outcomes = await pushAll(inventory, await resolve());
+    const events: PushEvent[] = [];
+    const outcomes = await pushAll(inventory, await resolve(), { onEvent: (e) => events.push(e) });
     assert.ok(
       outcomes.every((o) => o.ok && o.result?.status === "published"),
       JSON.stringify(outcomes),
     );
+    // Live progress: each worker goes through its phases in order, and the bytes reported
+    // climb to the whole archive the worker received.
+    for (const o of outcomes) {
+      const mine = events.filter((e) => "node" in e && e.node === o.node);
+      const phases = mine.map((e) => (e.type === "node-progress" ? e.phase : e.type));
+      const order = ["node-start", "preparing", "sending", "publishing", "node-done"];
+      assert.deepEqual(
+        phases.filter((p, i) => p !== phases[i - 1]),
+        order,
+        `${o.node}: ${phases.join(" ")}`,
+      );
+      const sent = mine.flatMap((e) => (e.type === "node-progress" && e.phase === "sending" ? [e] : []));
+      assert.ok(sent.every((e, i) => i === 0 || e.bytesSent >= sent[i - 1]!.bytesSent));
+      assert.equal(sent.at(-1)?.bytesSent, o.result?.bytesSent);
+      assert.equal(sent.at(-1)?.bytesTotal, o.result?.bytesSent);
+      assert.equal(sent[0]?.files, o.result?.filesSent);
+    }
     for (const w of cluster.workers) {
       const r = await workerPython(
         cluster,
@@ -167,6 +186,35 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
       assert.deepEqual(failed, [down.name]);
     } finally {
       await down.start();
+    }
+  });
+
+  test("on a terminal: a live line per worker while it runs, cleared before the summary table", async () => {
+    // A module large enough that the transfer is still under way when the block is drawn.
+    const big = join(project, "workflow", "big_table.py");
+    await writeFile(
+      big,
+      `TABLE = [\n${"    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',\n".repeat(100_000)}]\n`,
+    );
+    try {
+      const shown = await underPty([BIN, "push", "-i", cluster.inventoryPath], "", {
+        cwd: project,
+        env: { ...env, PYTHONPATH: "", TERM: "xterm" },
+      });
+      assert.equal(shown.code, 0, shown.stdout);
+      for (const w of cluster.workers) {
+        assert.match(
+          shown.stdout,
+          new RegExp(`${w.name}\\s+(queued|connecting|preparing|sending|publishing|done)`),
+        );
+      }
+      assert.match(shown.stdout, /\x1b\[3A\x1b\[J/, "the block of 3 lines is cleared in place");
+      const summary = shown.stdout.slice(shown.stdout.lastIndexOf("\x1b[J") + 3);
+      assert.match(summary, /^release [0-9a-f]+/m);
+      assert.match(summary, /3 worker\(s\) converged/);
+      assert.doesNotMatch(summary, /queued|connecting|sending|publishing/);
+    } finally {
+      await rm(big);
     }
   });
 
