@@ -3,14 +3,16 @@ import { leaderExpectations } from "../check/leader-expectations.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { type NodeOutcome, type PushEvent, pushAll, releaseOf } from "../push/push.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
+import { progressThinner } from "./progress-thinner.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { PushDisplay } from "./push-display.js";
-import { formatBytes, isInteractive, printJson } from "./terminal.js";
+import { formatBytes, isInteractive, printJson, printJsonLine } from "./terminal.js";
 
 interface PushCommandOptions extends EntryOptions {
   jobs?: string;
   dryRun?: boolean;
   json?: boolean;
+  ndjson?: boolean;
   acceptNew?: boolean;
   check?: boolean;
 }
@@ -37,38 +39,47 @@ export function registerPush(program: Command): void {
     .option("--no-check", "push even to nodes whose readiness check fails")
     .option("--accept-new", "accept and record host keys not yet in known_hosts")
     .option("--json", "print the outcome as one JSON document")
+    .option("--ndjson", "print the push as it happens, one JSON event per line, then the outcome")
     .action(async (script: string | undefined, options: PushCommandOptions) => {
       const concurrency = parseJobs(options.jobs);
+      if (options.json && options.ndjson)
+        throw new UsageError("--json and --ndjson cannot be used together.");
       const project = await projectFromOptions(script, options, true);
       const inventory = project.inventory!;
       if (inventory.workers.length === 0) throw new UsageError(`${inventory.file} lists no workers.`);
       // Resolving and connecting overlap: every worker's handshake runs while the leader hashes.
       const resolving = resolveWithStoredDigests(project.resolveOptions);
       const display =
-        !options.json && isInteractive()
+        !options.json && !options.ndjson && isInteractive()
           ? new PushDisplay(
               process.stderr,
               inventory.workers.map((w) => w.name),
             )
           : undefined;
+      const keep = options.ndjson ? progressThinner(250) : undefined;
+      const onEvent = (event: PushEvent) => {
+        display?.handle(event);
+        if (keep?.(event)) printJsonLine({ time: new Date().toISOString(), ...event });
+      };
       const outcomes = await pushAll(inventory, resolving, {
         concurrency,
         dryRun: options.dryRun ?? false,
         acceptNew: options.acceptNew ?? false,
-        onEvent: (e: PushEvent) => display?.handle(e),
+        onEvent,
         leader: options.check === false ? undefined : leaderExpectations,
       }).finally(() => display?.close());
       const resolution = await resolving;
       const release = releaseOf(resolution, inventory.project.name);
-      if (options.json) {
-        printJson({
-          release: release.id,
-          mode: resolution.mode,
-          files: resolution.files.length,
-          warnings: resolution.warnings,
-          nodes: outcomes,
-        });
-      } else {
+      const outcome = {
+        release: release.id,
+        mode: resolution.mode,
+        files: resolution.files.length,
+        warnings: resolution.warnings,
+        nodes: outcomes,
+      };
+      if (options.json) printJson(outcome);
+      else if (options.ndjson) printJsonLine({ time: new Date().toISOString(), type: "summary", ...outcome });
+      else {
         for (const w of resolution.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stdout.write(pushSummary(release.id, outcomes, options.dryRun ?? false));
       }
@@ -86,19 +97,39 @@ export function pushSummary(release: string, outcomes: readonly NodeOutcome[], d
       continue;
     }
     const r = o.result!;
+    const removed =
+      r.filesRemoved > 0
+        ? `, ${r.status === "would-publish" ? "would remove" : "removed"} ${r.filesRemoved}`
+        : "";
     const what =
       r.status === "unchanged"
         ? "already current"
         : r.status === "switched"
-          ? "switched to a release it had"
-          : `${r.status === "would-publish" ? "would send" : "sent"} ${r.filesSent} file(s), ${formatBytes(r.bytesSent)}; ${r.filesLinked} reused`;
+          ? `${dryRun ? "would switch" : "switched"} to a release it had`
+          : `${r.status === "would-publish" ? "would send" : "sent"} ${r.filesSent} file(s), ${formatBytes(r.bytesSent)}${removed}; ${r.filesLinked} reused`;
     lines.push(`${name}  ${r.status.padEnd(9)}  ${what}  (${(o.ms / 1000).toFixed(2)}s)`);
+    if (r.wouldChange) {
+      lines.push(...listed("+", r.wouldChange.send), ...listed("-", r.wouldChange.remove));
+    }
   }
   const failed = outcomes.filter((o) => !o.ok).length;
   lines.push(
-    failed === 0
-      ? `${outcomes.length} worker(s) converged`
-      : `${failed} of ${outcomes.length} worker(s) failed`,
+    failed > 0
+      ? `${failed} of ${outcomes.length} worker(s) failed`
+      : dryRun
+        ? `${outcomes.length} worker(s) looked at; nothing was changed`
+        : `${outcomes.length} worker(s) converged`,
   );
   return `${lines.join("\n")}\n`;
+}
+
+const LISTED_PATHS = 20;
+
+/** Up to 20 paths of a dry run, one per line; names with control characters are shown quoted. */
+function listed(sign: string, paths: readonly string[]): string[] {
+  const shown = paths
+    .slice(0, LISTED_PATHS)
+    .map((path) => `      ${sign} ${/[\x00-\x1f\x7f]|^\s|\s$/.test(path) ? JSON.stringify(path) : path}`);
+  if (paths.length > LISTED_PATHS) shown.push(`      ${sign} ... and ${paths.length - LISTED_PATHS} more`);
+  return shown;
 }

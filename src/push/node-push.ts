@@ -34,6 +34,9 @@ export interface NodePushResult {
   filesSent: number;
   bytesSent: number;
   filesLinked: number;
+  filesRemoved: number;
+  /** With --dry-run: the paths the worker would receive and the ones its new release would drop. */
+  wouldChange?: { send: string[]; remove: string[] };
 }
 
 /** Where one worker's push stands, for live progress. */
@@ -122,6 +125,7 @@ export async function pushToNode(
     filesSent: 0,
     bytesSent: 0,
     filesLinked: 0,
+    filesRemoved: 0,
   };
   if (state.current === release.id && state.pthOk) return base;
   const common = { release: release.id, lockTimeout: settings.lockTimeoutSeconds };
@@ -142,6 +146,8 @@ export async function pushToNode(
         filesSent: delta.send.length,
         bytesSent: delta.bytesToSend,
         filesLinked: delta.reuse.length,
+        filesRemoved: delta.removed.length,
+        wouldChange: { send: delta.send.map((f) => f.path), remove: delta.removed },
       };
     }
     const prepared: AgentReply = await session.request(
@@ -194,6 +200,7 @@ export async function pushToNode(
       filesSent: Number(published.received ?? delta.send.length),
       bytesSent: archive.length,
       filesLinked: Number(published.linked ?? 0),
+      filesRemoved: delta.removed.length,
     };
   }
 }

@@ -11,6 +11,7 @@ const published: NodePushResult = {
   filesSent: 12,
   bytesSent: 3 * 1024 * 1024,
   filesLinked: 0,
+  filesRemoved: 0,
 };
 
 test("a worker's state follows its events, and events of no node change nothing", () => {

@@ -141,8 +141,41 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
     }
   });
 
-  test("a deleted file disappears from the new release", async () => {
+  test("--dry-run lists what each worker would receive and drop, and changes nothing; then the deleted file disappears", async () => {
     await rm(join(project, "util/extra.py"));
+    await writeTree(project, { "util/dry run.py": "DRY = 1\n" });
+    const currents = async () =>
+      Promise.all(
+        cluster.workers.map(
+          async (w) =>
+            (
+              await cluster.runOnWorker(
+                w,
+                `readlink ${w.deployDir}/my_project/current; ls ${w.deployDir}/my_project/releases | wc -l`,
+              )
+            ).stdout,
+        ),
+      );
+    const before = await currents();
+    const dry = await run(BIN, ["push", "-i", cluster.inventoryPath, "--dry-run"], {
+      cwd: project,
+      env: { ...env, PYTHONPATH: "" },
+    });
+    for (const w of cluster.workers) {
+      assert.match(
+        dry.stdout,
+        new RegExp(`^${w.name}\\s+would-publish\\s+would send 1 file\\(s\\), 8 B, would remove 1;`, "m"),
+      );
+    }
+    assert.equal(
+      dry.stdout.match(/^ {6}\+ util\/dry run\.py$/gm)?.length,
+      cluster.workers.length,
+      dry.stdout,
+    );
+    assert.equal(dry.stdout.match(/^ {6}- util\/extra\.py$/gm)?.length, cluster.workers.length, dry.stdout);
+    assert.match(dry.stdout, /3 worker\(s\) looked at; nothing was changed/);
+    assert.deepEqual(await currents(), before);
+    await rm(join(project, "util/dry run.py"));
     const outcomes = await pushAll(inventory, await resolve());
     assert.ok(outcomes.every((o) => o.ok));
     for (const w of cluster.workers) {
@@ -184,6 +217,41 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
       const doc = JSON.parse((result as { stdout: string }).stdout);
       const failed = doc.nodes.filter((n: { ok: boolean }) => !n.ok).map((n: { node: string }) => n.node);
       assert.deepEqual(failed, [down.name]);
+      // --ndjson: the push as it happens, one event per line, and the same outcome last.
+      await writeFile(join(project, "workflow", "ndjson_marker.py"), "MARK = 1\n");
+      const streamed = await run(BIN, ["push", "-i", cluster.inventoryPath, "--ndjson"], {
+        cwd: project,
+        env: { ...env, PYTHONPATH: "" },
+      }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+      assert.equal((streamed as { code?: number }).code, 1);
+      const lines = (streamed as { stdout: string }).stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      assert.ok(lines.every((l) => typeof l.time === "string" && typeof l.type === "string"));
+      const releases = lines.filter((l) => l.type === "release");
+      assert.equal(releases.length, 1);
+      const last = lines.at(-1);
+      assert.equal(last.type, "summary");
+      assert.equal(last.release, releases[0].release);
+      assert.deepEqual(
+        last.nodes.filter((n: { ok: boolean }) => !n.ok).map((n: { node: string }) => n.node),
+        [down.name],
+      );
+      for (const w of cluster.workers.filter((w) => w !== down)) {
+        const types = lines.filter((l) => l.node === w.name).map((l) => l.phase ?? l.type);
+        assert.deepEqual(
+          types.filter((t, i) => t !== types[i - 1]),
+          ["node-start", "checking", "preparing", "sending", "publishing", "node-done"],
+        );
+      }
+      assert.ok(lines.some((l) => l.type === "node-failed" && l.node === down.name));
+      const both = await run(BIN, ["push", "-i", cluster.inventoryPath, "--json", "--ndjson"], {
+        cwd: project,
+        env,
+      }).catch((e: { code: number; stderr: string }) => e);
+      assert.equal((both as { code?: number }).code, 2);
+      assert.match((both as { stderr: string }).stderr, /--json and --ndjson cannot be used together/);
     } finally {
       await down.start();
     }
