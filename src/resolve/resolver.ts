@@ -31,6 +31,7 @@ import {
   MAX_FILE_BYTES,
   tooLargeError,
 } from "./file-digest.js";
+import type { ListingCache } from "./listing-cache.js";
 import { probeInterpreter } from "./probe.js";
 import { listDirectory } from "./tree-lister.js";
 
@@ -62,6 +63,8 @@ export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;
   /** Kept across runs by watch mode so unchanged files are not read again. */
   cache?: DigestCache;
+  /** Kept across runs by watch mode so unchanged directories are not listed again. */
+  listings?: ListingCache;
   /** Facts from an earlier probe of the same interpreter (watch mode probes once). */
   facts?: InterpreterFacts;
 }
@@ -295,7 +298,7 @@ async function selectByRules(
   digests: Map<string, FileDigest>,
   warnings: string[],
 ): Promise<SelectedFile[]> {
-  const tree = new Map<string, TreeEntry[]>();
+  const tree = new Map<string, readonly TreeEntry[]>();
   const imported = new Set<string>();
   addWithPrefixes(module, imported);
   for (let round = 0; ; round++) {
@@ -309,7 +312,10 @@ async function selectByRules(
       await Promise.all(
         selection.pending.map(async (dir) => {
           try {
-            tree.set(dir, await listDirectory(root, dir));
+            const known = options.listings?.get(dir);
+            const entries = known ?? (await listDirectory(root, dir));
+            if (!known) options.listings?.set(dir, entries);
+            tree.set(dir, entries);
           } catch (error) {
             if (dir === "")
               throw new ResolutionError(`Cannot read the project root ${root}: ${(error as Error).message}`);

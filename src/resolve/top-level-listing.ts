@@ -47,10 +47,14 @@ export async function listTopLevel(dir: string): Promise<Record<string, TopLevel
   return names;
 }
 
-export async function refreshProjectEntries(facts: InterpreterFacts): Promise<InterpreterFacts> {
+/** `stale` picks the project entries to list again (default: all of them). */
+export async function refreshProjectEntries(
+  facts: InterpreterFacts,
+  stale: (entry: PathEntry) => boolean = () => true,
+): Promise<InterpreterFacts> {
   const path: PathEntry[] = await Promise.all(
     facts.path.map(async (entry) =>
-      entry.kind === "start" || entry.kind === "pythonpath"
+      (entry.kind === "start" || entry.kind === "pythonpath") && stale(entry)
         ? { ...entry, names: await listTopLevel(entry.path) }
         : entry,
     ),

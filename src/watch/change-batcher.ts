@@ -4,6 +4,8 @@
  * build writing thousands of files) still produces releases now and then, not one per event.
  */
 export class ChangeBatcher {
+  /** A batch this large may have lost paths: whoever reads it should assume anything changed. */
+  static readonly maxPaths = 10_000;
   private paths = new Set<string>();
   private firstAt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -17,8 +19,8 @@ export class ChangeBatcher {
 
   add(path: string): void {
     if (this.paths.size === 0) this.firstAt = this.now();
-    // Bounded: past this many paths the set's content no longer matters, only that something changed.
-    if (this.paths.size < 10_000) this.paths.add(path);
+    // Bounded: past this many paths the batch only says that something changed.
+    if (this.paths.size < ChangeBatcher.maxPaths) this.paths.add(path);
     if (this.timer) clearTimeout(this.timer);
     const waited = this.now() - this.firstAt;
     const delay = Math.max(0, Math.min(this.debounceMs, this.maxWaitMs - waited));

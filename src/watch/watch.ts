@@ -11,8 +11,10 @@ import { loadInventory } from "../inventory/load.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import { ArchiveCache } from "../push/archive.js";
 import { DigestCache } from "../resolve/file-digest.js";
+import { ListingCache } from "../resolve/listing-cache.js";
 import { probeFor, type Resolution, type ResolveOptions, resolveProject } from "../resolve/resolver.js";
 import { refreshProjectEntries } from "../resolve/top-level-listing.js";
+import { relativePosix } from "../resolve/tree-lister.js";
 import { ChangeBatcher } from "./change-batcher.js";
 import { NodeSyncer, type SyncerEvent, type WatchRelease } from "./node-syncer.js";
 
@@ -60,6 +62,9 @@ export class WatchSession {
   private inventory: Inventory;
   private readonly syncers = new Map<string, NodeSyncer>();
   private readonly cache = new DigestCache();
+  private readonly listings = new ListingCache();
+  /** The watched directory, once resolved: change paths are taken relative to it. */
+  private root: string | undefined;
   private facts: InterpreterFacts | undefined;
   private release: WatchRelease | undefined;
   private expectations: LeaderExpectations | undefined;
@@ -127,9 +132,31 @@ export class WatchSession {
     return this.release?.id;
   }
 
-  private async resolve(): Promise<Resolution> {
-    const facts = await refreshProjectEntries(this.facts!);
-    const resolution = await resolveProject({ ...this.options.resolveOptions, facts, cache: this.cache });
+  /**
+   * Resolves again after `changed` (absolute paths; all of the project when undefined): only the
+   * directories the changes touched are listed again and only changed files are read.
+   */
+  private async resolve(changed?: ReadonlySet<string>): Promise<Resolution> {
+    const root = this.root;
+    const relChanged =
+      changed && root && changed.size < ChangeBatcher.maxPaths
+        ? [...changed].map((path) => relativePosix(root, path))
+        : undefined;
+    if (!relChanged || relChanged.some((rel) => rel === ".." || rel.startsWith("../"))) this.listings.clear();
+    else for (const rel of relChanged) this.listings.invalidate(rel);
+    // The root's top-level names change only with an entry of the root or a package's __init__.py.
+    const topLevelTouched = (rel: string) => !rel.includes("/") || /^[^/]+\/__init__\.py$/.test(rel);
+    this.facts = await refreshProjectEntries(
+      this.facts!,
+      (entry) => !relChanged || entry.path !== root || relChanged.some(topLevelTouched),
+    );
+    const resolution = await resolveProject({
+      ...this.options.resolveOptions,
+      facts: this.facts,
+      cache: this.cache,
+      listings: this.listings,
+    });
+    this.root = resolution.root;
     this.cache.retainOnly(new Set(resolution.files.map((f) => join(resolution.root, f.path))));
     return resolution;
   }
@@ -169,7 +196,7 @@ export class WatchSession {
       if (this.stopping) return;
       const started = performance.now();
       try {
-        const resolution = await this.resolve();
+        const resolution = await this.resolve(paths);
         this.publish(resolution, firstSeenAt, performance.now() - started);
       } catch (error) {
         this.options.onEvent({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { releaseIdOf } from "../../src/core/manifest.js";
@@ -131,6 +131,25 @@ describe("watch keeps real sshd workers in step", {
       .sort();
     for (const w of cluster.workers)
       assert.deepEqual((await listing(w)).trim().split("\n"), expected, `${w.name} on ${id}`);
+  });
+
+  test("re-reading only what changed agrees with a full resolution after deep and structural changes", async () => {
+    // Each step is checked against a resolution from scratch (converged() resolves anew).
+    await writeTree(project, { "util/deep/inner/leaf.py": "LEAF = 1\n" });
+    await converged();
+    await writeTree(project, { "util/deep/__init__.py": "", "util/deep/inner/__init__.py": "" });
+    await converged();
+    await writeFile(join(project, "util/deep/inner/leaf.py"), "LEAF = 2\n");
+    await chmod(join(project, "util/deep/inner/leaf.py"), 0o755);
+    await converged();
+    await rm(join(project, "util/deep"), { recursive: true });
+    await converged();
+    await writeTree(project, { "newpkg/__init__.py": "", "newpkg/sub/mod.py": "M = 1\n" });
+    await converged();
+    await rm(join(project, "newpkg/__init__.py"));
+    await converged();
+    await rm(join(project, "newpkg"), { recursive: true });
+    await converged();
   });
 
   test("a worker that was down catches up; the others were not held back", async () => {
