@@ -25,7 +25,7 @@ export function registerWatch(program: Command): void {
       .argument("[script]", "the workflow's main script (sibling-files scenario)"),
   )
     .option("-j, --jobs <n>", "workers handled at once (default: the inventory's concurrency)")
-    .option("--debounce <ms>", "wait this long after the last change before pushing", "25")
+    .option("--debounce <ms>", "wait this long after the last change before pushing", "10")
     .option("--root <dir>", "the directory python is started from")
     .option("--python <py>", "the leader's interpreter")
     .option("--no-check", "sync even nodes whose readiness check fails")

@@ -96,6 +96,15 @@ function planFor(
 }
 
 /** Seconds allowed for an upload: generous for slow links, never infinite. */
+/** Archives up to this size are sent right behind their prepare request (see pushToNode). */
+const PIPELINE_BYTES = 1024 * 1024;
+
+function noSpaceExplained(node: NodeSpec, error: unknown): unknown {
+  return error instanceof AgentError && error.code === "no-space"
+    ? new NodeError(node.name, `${error.message}; the current release was left as it was`)
+    : error;
+}
+
 function uploadTimeoutMs(bytes: number): number {
   return 120_000 + Math.ceil(bytes / (256 * 1024)) * 1000;
 }
@@ -135,6 +144,22 @@ export async function pushToNode(
     return { ...base, status: "switched" };
   }
   settings.onProgress?.({ phase: "preparing" });
+  const upload = (archive: Buffer, files: number, extraTimeoutMs: number): Promise<AgentReply> => {
+    const progress = settings.onProgress;
+    const total = archive.length;
+    progress?.({ phase: "sending", bytesSent: 0, bytesTotal: total, files });
+    return session.request(
+      { op: "upload" },
+      archive,
+      extraTimeoutMs + uploadTimeoutMs(total),
+      progress &&
+        ((bytesSent) => {
+          progress({ phase: "sending", bytesSent, bytesTotal: total, files });
+          // Everything is on its way: the worker now verifies, publishes and switches.
+          if (bytesSent === total) progress({ phase: "publishing" });
+        }),
+    );
+  };
   let baseId = state.current && (state.manifestFiles || state.manifest) ? state.current : null;
   for (let attempt = 0; ; attempt++) {
     const plan = planFor(release, baseId, () => state.manifestFiles ?? manifestFromWire(state.manifest));
@@ -150,49 +175,40 @@ export async function pushToNode(
         wouldChange: { send: delta.send.map((f) => f.path), remove: delta.removed },
       };
     }
-    const prepared: AgentReply = await session.request(
-      {
-        op: "prepare",
-        ...common,
-        base: baseId,
-        upsert: plan.upsert,
-        remove: plan.remove,
-        reuse: plan.reuse,
-      },
+    const archive = await archives.get(delta.send);
+    const prepareTimeoutMs = (settings.lockTimeoutSeconds + 120) * 1000;
+    const preparing = session.request(
+      { op: "prepare", ...common, base: baseId, upsert: plan.upsert, remove: plan.remove, reuse: plan.reuse },
       undefined,
-      (settings.lockTimeoutSeconds + 120) * 1000,
+      prepareTimeoutMs,
     );
-    if (prepared.status === "switched") return { ...base, status: "switched" };
-    if (prepared.status === "base-missing") {
+    // A small archive follows its prepare at once: the worker finds both in one wake-up and the
+    // push costs one round trip. A large one waits for the worker's "ready", so a worker that
+    // refuses (no space, a release it already has) is not sent megabytes it would throw away.
+    // A pipelined upload after a refused prepare is refused in turn ("upload without prepare").
+    const pipelined =
+      archive.length <= PIPELINE_BYTES ? upload(archive, delta.send.length, prepareTimeoutMs) : undefined;
+    pipelined?.catch(() => {});
+    let prepared: AgentReply;
+    try {
+      prepared = await preparing;
+    } catch (error) {
+      throw noSpaceExplained(node, error);
+    }
+    if (prepared.status === "switched" || prepared.status === "base-missing") {
+      await pipelined?.catch(() => {});
+      if (prepared.status === "switched") return { ...base, status: "switched" };
       // Another pusher removed our base meanwhile: send everything once.
       if (attempt > 0)
         throw new NodeError(node.name, "the worker's releases changed during the push; run again");
       baseId = null;
       continue;
     }
-    const archive = await archives.get(delta.send);
     let published: AgentReply;
     try {
-      const progress = settings.onProgress;
-      const total = archive.length;
-      const files = delta.send.length;
-      progress?.({ phase: "sending", bytesSent: 0, bytesTotal: total, files });
-      published = await session.request(
-        { op: "upload" },
-        archive,
-        uploadTimeoutMs(total),
-        progress &&
-          ((bytesSent) => {
-            progress({ phase: "sending", bytesSent, bytesTotal: total, files });
-            // Everything is on its way: the worker now verifies, publishes and switches.
-            if (bytesSent === total) progress({ phase: "publishing" });
-          }),
-      );
+      published = await (pipelined ?? upload(archive, delta.send.length, 0));
     } catch (error) {
-      if (error instanceof AgentError && error.code === "no-space") {
-        throw new NodeError(node.name, `${error.message}; the current release was left as it was`);
-      }
-      throw error;
+      throw noSpaceExplained(node, error);
     }
     return {
       ...base,

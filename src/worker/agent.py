@@ -39,33 +39,30 @@ TRASH_PREFIX = ".trash-"
 TREES = "trees"
 
 
+REMOVERS = []  # pids of background removers, reaped at the next collection
+
+
 def remove_in_background(paths):
     """Deletes renamed-away releases at the lowest CPU priority, after the reply and outside the
     lock, so neither the next push nor the node's jobs wait for thousands of unlinks. Whatever a
-    killed remover leaves is picked up by the next collection."""
+    killed remover leaves is picked up by the next collection.
+
+    posix_spawn (vfork underneath) costs a fraction of forking this process; the remover gets
+    /dev/null instead of the SSH channel (sshd would wait for it) and, like every descriptor
+    Python opens, the lock's descriptor is not inherited."""
+    for pid in list(REMOVERS):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                REMOVERS.remove(pid)
+        except ChildProcessError:
+            REMOVERS.remove(pid)
     try:
-        pid = os.fork()
-    except OSError:
-        pid = None
-    if pid is None:
+        null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+        REMOVERS.append(os.posix_spawnp("nice", ["nice", "-n", "19", "rm", "-rf", "--"] + paths, os.environ,
+                                        file_actions=null, setsid=True))
+    except (OSError, AttributeError, TypeError):  # no nice/rm on PATH, or a Python before 3.8
         for p in paths:
             shutil.rmtree(p, ignore_errors=True)
-        return
-    if pid:
-        os.waitpid(pid, 0)  # the middle process exits at once; the remover is adopted by init
-        return
-    try:
-        if os.fork() == 0:
-            # Not the SSH channel (sshd would wait for it) and not the lock's descriptor.
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.closerange(3, 65536)
-            os.nice(19)
-            for p in paths:
-                shutil.rmtree(p, ignore_errors=True)
-    finally:
-        os._exit(0)
 
 
 class Refused(Exception):
@@ -478,9 +475,10 @@ class Agent:
         """A path may not be both a file and a directory (`a` and `a/b`)."""
         dirs = set()
         for path in target:
-            parts = path.split("/")
-            for i in range(1, len(parts)):
-                dirs.add("/".join(parts[:i]))
+            parent = path.rpartition("/")[0]
+            while parent and parent not in dirs:  # a known parent's own parents are known too
+                dirs.add(parent)
+                parent = parent.rpartition("/")[0]
         clash = [p for p in target if p in dirs]
         if clash:
             raise Refused("bad-path", "%r is both a file and a directory" % clash[0])
@@ -558,6 +556,8 @@ class Agent:
         self.staging = None
         self.switch(rid)
         self.unlock()
+        # The next push diffs against this release: no need to read back what was just written.
+        self.manifest_cache = {rid: pending["files"]}
         return {"status": "published", "release": rid, "received": len(received), "bytes": nbytes,
                 "linked": pending["linked"]}
 

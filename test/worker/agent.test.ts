@@ -9,7 +9,9 @@ import { pack } from "tar-stream";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
 import { planPublish } from "../../src/core/publish-plan.js";
 import { type KeptRelease, rollbackTarget } from "../../src/core/rollback-target.js";
-import { buildArchive } from "../../src/push/archive.js";
+import type { NodeSpec } from "../../src/inventory/types.js";
+import { ArchiveCache, buildArchive } from "../../src/push/archive.js";
+import { hello, pushToNode, type Release } from "../../src/push/node-push.js";
 import { AgentError, AgentSession, agentCode } from "../../src/transport/agent-session.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
 
@@ -552,5 +554,63 @@ describe("worker agent", () => {
       venv: join(base, "venv"),
     });
     assert.equal(hello.ok, true);
+  });
+  test("a small archive rides right behind its prepare; when the prepare is not ready, the upload is refused in step and the session goes on", async () => {
+    const { session, project } = await fresh();
+    const venv = join(base, "venv");
+    const node = { name: "local", deployDir, venv } as NodeSpec;
+    const settings = { keep: 3, lockTimeoutSeconds: 5, dryRun: false };
+    const src = await tempDir("pipelined");
+    const release = async (content: Record<string, string>): Promise<Release> => {
+      await writeTree(src, content);
+      const files = manifestOf(content);
+      return { id: releaseIdOf(files), files, project };
+    };
+    const v1 = await release({ "a.py": "A = 1\n", "pkg/__init__.py": "", "pkg/m.py": "M = 1\n" });
+    const stale = await hello(session, node, project, 3);
+    const first = await pushToNode(session, node, stale, v1, new ArchiveCache(src), settings);
+    assert.equal(first.status, "published");
+
+    // Another pusher brought v2 meanwhile; this session still believes the worker runs only v1.
+    const v2 = await release({ "a.py": "A = 2\n", "pkg/__init__.py": "", "pkg/m.py": "M = 1\n" });
+    const other = localAgent(python);
+    children.push(other.child);
+    const otherState = await hello(other.session, node, project, 3);
+    assert.equal(
+      (await pushToNode(other.session, node, otherState, v2, new ArchiveCache(src), settings)).status,
+      "published",
+    );
+    stale.current = v1.id;
+    stale.releases = [{ id: v1.id, time: 0 }];
+    stale.manifestFiles = v1.files;
+    stale.pthOk = true;
+    const switched = await pushToNode(session, node, stale, v2, new ArchiveCache(src), settings);
+    assert.equal(switched.status, "switched");
+
+    // The base this session remembers is gone: everything is sent once, from no base.
+    const v3 = await release({ "a.py": "A = 3\n", "pkg/__init__.py": "", "pkg/m.py": "M = 1\n" });
+    stale.current = "0123456789abcdef01234567";
+    stale.releases = [{ id: stale.current, time: 0 }];
+    stale.manifestFiles = v2.files;
+    const rebuilt = await pushToNode(session, node, stale, v3, new ArchiveCache(src), settings);
+    assert.equal(rebuilt.status, "published");
+    assert.equal(rebuilt.filesSent, 3);
+
+    // A prepare the worker refuses: the error is the prepare's, and the session still answers.
+    const v4 = await release({ "a.py": "A = 4\n", "pkg/__init__.py": "", "pkg/m.py": "M = 1\n" });
+    const mislabelled = { ...v4, id: "fedcba9876543210fedcba98" };
+    stale.current = v3.id;
+    stale.releases = [{ id: v3.id, time: 0 }];
+    stale.manifestFiles = v3.files;
+    await assert.rejects(
+      pushToNode(session, node, stale, mislabelled, new ArchiveCache(src), settings),
+      /does not match release/,
+    );
+    const after = await hello(session, node, project, 3);
+    assert.equal(after.current, v3.id);
+    assert.deepEqual(
+      (await readdir(join(deployDir, project))).filter((n) => n.startsWith(".staging")),
+      [],
+    );
   });
 });
