@@ -95,7 +95,6 @@ function planFor(
   return plan;
 }
 
-/** Seconds allowed for an upload: generous for slow links, never infinite. */
 /** Archives up to this size are sent right behind their prepare request (see pushToNode). */
 const PIPELINE_BYTES = 1024 * 1024;
 
@@ -105,6 +104,7 @@ function noSpaceExplained(node: NodeSpec, error: unknown): unknown {
     : error;
 }
 
+/** Seconds allowed for an upload: generous for slow links, never infinite. */
 function uploadTimeoutMs(bytes: number): number {
   return 120_000 + Math.ceil(bytes / (256 * 1024)) * 1000;
 }
