@@ -1,5 +1,6 @@
 import type { NodePushResult } from "../push/node-push.js";
 import type { PushEvent } from "../push/push.js";
+import { LiveBlock } from "./live-block.js";
 import { formatBytes } from "./terminal.js";
 
 /**
@@ -88,43 +89,22 @@ export function pushProgressLines(nodes: ReadonlyMap<string, NodeState>, width: 
 
 export class PushDisplay {
   private readonly nodes = new Map<string, NodeState>();
-  private drawnLines = 0;
-  private redrawTimer: NodeJS.Timeout | undefined;
+  private readonly block: LiveBlock;
 
-  constructor(
-    private readonly out: NodeJS.WriteStream,
-    workers: readonly string[],
-  ) {
+  constructor(out: NodeJS.WriteStream, workers: readonly string[]) {
     for (const name of workers) this.nodes.set(name, { state: "queued" });
+    this.block = new LiveBlock(out, (width) => pushProgressLines(this.nodes, width));
   }
 
   handle(event: PushEvent): void {
     if (!("node" in event)) return;
     const next = nextNodeState(this.nodes.get(event.node), event);
     if (next) this.nodes.set(event.node, next);
-    // Progress comes in bursts (many nodes, many slices): redraw at most every 100 ms.
-    this.redrawTimer ??= setTimeout(() => {
-      this.redrawTimer = undefined;
-      this.redraw();
-    }, 100);
-  }
-
-  private redraw(): void {
-    this.clear();
-    const lines = pushProgressLines(this.nodes, this.out.columns ?? 100);
-    if (lines.length) this.out.write(`${lines.join("\n")}\n`);
-    this.drawnLines = lines.length;
-  }
-
-  private clear(): void {
-    if (this.drawnLines > 0) this.out.write(`\x1b[${this.drawnLines}A\x1b[J`);
-    this.drawnLines = 0;
+    this.block.redrawSoon();
   }
 
   /** Removes the live block, so the summary that follows stands alone. */
   close(): void {
-    if (this.redrawTimer) clearTimeout(this.redrawTimer);
-    this.redrawTimer = undefined;
-    this.clear();
+    this.block.stop({ clear: true });
   }
 }

@@ -1,4 +1,5 @@
 import type { WatchEvent } from "../watch/watch.js";
+import { LiveBlock } from "./live-block.js";
 import { formatBytes } from "./terminal.js";
 
 /**
@@ -14,26 +15,17 @@ interface NodeLine {
 
 export class WatchDisplay {
   private readonly nodes = new Map<string, NodeLine>();
-  private drawnLines = 0;
-  private redrawTimer: NodeJS.Timeout | undefined;
+  private readonly block: LiveBlock;
 
-  constructor(private readonly out: NodeJS.WriteStream) {}
+  constructor(out: NodeJS.WriteStream) {
+    this.block = new LiveBlock(out, (width) => this.lines(width));
+  }
 
   handle(event: WatchEvent): void {
     const log = this.logLine(event);
     this.track(event);
-    if (log) {
-      this.clear();
-      this.out.write(`${new Date().toLocaleTimeString()} ${log}\n`);
-      this.draw();
-    } else if (!this.redrawTimer) {
-      // Status changes come in bursts (many nodes at once): redraw at most every 100 ms.
-      this.redrawTimer = setTimeout(() => {
-        this.redrawTimer = undefined;
-        this.clear();
-        this.draw();
-      }, 100);
-    }
+    if (log) this.block.printAbove(`${new Date().toLocaleTimeString()} ${log}\n`);
+    else this.block.redrawSoon();
   }
 
   private track(event: WatchEvent): void {
@@ -91,8 +83,7 @@ export class WatchDisplay {
     }
   }
 
-  private lines(): string[] {
-    const width = this.out.columns ?? 100;
+  private lines(width: number): string[] {
     const entries = [...this.nodes.entries()];
     if (entries.length > 20) {
       const counts = new Map<string, number>();
@@ -113,18 +104,7 @@ export class WatchDisplay {
     );
   }
 
-  private draw(): void {
-    const lines = this.lines();
-    if (lines.length) this.out.write(`${lines.join("\n")}\n`);
-    this.drawnLines = lines.length;
-  }
-
-  private clear(): void {
-    if (this.drawnLines > 0) this.out.write(`\x1b[${this.drawnLines}A\x1b[J`);
-    this.drawnLines = 0;
-  }
-
   close(): void {
-    if (this.redrawTimer) clearTimeout(this.redrawTimer);
+    this.block.stop({ clear: false });
   }
 }
