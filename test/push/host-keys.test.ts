@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
 import { pushAll } from "../../src/push/push.js";
-import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
-import { makePackageProject, run, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import type { Resolution } from "../../src/resolve/resolver.js";
+import { makePackageProject, resolveWorkflowMain, run, tempDir } from "../fixtures/projects.js";
 import { type Cluster, sshdAvailable, startCluster } from "../harness/cluster.js";
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
@@ -22,12 +22,7 @@ describe("host keys and bad inventories refuse before anything changes", {
     cluster = await startCluster({ workers: 2 });
     project = await realpath(await tempDir("hostkeys"));
     await makePackageProject(project);
-    resolution = await resolveProject({
-      entry: { kind: "module", name: "workflow.main" },
-      startDir: project,
-      python: SYSTEM_PYTHON,
-      env,
-    });
+    resolution = await resolveWorkflowMain(project, env);
   });
   after(async () => {
     await cluster?.stop();

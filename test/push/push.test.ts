@@ -9,6 +9,7 @@ import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
 import {
   makePackageProject,
   makeSiblingProject,
+  resolveWorkflowMain,
   run,
   SYSTEM_PYTHON,
   tempDir,
@@ -44,13 +45,7 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
     await cluster?.stop();
   });
 
-  const resolve = (): Promise<Resolution> =>
-    resolveProject({
-      entry: { kind: "module", name: "workflow.main" },
-      startDir: project,
-      python: SYSTEM_PYTHON,
-      env,
-    });
+  const resolve = (): Promise<Resolution> => resolveWorkflowMain(project, env);
 
   test("the package hierarchy reaches every worker and imports there from any directory", async () => {
     const events: PushEvent[] = [];

@@ -7,8 +7,8 @@ import { releaseIdOf } from "../../src/core/manifest.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import type { Inventory } from "../../src/inventory/types.js";
 import { pushAll } from "../../src/push/push.js";
-import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
-import { makePackageProject, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import type { Resolution } from "../../src/resolve/resolver.js";
+import { makePackageProject, resolveWorkflowMain, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 import { FaultProxy } from "../harness/tcp-fault-proxy.js";
 
@@ -31,14 +31,7 @@ describe("a worker whose disk is full keeps its current release", {
   let mountPoint = "";
   let smallDeployDir = "";
   let mounted = false;
-  const resolve = (): Promise<Resolution> =>
-    resolveProject({
-      entry: { kind: "module", name: "workflow.main" },
-      startDir: project,
-      python: SYSTEM_PYTHON,
-      env,
-      include: ["data/*"],
-    });
+  const resolve = (): Promise<Resolution> => resolveWorkflowMain(project, env, { include: ["data/*"] });
 
   const run = async (w: WorkerHandle, command: string): Promise<string> => {
     const r = await cluster.runOnWorker(w, command);

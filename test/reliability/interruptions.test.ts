@@ -8,33 +8,23 @@ import { releaseIdOf } from "../../src/core/manifest.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import type { Inventory } from "../../src/inventory/types.js";
 import { pushAll } from "../../src/push/push.js";
-import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
-import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
+import type { Resolution } from "../../src/resolve/resolver.js";
+import {
+  makePackageProject,
+  resolveWorkflowMain,
+  SYSTEM_PYTHON,
+  tempDir,
+  writeTree,
+} from "../fixtures/projects.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 import { FaultProxy } from "../harness/tcp-fault-proxy.js";
+import { verifiedCurrent } from "../harness/verified-current.js";
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
 const BIN = join(process.cwd(), "bin", "sync-cluster");
 const NAME = "faulty";
 
-/** `current` on a worker: "none", or "complete N" after checking every file against the manifest. */
-async function currentState(cluster: Cluster, w: WorkerHandle): Promise<string> {
-  const r = await cluster.runOnWorker(
-    w,
-    `cd / && ${w.python()} -c '
-import hashlib, json, os, sys
-cur = sys.argv[1]
-if not os.path.lexists(cur): print("none"); sys.exit(0)
-m = json.load(open(os.path.join(cur, ".sync-cluster-manifest.json")))
-for path, size, mode, sha in m["files"]:
-    data = open(os.path.join(cur, path), "rb").read()
-    assert len(data) == size and hashlib.sha256(data).hexdigest() == sha, path
-print("complete", os.path.basename(os.readlink(cur)))
-' ${w.deployDir}/${NAME}/current`,
-  );
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
+const currentState = (cluster: Cluster, w: WorkerHandle) => verifiedCurrent(cluster, w, NAME);
 
 async function leftovers(cluster: Cluster, w: WorkerHandle): Promise<string> {
   return (
@@ -78,14 +68,7 @@ describe("interrupted pushes leave every worker on a complete release", {
   let project: string;
   let inventory: Inventory;
   let inventoryPath: string;
-  const resolve = (): Promise<Resolution> =>
-    resolveProject({
-      entry: { kind: "module", name: "workflow.main" },
-      startDir: project,
-      python: SYSTEM_PYTHON,
-      env,
-      include: ["data/*"],
-    });
+  const resolve = (): Promise<Resolution> => resolveWorkflowMain(project, env, { include: ["data/*"] });
 
   before(async () => {
     cluster = await startCluster({ workers: 3 });

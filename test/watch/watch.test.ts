@@ -5,10 +5,17 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { releaseIdOf } from "../../src/core/manifest.js";
 import { loadInventory } from "../../src/inventory/load.js";
-import { resolveProject } from "../../src/resolve/resolver.js";
 import { type WatchEvent, WatchSession } from "../../src/watch/watch.js";
-import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
+import {
+  makePackageProject,
+  resolveWorkflowMain,
+  SYSTEM_PYTHON,
+  tempDir,
+  workflowMainOptions,
+  writeTree,
+} from "../fixtures/projects.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
+import { verifiedCurrent } from "../harness/verified-current.js";
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
 const BIN = join(process.cwd(), "bin", "sync-cluster");
@@ -36,17 +43,7 @@ describe("watch keeps real sshd workers in step", {
   let session: WatchSession;
   const events: WatchEvent[] = [];
 
-  const leaderRelease = async () =>
-    releaseIdOf(
-      (
-        await resolveProject({
-          entry: { kind: "module", name: "workflow.main" },
-          startDir: project,
-          python: SYSTEM_PYTHON,
-          env,
-        })
-      ).files,
-    );
+  const leaderRelease = async () => releaseIdOf((await resolveWorkflowMain(project, env)).files);
   const currentOf = async (w: WorkerHandle) =>
     (await cluster.runOnWorker(w, `basename "$(readlink ${w.deployDir}/proj/current)"`)).stdout.trim();
   /** Every listed worker runs the leader's set, checked on the workers themselves. */
@@ -74,12 +71,7 @@ describe("watch keeps real sshd workers in step", {
     const inventory = await loadInventory({ explicitPath: cluster.inventoryPath, env });
     session = new WatchSession({
       inventory,
-      resolveOptions: {
-        entry: { kind: "module", name: "workflow.main" },
-        startDir: project,
-        python: SYSTEM_PYTHON,
-        env,
-      },
+      resolveOptions: workflowMainOptions(project, env),
       debounceMs: 30,
       acceptNew: false,
       check: true,
@@ -119,16 +111,7 @@ describe("watch keeps real sshd workers in step", {
     await rm(join(project, "util/merge.py"));
     await rename(join(project, "extra"), join(project, "extras"));
     const id = await converged();
-    const expected = (
-      await resolveProject({
-        entry: { kind: "module", name: "workflow.main" },
-        startDir: project,
-        python: SYSTEM_PYTHON,
-        env,
-      })
-    ).files
-      .map((f) => `./${f.path}`)
-      .sort();
+    const expected = (await resolveWorkflowMain(project, env)).files.map((f) => `./${f.path}`).sort();
     for (const w of cluster.workers)
       assert.deepEqual((await listing(w)).trim().split("\n"), expected, `${w.name} on ${id}`);
   });
@@ -239,21 +222,7 @@ describe("watch stops promptly on SIGTERM without publishing a half release", {
     assert.ok(took < 10_000, `exited ${took} ms after SIGTERM`);
     for (const w of cluster.workers) {
       // Whatever `current` is (nothing, or a release that finished in time), it is complete.
-      const r = await cluster.runOnWorker(
-        w,
-        `cd / && ${w.python()} -c '
-import hashlib, json, os, sys
-cur = sys.argv[1]
-if not os.path.lexists(cur): print("none"); sys.exit(0)
-m = json.load(open(os.path.join(cur, ".sync-cluster-manifest.json")))
-for path, size, mode, sha in m["files"]:
-    data = open(os.path.join(cur, path), "rb").read()
-    assert len(data) == size and hashlib.sha256(data).hexdigest() == sha, path
-print("complete", len(m["files"]))
-' ${w.deployDir}/big/current`,
-      );
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^(none|complete \d+)$/m);
+      assert.match(await verifiedCurrent(cluster, w, "big"), /^(none|complete [0-9a-f]+)$/);
     }
   });
 });
