@@ -218,11 +218,14 @@ class Agent:
         out.sort(key=lambda r: r["time"], reverse=True)
         return out
 
+    def read_manifest(self, rid):
+        with open(os.path.join(self.releases_dir, rid, MANIFEST_NAME), encoding="utf-8", errors="surrogatepass") as f:
+            return [tuple(x) for x in json.load(f)["files"]]
+
     def manifest_of(self, rid):
         if rid in self.manifest_cache:
             return self.manifest_cache[rid]
-        with open(os.path.join(self.releases_dir, rid, MANIFEST_NAME), encoding="utf-8", errors="surrogatepass") as f:
-            files = [tuple(x) for x in json.load(f)["files"]]
+        files = self.read_manifest(rid)
         self.manifest_cache = {rid: files}  # one release is enough to diff against; keeps memory flat
         return files
 
@@ -349,9 +352,7 @@ class Agent:
         for rid in kept:
             if rid not in self.tree_sets:
                 try:
-                    with open(os.path.join(self.releases_dir, rid, MANIFEST_NAME), encoding="utf-8",
-                              errors="surrogatepass") as f:
-                        self.tree_sets[rid] = set(tree_hashes(json.load(f)["files"]).values())
+                    self.tree_sets[rid] = set(tree_hashes(self.read_manifest(rid)).values())
                 except (OSError, ValueError, KeyError, TypeError):
                     return
             used |= self.tree_sets[rid]
