@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { EventEmitter } from "node:events";
 import { mkdir, readdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -12,8 +11,9 @@ import { planDelta } from "../../src/core/delta.js";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
 import { InventoryError } from "../../src/errors.js";
 import { loadInventory } from "../../src/inventory/load.js";
-import { AgentError, AgentSession, agentCode } from "../../src/transport/agent-session.js";
-import { SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
+import { localAgent } from "../fixtures/local-agent.js";
+import { tempDir } from "../fixtures/projects.js";
 
 /**
  * Property tests with fixed seeds and run counts: the same cases, in about the same time, every run.
@@ -471,24 +471,6 @@ const agentPath = fc.oneof(
     weight: 1,
   },
 );
-
-function localAgent(): { session: AgentSession; child: ChildProcess } {
-  const child = spawn(SYSTEM_PYTHON, ["-c", agentCode()], { stdio: ["pipe", "pipe", "pipe"], cwd: "/" });
-  const lifecycle = new EventEmitter();
-  child.on("close", () => lifecycle.emit("close"));
-  child.on("error", (e) => lifecycle.emit("error", e));
-  const session = new AgentSession(
-    { name: "local" },
-    {
-      stdin: child.stdin!,
-      stdout: child.stdout!,
-      stderr: child.stderr!,
-      lifecycle,
-      close: () => child.kill(),
-    },
-  );
-  return { session, child };
-}
 
 async function tarOf(files: readonly { path: string; content: string }[]): Promise<Buffer> {
   const p = pack();

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { EventEmitter } from "node:events";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
 import { buildArchive } from "../../src/push/archive.js";
-import { AgentError, AgentSession, agentCode } from "../../src/transport/agent-session.js";
+import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
+import { localAgent, manifestOf } from "../fixtures/local-agent.js";
 import { SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 
 /**
@@ -94,33 +93,6 @@ const pax = (records: Record<string, string>): RawEntry => ({
 });
 
 // ---- the agent as a local process -----------------------------------------------------------------
-
-function localAgent(): { session: AgentSession; child: ChildProcess } {
-  const child = spawn(SYSTEM_PYTHON, ["-c", agentCode()], { stdio: ["pipe", "pipe", "pipe"], cwd: "/" });
-  const lifecycle = new EventEmitter();
-  child.on("close", () => lifecycle.emit("close"));
-  child.on("error", (e) => lifecycle.emit("error", e));
-  const session = new AgentSession(
-    { name: "local" },
-    {
-      stdin: child.stdin!,
-      stdout: child.stdout!,
-      stderr: child.stderr!,
-      lifecycle,
-      close: () => child.kill(),
-    },
-  );
-  return { session, child };
-}
-
-function manifestOf(files: Record<string, string>): ManifestFile[] {
-  return Object.entries(files).map(([path, content]) => ({
-    path,
-    size: Buffer.byteLength(content),
-    mode: 0o644,
-    sha256: createHash("sha256").update(content).digest("hex"),
-  }));
-}
 
 const wire = (files: readonly ManifestFile[]) => files.map((f) => [f.path, f.size, f.mode, f.sha256]);
 

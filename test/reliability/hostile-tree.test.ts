@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { EventEmitter } from "node:events";
 import { closeSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { chmod, mkdir, readFile, realpath, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,7 +9,7 @@ import { releaseIdOf } from "../../src/core/manifest.js";
 import { ResolutionError } from "../../src/errors.js";
 import { buildArchive } from "../../src/push/archive.js";
 import { type Resolution, type ResolveOptions, resolveProject } from "../../src/resolve/resolver.js";
-import { AgentSession, agentCode } from "../../src/transport/agent-session.js";
+import { localAgent } from "../fixtures/local-agent.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { cliAsNobody, isRoot, openForNobody } from "../fixtures/unprivileged.js";
 
@@ -87,24 +86,6 @@ function mkfifo(path: string): void {
 }
 
 /** The worker agent as a local process (as in test/worker/agent.test.ts): proves names survive the whole trip. */
-function localAgent(): { session: AgentSession; child: ChildProcess } {
-  const child = spawn(SYSTEM_PYTHON, ["-c", agentCode()], { stdio: ["pipe", "pipe", "pipe"], cwd: "/" });
-  const lifecycle = new EventEmitter();
-  child.on("close", () => lifecycle.emit("close"));
-  child.on("error", (e) => lifecycle.emit("error", e));
-  const session = new AgentSession(
-    { name: "local" },
-    {
-      stdin: child.stdin!,
-      stdout: child.stdout!,
-      stderr: child.stderr!,
-      lifecycle,
-      close: () => child.kill(),
-    },
-  );
-  return { session, child };
-}
-
 describe("hostile project trees", () => {
   const children: ChildProcess[] = [];
   after(() => {
