@@ -199,6 +199,10 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
   config.authHandler = login.next as ConnectConfig["authHandler"];
 
   const client = new ssh2.Client();
+  // ssh2 may emit several errors for one broken handshake (ECONNRESET, then "Connection lost
+  // before handshake"): the first decides, the others must still find a listener, or they
+  // would kill the process and every other node's work with it.
+  client.on("error", () => {});
   await new Promise<void>((resolve, reject) => {
     const fail = (error: Error & { code?: string; level?: string }) => {
       client.removeAllListeners("ready");
@@ -228,7 +232,6 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
     await mkdir(dirname(node.knownHosts), { recursive: true, mode: 0o700 });
     await appendFile(node.knownHosts, `${recordKey}\n`, { mode: 0o600 });
   }
-  // Errors after the handshake are reported per operation; swallow the event to keep the process alive.
-  client.on("error", () => {});
+  // Errors after the handshake are reported per operation (the listener above keeps the process alive).
   return new NodeConnection(node, client);
 }
