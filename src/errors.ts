@@ -1,5 +1,5 @@
 /**
- * Typed errors. Each carries the exit code the CLI uses (DESIGN.md section 2) and a message
+ * Typed errors. Each carries the exit code the CLI uses (docs/DESIGN.md section 2) and a message
  * written for the scientist reading it: what failed, where, and what to do instead.
  */
 

@@ -1,4 +1,7 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { releaseIdOf, totalBytes } from "../core/manifest.js";
+import { topLevelNamesOf } from "../core/module-set.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
 import type { Resolution } from "../resolve/resolver.js";
 
@@ -11,5 +14,16 @@ export function leaderExpectations(resolution: Resolution): LeaderExpectations {
     thirdParty: resolution.thirdParty,
     releaseId: releaseIdOf(resolution.files),
     setBytes: totalBytes(resolution.files),
+    topLevel: [...topLevelNamesOf(resolution.files)].sort(),
   };
+}
+
+/**
+ * The venv this machine runs the workflow from, when sync-cluster runs on the leader itself: the
+ * activated one, else the one the leader's interpreter belongs to.
+ */
+export function localLeaderVenv(resolution: Resolution, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.VIRTUAL_ENV) return env.VIRTUAL_ENV;
+  const prefix = dirname(dirname(resolution.python.executable));
+  return existsSync(join(prefix, "pyvenv.cfg")) ? prefix : null;
 }

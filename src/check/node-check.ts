@@ -1,5 +1,6 @@
 import {
   type CheckResult,
+  type JobLaunch,
   judgeNode,
   type LeaderExpectations,
   type NodeCheckFacts,
@@ -9,7 +10,8 @@ import type { AgentSession } from "../transport/agent-session.js";
 
 /**
  * Runs the readiness probe of one node through its agent (one request, so one SSH command with
- * the session's hello) and judges it. `deep` really imports Toil; push uses the quick form.
+ * the session's hello) and judges it. `deep` really imports Toil and asks a fresh interpreter
+ * where the workflow loads from; push uses the quick form.
  */
 
 export interface NodeCheckRequest {
@@ -22,18 +24,28 @@ export async function checkNode(
   node: NodeSpec,
   request: NodeCheckRequest,
 ): Promise<CheckResult[]> {
+  return judgeNode(await nodeFacts(session, request), { ...request.leader, venv: node.venv });
+}
+
+export async function nodeFacts(session: AgentSession, request: NodeCheckRequest): Promise<NodeCheckFacts> {
   const modules = request.leader.thirdParty
     .filter((t) => t.module !== "toil")
     .map((t) => ({ module: t.module, dist: t.dist }));
-  const facts = (await session.request(
-    { op: "check", modules, deep: request.deep },
+  const jobs: JobLaunch | undefined = request.deep ? request.leader.jobs : undefined;
+  return (await session.request(
+    {
+      op: "check",
+      modules,
+      deep: request.deep,
+      ...(request.deep ? { topLevel: request.leader.topLevel } : {}),
+      ...(jobs ? { toilWorker: { command: jobs.command, path: jobs.path } } : {}),
+    },
     undefined,
     180_000,
   )) as unknown as NodeCheckFacts;
-  return judgeNode(facts, { ...request.leader, venv: node.venv });
 }
 
-/** Applies the safe fixes (create the venv, turn on system site-packages); returns what was done. */
+/** Applies the safe fixes (create the venv, turn on system site-packages, write Toil's worker entry point). */
 export async function fixNode(session: AgentSession): Promise<string[]> {
   const reply = await session.request({ op: "fix" }, undefined, 600_000);
   return (reply.done as string[] | undefined) ?? [];

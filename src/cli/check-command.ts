@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { checkAll, type NodeCheckOutcome } from "../check/check.js";
-import { leaderExpectations } from "../check/leader-expectations.js";
+import { leaderExpectations, localLeaderVenv } from "../check/leader-expectations.js";
 import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/node-checks.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
@@ -26,7 +26,7 @@ export function registerCheck(program: Command): void {
     .option("-j, --jobs <n>", "nodes checked at once (default: the inventory's concurrency)")
     .option(
       "--fix",
-      "create a missing venv, turn on system site-packages in an existing one (never installs packages)",
+      "create a missing venv, turn on system site-packages in an existing one, give it Toil's worker entry point (never installs packages)",
     )
     .option("--accept-new", "accept and record host keys not yet in known_hosts")
     .option("--json", "print the results as one JSON document")
@@ -37,11 +37,12 @@ export function registerCheck(program: Command): void {
       if (inventory.workers.length === 0 && !inventory.leader)
         throw new UsageError(`${inventory.file} lists no nodes.`);
       const resolution = await resolveWithStoredDigests(project.resolveOptions);
-      const outcomes = await checkAll(inventory, leaderExpectations(resolution), {
-        concurrency,
-        fix: options.fix ?? false,
-        acceptNew: options.acceptNew ?? false,
-      });
+      const outcomes = await checkAll(
+        inventory,
+        leaderExpectations(resolution),
+        { concurrency, fix: options.fix ?? false, acceptNew: options.acceptNew ?? false },
+        { localVenv: localLeaderVenv(resolution) },
+      );
       if (options.json) printJson({ nodes: outcomes });
       else process.stdout.write(checkTable(outcomes, isInteractive(process.stdout)));
       process.exitCode = outcomes.every((o) => o.ok) ? ExitCode.ok : ExitCode.nodesFailed;

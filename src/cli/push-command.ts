@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { leaderExpectations } from "../check/leader-expectations.js";
 import { ExitCode, UsageError } from "../errors.js";
+import { allNodes } from "../fleet/on-nodes.js";
 import { type NodeOutcome, type PushEvent, pushAll, releaseOf } from "../push/push.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { progressThinner } from "./progress-thinner.js";
@@ -53,7 +54,7 @@ export function registerPush(program: Command): void {
         !options.json && !options.ndjson && isInteractive()
           ? new PushDisplay(
               process.stderr,
-              inventory.workers.map((w) => w.name),
+              allNodes(inventory).map((w) => w.name),
             )
           : undefined;
       const keep = options.ndjson ? progressThinner(250) : undefined;
@@ -113,12 +114,13 @@ export function pushSummary(release: string, outcomes: readonly NodeOutcome[], d
     }
   }
   const failed = outcomes.filter((o) => !o.ok).length;
+  const nodes = outcomes.some((o) => o.role === "leader") ? "node(s)" : "worker(s)";
   lines.push(
     failed > 0
-      ? `${failed} of ${outcomes.length} worker(s) failed`
+      ? `${failed} of ${outcomes.length} ${nodes} failed`
       : dryRun
-        ? `${outcomes.length} worker(s) looked at; nothing was changed`
-        : `${outcomes.length} worker(s) converged`,
+        ? `${outcomes.length} ${nodes} looked at; nothing was changed`
+        : `${outcomes.length} ${nodes} converged`,
   );
   return `${lines.join("\n")}\n`;
 }

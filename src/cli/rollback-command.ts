@@ -51,8 +51,8 @@ export function rollbackSummary(outcomes: readonly RollbackOutcome[], dryRun: bo
   const failed = outcomes.filter((o) => !o.ok).length;
   lines.push(
     failed === 0
-      ? `${outcomes.length} worker(s) rolled back`
-      : `${failed} of ${outcomes.length} worker(s) not rolled back`,
+      ? `${outcomes.length} node(s) rolled back`
+      : `${failed} of ${outcomes.length} node(s) not rolled back`,
   );
   return `${lines.join("\n")}\n`;
 }

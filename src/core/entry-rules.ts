@@ -1,5 +1,5 @@
 /**
- * Rules 2-4 of DESIGN.md section 4 that concern the entry and the root: what an entry is, which
+ * Rules 2-4 of docs/DESIGN.md section 4 that concern the entry and the root: what an entry is, which
  * roots are refused, and which names may not be used. Pure string work.
  */
 

@@ -1,7 +1,7 @@
 import type { DistributionFacts, InterpreterFacts, PathEntry, TopLevelKind } from "./interpreter-facts.js";
 
 /**
- * Rule 6 of DESIGN.md section 4: every imported top-level name is in the set, in the standard
+ * Rule 6 of docs/DESIGN.md section 4: every imported top-level name is in the set, in the standard
  * library, third-party (importable on the leader from somewhere else) or unresolved.
  */
 

@@ -2,7 +2,7 @@ import type { DistributionFacts, InterpreterFacts } from "./interpreter-facts.js
 import { isNeverShippedName } from "./module-set.js";
 
 /**
- * Rule 5 of DESIGN.md section 4: in installed mode the set is what lives in the virtualenv's own
+ * Rule 5 of docs/DESIGN.md section 4: in installed mode the set is what lives in the virtualenv's own
  * site-packages: pure-Python distributions with their metadata, and top-level modules that belong
  * to no distribution (copied in by hand, as in the seed's `cp -R workflow util venv/...`).
  */

@@ -36,7 +36,22 @@ export interface ValidatedInventory {
 type Path = (string | number)[];
 
 const TOP_KEYS = ["project", "defaults", "concurrency", "leader", "workers"];
-const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name"];
+const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem"];
+
+/**
+ * Toil's --batchSystem names. The grid ones start `_toil_worker` on the node through the PATH they
+ * copy from the leader (Toil does not ship code to them): `check` verifies that route.
+ */
+export const GRID_BATCH_SYSTEMS = [
+  "slurm",
+  "grid_engine",
+  "gridengine",
+  "lsf",
+  "torque",
+  "htcondor",
+] as const;
+const OTHER_BATCH_SYSTEMS = ["single_machine", "kubernetes", "mesos", "aws_batch"] as const;
+export type BatchSystem = (typeof GRID_BATCH_SYSTEMS)[number] | (typeof OTHER_BATCH_SYSTEMS)[number];
 const NODE_KEYS = [
   "name",
   "host",
@@ -273,6 +288,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     include: projectRaw.include === undefined ? [] : v.strings(projectRaw.include, ["project", "include"]),
     exclude: projectRaw.exclude === undefined ? [] : v.strings(projectRaw.exclude, ["project", "exclude"]),
     name: basename(root),
+    batchSystem: "slurm",
   };
   if (projectRaw.entry !== undefined) project.entry = v.string(projectRaw.entry, ["project", "entry"]);
   if (projectRaw.python !== undefined) {
@@ -280,6 +296,16 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     project.python = python.includes("/") ? v.localPath(python) : python;
   }
   if (projectRaw.name !== undefined) project.name = v.string(projectRaw.name, ["project", "name"]);
+  if (projectRaw.batchSystem !== undefined) {
+    const name = v.string(projectRaw.batchSystem, ["project", "batchSystem"]);
+    const known: readonly string[] = [...GRID_BATCH_SYSTEMS, ...OTHER_BATCH_SYSTEMS];
+    if (!known.includes(name))
+      v.fail(
+        ["project", "batchSystem"],
+        `must be one of Toil's batch systems: ${known.join(", ")}; not \`${name}\``,
+      );
+    project.batchSystem = name as BatchSystem;
+  }
   if (!/^[A-Za-z0-9._-]+$/.test(project.name) || project.name === "." || project.name === "..") {
     v.fail(
       ["project", projectRaw.name === undefined ? "root" : "name"],

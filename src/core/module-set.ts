@@ -1,7 +1,7 @@
 import picomatch from "picomatch";
 
 /**
- * Rule 1 of DESIGN.md section 4: which files under the root make the module set of script and
+ * Rule 1 of docs/DESIGN.md section 4: which files under the root make the module set of script and
  * package modes. Pure: the caller lists directories on demand (`pending`) and calls again until
  * nothing is pending, because which namespace directories go depends on what the shipped modules
  * import, and big directories that nothing needs are never listed at all.

@@ -6,14 +6,25 @@ import type { ThirdPartyModule } from "./import-classification.js";
  */
 
 export type CheckStatus = "pass" | "warn" | "fail" | "skip";
-export type CheckId = "venv" | "systemSite" | "python" | "toil" | "imports" | "deployDir" | "release";
+export type CheckId =
+  | "venv"
+  | "systemSite"
+  | "python"
+  | "toil"
+  | "toilWorker"
+  | "imports"
+  | "entry"
+  | "deployDir"
+  | "release";
 
 export const CHECK_TITLES: Record<CheckId, string> = {
   venv: "venv",
   systemSite: "system-site",
   python: "python",
   toil: "toil",
+  toilWorker: "toil worker",
   imports: "imports",
+  entry: "entry",
   deployDir: "deploy dir",
   release: "release",
 };
@@ -31,6 +42,22 @@ interface ImportProbe {
   error?: string;
 }
 
+/** Where a fresh interpreter on the node finds each top-level name of the module set. */
+export interface OriginsProbe {
+  executable?: string;
+  error?: string;
+  origins?: Record<string, { origin: string | null; real: string | null } | { error: string } | null>;
+}
+
+/** Toil's worker command as a batch system's job on the node finds it (agent.py, probe_toil_worker). */
+export interface ToilWorkerProbe extends OriginsProbe {
+  command: string;
+  path: string;
+  found: string | null;
+  ours: boolean;
+  interpreter: string | null;
+}
+
 /** What the agent's `check` request answers. */
 export interface NodeCheckFacts {
   venvPython: string | null;
@@ -44,9 +71,29 @@ export interface NodeCheckFacts {
     modules?: Record<string, ImportProbe>;
   };
   deploy: { path: string; existing: string; writable: boolean; free: number | null };
-  pth: { path: string | null; expected: string; content: string | null };
+  /** `expected` is this project's directory; `serves` the one an existing .pth serves. */
+  pth: { path: string | null; expected: string; serves: string | null };
   current: string | null;
   releases: { id: string; time: number }[];
+  /** The venv and the project directory, expanded on the node. */
+  venv?: string;
+  projectDir?: string;
+  /** Asked for with the module set's top-level names. */
+  entry?: OriginsProbe;
+  /** Asked for when the leader says how its batch system starts jobs. */
+  toilWorker?: ToilWorkerProbe;
+}
+
+/**
+ * How the leader's batch system starts a job: Slurm, Grid Engine, LSF and Torque run `command`
+ * (`_toil_worker`, or its absolute path with TOIL_CHECK_ENV=True) through `path`, the PATH they
+ * copy from the leader, so a node finds it in the venv only when the venv is at `venv` there too.
+ */
+export interface JobLaunch {
+  command: string;
+  path: string;
+  /** The leader's venv, expanded; null when the leader does not run in one. */
+  venv: string | null;
 }
 
 export interface LeaderExpectations {
@@ -56,6 +103,9 @@ export interface LeaderExpectations {
   thirdParty: readonly ThirdPartyModule[];
   releaseId: string;
   setBytes: number;
+  /** Top-level names of the module set: each must resolve into the release on the node. */
+  topLevel: readonly string[];
+  jobs?: JobLaunch;
 }
 
 const minor = (v: string) => v.split(".").slice(0, 2).join(".");
@@ -114,10 +164,11 @@ export function judgeNode(f: NodeCheckFacts, leader: LeaderExpectations): CheckR
       `\`import toil\` fails in the venv${toil.error ? ` (${toil.error})` : ""}: install Toil system-wide on the node`,
     );
   else if (venvSite && toil.origin?.startsWith(`${venvSite}/`)) {
+    const other = leader.toilVersion && toil.version && toil.version !== leader.toilVersion;
     add(
       "toil",
-      "warn",
-      `Toil was reinstalled inside the venv (${toil.origin}); it should come from the system. Uninstall it from the venv: ${leader.venv}/bin/pip uninstall toil`,
+      other ? "fail" : "warn",
+      `Toil${toil.version ? ` ${toil.version}` : ""} was reinstalled inside the venv (${toil.origin})${other ? `, unlike the leader's ${leader.toilVersion}` : ""}; it should come from the system. Uninstall it from the venv: ${leader.venv}/bin/pip uninstall toil`,
     );
   } else if (leader.toilVersion && toil.version && toil.version !== leader.toilVersion) {
     add(
@@ -152,6 +203,12 @@ export function judgeNode(f: NodeCheckFacts, leader: LeaderExpectations): CheckR
     else add("imports", "pass", `${leader.thirdParty.length} third-party module(s) importable`);
   }
 
+  const toilWorker = toilWorkerCheck(f, leader);
+  add("toilWorker", toilWorker.status, toilWorker.detail);
+
+  const entry = entryCheck(f, leader);
+  add("entry", entry.status, entry.detail);
+
   const need = leader.setBytes * 2 + 16 * 1024 * 1024;
   if (!f.deploy.writable)
     add(
@@ -165,11 +222,11 @@ export function judgeNode(f: NodeCheckFacts, leader: LeaderExpectations): CheckR
       "fail",
       `only ${Math.floor(f.deploy.free / 1048576)} MiB free under ${f.deploy.existing}; the module set needs about ${Math.ceil(need / 1048576)} MiB`,
     );
-  } else if (f.pth.content !== null && f.pth.content !== f.pth.expected) {
+  } else if (f.pth.serves !== null && f.pth.serves !== f.pth.expected) {
     add(
       "deployDir",
       "fail",
-      `${f.pth.path} points at ${f.pth.content}, not at ${f.pth.expected}: another project or deploy directory uses this name`,
+      `${f.pth.path} serves ${f.pth.serves}, not ${f.pth.expected}: another project or deploy directory uses this name`,
     );
   } else add("deployDir", "pass", f.deploy.path);
 
@@ -177,6 +234,92 @@ export function judgeNode(f: NodeCheckFacts, leader: LeaderExpectations): CheckR
   else if (f.current === leader.releaseId) add("release", "pass", `${f.current} (up to date)`);
   else add("release", "warn", `${f.current}, the leader's set is ${leader.releaseId}: push to update`);
   return results;
+}
+
+interface Verdict {
+  status: CheckStatus;
+  detail: string;
+}
+
+/**
+ * Whether a fresh interpreter on the node loads every top-level name of the set from the project
+ * directory. Release roots go before site-packages (agent.py, SELECTOR), so what still wins over
+ * them is an import hook or path hack of an older install (an editable finder, an easy-install
+ * .pth): Toil issue 1652, where workers silently ran old code.
+ */
+export function entryVerdict(
+  probe: OriginsProbe,
+  topLevel: readonly string[],
+  projectDir: string,
+  current: string | null,
+): Verdict {
+  if (probe.error) return { status: "fail", detail: `the venv's python could not be asked: ${probe.error}` };
+  const shadowed: string[] = [];
+  const missing: string[] = [];
+  for (const name of topLevel) {
+    const o = probe.origins?.[name];
+    if (o && "error" in o) shadowed.push(`\`${name}\` fails to load: ${o.error}`);
+    else if (!o?.origin) missing.push(name);
+    else if (!o.origin.startsWith(`${projectDir}/`))
+      shadowed.push(`\`import ${name}\` loads ${o.origin}, not the release`);
+  }
+  if (shadowed.length > 0)
+    return {
+      status: "fail",
+      detail: `${shadowed.join("; ")}: an older copy installed on the node shadows the workflow, and jobs would run it. Remove that copy (pip uninstall it from the venv, or delete it)`,
+    };
+  if (missing.length > 0 && current)
+    return {
+      status: "fail",
+      detail: `${missing.join(", ")} cannot be imported on the node although release ${current} is current: push again`,
+    };
+  if (missing.length > 0) return { status: "warn", detail: "nothing pushed yet" };
+  return { status: "pass", detail: `${topLevel.length} top-level name(s) load from the release` };
+}
+
+function entryCheck(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
+  if (!f.entry || !f.projectDir) return { status: "skip", detail: "not asked" };
+  return entryVerdict(f.entry, leader.topLevel, f.projectDir, f.current);
+}
+
+/**
+ * Toil's grid batch systems start `_toil_worker` on the node through the leader's PATH. It must be
+ * found in the node's venv (so the venv's python runs it and reads its .pth), which must therefore
+ * sit at the leader's venv path, and that interpreter must load the workflow from the release.
+ */
+function toilWorkerCheck(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
+  const probe = f.toilWorker;
+  const jobs = leader.jobs;
+  if (!probe || !jobs || !f.venv) return { status: "skip", detail: "not asked" };
+  const fix = `run \`sync-cluster check --fix\` (it writes ${f.venv}/bin/_toil_worker, which runs the venv's python)`;
+  if (jobs.venv === null)
+    return {
+      status: "fail",
+      detail:
+        "the leader does not run in a virtualenv, so jobs started by a batch system get no venv on their PATH: activate the leader's venv (`. VENV/bin/activate`) before running sync-cluster and the workflow",
+    };
+  if (f.venv !== jobs.venv)
+    return {
+      status: "fail",
+      detail: `the batch system gives jobs the leader's PATH, which starts with ${jobs.venv}/bin, but this node's venv is ${f.venv}: put the venv at ${jobs.venv} on every node (\`venv:\` in the inventory)`,
+    };
+  if (!probe.found)
+    return {
+      status: "fail",
+      detail: `no \`${probe.command}\` on the leader's PATH (${probe.path}) on this node: ${fix}`,
+    };
+  if (probe.interpreter === null || !probe.interpreter.startsWith(`${f.venv}/bin/`))
+    return {
+      status: "fail",
+      detail: `jobs run ${probe.found}, whose interpreter ${probe.interpreter ?? "(none)"} never reads the venv's .pth and cannot import the workflow: ${fix}, and start the run with the venv activated`,
+    };
+  const verdict = entryVerdict(probe, leader.topLevel, f.projectDir ?? "", f.current);
+  if (verdict.status === "fail")
+    return { status: "fail", detail: `${probe.interpreter} (behind ${probe.found}): ${verdict.detail}` };
+  return {
+    status: "pass",
+    detail: `${probe.found} runs ${probe.interpreter}${f.current ? "" : " (it will load the release once pushed)"}`,
+  };
 }
 
 export function nodePasses(results: readonly CheckResult[]): boolean {

@@ -9,7 +9,7 @@ import { InventoryError } from "../errors.js";
 import type { Inventory } from "./types.js";
 
 /**
- * Finding and reading the inventory (DESIGN.md section 3): the file, ~/.ssh/config and the
+ * Finding and reading the inventory (docs/DESIGN.md section 3): the file, ~/.ssh/config and the
  * identity files are read here; the rules are in core/inventory-schema.ts. Nothing is contacted.
  */
 

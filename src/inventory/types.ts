@@ -1,3 +1,5 @@
+import type { BatchSystem } from "../core/inventory-schema.js";
+
 /** The inventory after validation, with defaults merged and ~/.ssh/config applied. */
 
 export type NodeRole = "leader" | "worker";
@@ -35,6 +37,8 @@ export interface ProjectSpec {
   exclude: string[];
   /** Name of the project on the workers: DEPLOYDIR/NAME/. */
   name: string;
+  /** Toil's --batchSystem for the runs (default slurm): grid ones start jobs through the leader's PATH. */
+  batchSystem: BatchSystem;
 }
 
 export interface Inventory {

@@ -1,11 +1,14 @@
 import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
 import { NodeError } from "../errors.js";
-import { onNodes } from "../fleet/on-nodes.js";
+import { allNodes, onNodes } from "../fleet/on-nodes.js";
 import type { Inventory } from "../inventory/types.js";
 import { hello } from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";
 
-/** `rollback`: every worker's `current` switched back atomically, under the worker lock. */
+/**
+ * `rollback`: every node's `current` switched back atomically, under the node's lock; the
+ * leader's too, since the next workflow run takes its release from there.
+ */
 
 export interface RollbackOutcome {
   node: string;
@@ -22,7 +25,7 @@ export async function rollbackAll(
   options: { to?: string; concurrency?: number; acceptNew?: boolean; dryRun?: boolean } = {},
 ): Promise<RollbackOutcome[]> {
   const results = await onNodes(
-    inventory.workers,
+    allNodes(inventory),
     { concurrency: options.concurrency ?? inventory.concurrency, acceptNew: options.acceptNew ?? false },
     async (connection): Promise<RollbackOutcome> => {
       const node = connection.node;

@@ -39,8 +39,8 @@ export async function statusAll(
         const manifest = manifestFromWire(state.manifest);
         const release = releaseStatus(
           { current: state.current, releases: state.releases, manifest },
-          // The leader runs from the working tree, not from a release: only workers are compared.
-          connection.node.role === "worker" && leader ? leader : undefined,
+          // The leader is compared too: a workflow run takes its release from there.
+          leader,
           Date.now() / 1000,
         );
         let checks: NodeStatus["checks"];
@@ -72,7 +72,7 @@ function summarize(results: readonly CheckResult[]): NonNullable<NodeStatus["che
   };
 }
 
-/** In sync: reachable, and every worker runs the leader's set. */
+/** In sync: reachable, and every node (the leader too) runs the leader's set. */
 export function everyNodeInSync(statuses: readonly NodeStatus[]): boolean {
-  return statuses.every((s) => s.reachable && (s.role === "leader" || s.release?.inSync === true));
+  return statuses.every((s) => s.reachable && s.release?.inSync === true);
 }

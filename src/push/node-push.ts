@@ -1,4 +1,5 @@
 import type { ManifestFile } from "../core/manifest.js";
+import { entryVerdict, type OriginsProbe } from "../core/node-checks.js";
 import { type PublishPlan, planPublish, type WireFile } from "../core/publish-plan.js";
 import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
@@ -21,6 +22,11 @@ export interface WorkerState {
   manifestFiles?: ManifestFile[];
   pthOk: boolean;
   sitePackages: string | null;
+  /** The venv, expanded on the node, and the PATH its login gives commands. */
+  venv: string;
+  path: string;
+  /** Releases a workflow run used within the last days (agent.py, PIN_SECONDS). */
+  pinned: string[];
   python: { executable: string; version: string };
   projectDir: string;
 }
@@ -45,6 +51,8 @@ export type NodeProgress =
   | { phase: "sending"; bytesSent: number; bytesTotal: number; files: number };
 
 export interface PushSettings {
+  /** Releases workflow runs on the leader use: the worker keeps them. */
+  protect?: readonly string[];
   keep: number;
   lockTimeoutSeconds: number;
   dryRun: boolean;
@@ -68,6 +76,26 @@ export async function hello(
 
 export function manifestFromWire(rows: WorkerState["manifest"]): ManifestFile[] | undefined {
   return rows?.map(([path, size, mode, sha256]) => ({ path, size, mode, sha256 }));
+}
+
+/**
+ * Fails the node when the venv's python, after the switch, would load a top-level name of the set
+ * from anywhere but the release (an older installed copy shadowing it: Toil issue 1652).
+ */
+export async function verifyEntry(
+  session: AgentSession,
+  node: NodeSpec,
+  topLevel: readonly string[],
+): Promise<void> {
+  if (topLevel.length === 0) return;
+  const reply = await session.request({ op: "verify", topLevel }, undefined, 60_000);
+  const verdict = entryVerdict(
+    reply as OriginsProbe,
+    topLevel,
+    String(reply.projectDir),
+    (reply.current as string | null) ?? null,
+  );
+  if (verdict.status === "fail") throw new NodeError(node.name, `pushed, but ${verdict.detail}`);
 }
 
 /**
@@ -137,7 +165,11 @@ export async function pushToNode(
     filesRemoved: 0,
   };
   if (state.current === release.id && state.pthOk) return base;
-  const common = { release: release.id, lockTimeout: settings.lockTimeoutSeconds };
+  const common = {
+    release: release.id,
+    lockTimeout: settings.lockTimeoutSeconds,
+    ...(settings.protect?.length ? { protect: settings.protect } : {}),
+  };
   if (state.releases.some((r) => r.id === release.id)) {
     if (settings.dryRun) return { ...base, status: "switched" };
     await session.request({ op: "prepare", ...common }, undefined, (settings.lockTimeoutSeconds + 60) * 1000);

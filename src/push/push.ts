@@ -3,12 +3,20 @@ import { checkNode } from "../check/node-check.js";
 import { releaseIdOf } from "../core/manifest.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
 import { NodeError } from "../errors.js";
+import { allNodes } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
 import { ArchiveCache } from "./archive.js";
-import { hello, type NodeProgress, type NodePushResult, pushToNode, type Release } from "./node-push.js";
+import {
+  hello,
+  type NodeProgress,
+  type NodePushResult,
+  pushToNode,
+  type Release,
+  verifyEntry,
+} from "./node-push.js";
 
 /**
  * `push`: every worker brought to the resolved release, a bounded number at a time. One node
@@ -24,6 +32,7 @@ export type PushEvent =
 
 export interface NodeOutcome {
   node: string;
+  role: NodeSpec["role"];
   ok: boolean;
   result?: NodePushResult;
   error?: string;
@@ -59,12 +68,14 @@ async function pushOverConnection(
   project: string,
   plan: Promise<PushPlan>,
   options: PushOptions,
+  leaderPinned: LeaderPins,
 ): Promise<NodePushResult> {
   const session = await AgentSession.start(connection);
   try {
     const keep = options.keep ?? 3;
     // The handshake and the worker's state are fetched while the leader is still resolving.
     const state = await hello(session, connection.node, project, keep);
+    if (connection.node.role === "leader") leaderPinned.known(state.pinned ?? []);
     const { release, archives, leader } = await plan;
     const onProgress = (progress: NodeProgress) =>
       options.onEvent?.({ type: "node-progress", node: connection.node.name, ...progress });
@@ -81,14 +92,30 @@ async function pushOverConnection(
         );
       }
     }
-    return await pushToNode(session, connection.node, state, release, archives, {
+    const result = await pushToNode(session, connection.node, state, release, archives, {
       keep,
       lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
       dryRun: options.dryRun ?? false,
       onProgress,
+      protect: connection.node.role === "leader" ? [] : await leaderPinned.pinned,
     });
+    if (!options.dryRun && leader) await verifyEntry(session, connection.node, leader.topLevel);
+    return result;
   } finally {
     session.close();
+  }
+}
+
+/** The releases workflow runs on the leader use: workers must not collect them. */
+class LeaderPins {
+  known: (ids: string[]) => void = () => {};
+  readonly pinned: Promise<string[]>;
+  constructor(hasLeader: boolean) {
+    this.pinned = hasLeader
+      ? new Promise((resolve) => {
+          this.known = resolve;
+        })
+      : Promise.resolve([]);
   }
 }
 
@@ -99,8 +126,11 @@ export async function pushAll(
   inventory: Inventory,
   resolution: Resolution | Promise<Resolution>,
   options: PushOptions = {},
-  nodes: readonly NodeSpec[] = inventory.workers,
+  // The leader too: the first interpreter of a workflow run pins the release its node's `current`
+  // names (agent.py, SELECTOR), and the batch system carries that pin to every job.
+  nodes: readonly NodeSpec[] = allNodes(inventory),
 ): Promise<NodeOutcome[]> {
+  const leaderPinned = new LeaderPins(nodes.some((n) => n.role === "leader"));
   const resolved = Promise.resolve(resolution);
   const plan = resolved.then((r): PushPlan => {
     const release = releaseOf(r, inventory.project.name);
@@ -123,22 +153,35 @@ export async function pushAll(
       limit(async (): Promise<NodeOutcome> => {
         const started = performance.now();
         if (options.signal?.aborted) {
-          return { node: node.name, ok: false, error: "interrupted before it started", ms: 0 };
+          return {
+            node: node.name,
+            role: node.role,
+            ok: false,
+            error: "interrupted before it started",
+            ms: 0,
+          };
         }
         let connection: NodeConnection | undefined;
         try {
           options.onEvent?.({ type: "node-start", node: node.name });
           connection = await connect(node, { acceptNew: options.acceptNew ?? false });
-          const result = await pushOverConnection(connection, inventory.project.name, planned, options);
+          const result = await pushOverConnection(
+            connection,
+            inventory.project.name,
+            planned,
+            options,
+            leaderPinned,
+          );
           const ms = performance.now() - started;
           options.onEvent?.({ type: "node-done", node: node.name, result, ms });
-          return { node: node.name, ok: true, result, ms };
+          return { node: node.name, role: node.role, ok: true, result, ms };
         } catch (error) {
+          if (node.role === "leader") leaderPinned.known([]);
           const ms = performance.now() - started;
           const message = (error as Error).message;
           if (!(error instanceof ResolutionAborted))
             options.onEvent?.({ type: "node-failed", node: node.name, error: message, ms });
-          return { node: node.name, ok: false, error: message, ms };
+          return { node: node.name, role: node.role, ok: false, error: message, ms };
         } finally {
           connection?.close();
         }

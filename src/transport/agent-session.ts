@@ -28,7 +28,8 @@ export function agentCode(): string {
 export function agentCommand(node: NodeSpec): string {
   const venvPython = `${remotePath(node.venv)}/bin/python`;
   const code = shellQuote(agentCode());
-  return `if [ -x ${venvPython} ]; then exec ${venvPython} -c ${code}; else exec python3 -c ${code}; fi`;
+  // The agent and the interpreters it starts are no workflow run: they pin no release (agent.py, SELECTOR).
+  return `export SYNC_CLUSTER_NO_PIN=1; if [ -x ${venvPython} ]; then exec ${venvPython} -c ${code}; else exec python3 -c ${code}; fi`;
 }
 
 export interface AgentReply {

@@ -4,7 +4,14 @@ import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-
 import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import type { ArchiveCache } from "../push/archive.js";
-import { hello, type NodePushResult, pushToNode, type Release, type WorkerState } from "../push/node-push.js";
+import {
+  hello,
+  type NodePushResult,
+  pushToNode,
+  type Release,
+  verifyEntry,
+  type WorkerState,
+} from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
 
@@ -46,6 +53,8 @@ export interface SyncerOptions {
   leader: () => LeaderExpectations | undefined;
   /** Bounds how many nodes connect or push at once (shared by all syncers). */
   slot: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Releases workflow runs on the leader use, as its last handshake said: workers keep them. */
+  leaderPins: { ids: readonly string[] };
   onEvent: (event: SyncerEvent) => void;
   random?: () => number;
 }
@@ -58,6 +67,8 @@ export class NodeSyncer {
   private phase: NodePhase = "connecting";
   private stopped = false;
   private attempt = 0;
+  /** Whether the workflow's names were seen to load from the release over this session. */
+  private verified = false;
   private wake: (() => void) | undefined;
   private readonly loop: Promise<void>;
 
@@ -185,6 +196,8 @@ export class NodeSyncer {
     const session = await AgentSession.start(connection);
     this.session = session;
     const state = await hello(session, this.node, this.options.project, this.options.keep);
+    this.verified = false;
+    if (this.node.role === "leader") this.options.leaderPins.ids = state.pinned ?? [];
     const leader = this.options.leader();
     if (leader) {
       this.setPhase("checking");
@@ -222,7 +235,14 @@ export class NodeSyncer {
       keep: this.options.keep,
       lockTimeoutSeconds: 60,
       dryRun: false,
+      protect: this.node.role === "leader" ? [] : this.options.leaderPins.ids,
     });
+    // Once per session: an installed copy that shadows the workflow does not come and go per save.
+    const leader = this.options.leader();
+    if (leader && !this.verified) {
+      await verifyEntry(session, this.node, leader.topLevel);
+      this.verified = true;
+    }
     // What the worker now runs: the next delta is computed against it without asking again.
     state.current = release.id;
     state.pthOk = true;

@@ -7,6 +7,7 @@ import type { InterpreterFacts } from "../core/interpreter-facts.js";
 import { releaseIdOf, totalBytes } from "../core/manifest.js";
 import { isNeverShippedName } from "../core/module-set.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
+import { allNodes } from "../fleet/on-nodes.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import { ArchiveCache } from "../push/archive.js";
@@ -60,6 +61,8 @@ function ignoredPath(path: string, stats?: { isDirectory(): boolean }): boolean 
 
 export class WatchSession {
   private inventory: Inventory;
+  /** Releases workflow runs on the leader use (its last handshake); shared with every syncer. */
+  private readonly leaderPins: { ids: readonly string[] } = { ids: [] };
   private readonly syncers = new Map<string, NodeSyncer>();
   private readonly cache = new DigestCache();
   private readonly listings = new ListingCache();
@@ -86,7 +89,7 @@ export class WatchSession {
     this.facts = await probeFor(this.options.resolveOptions);
     const resolution = await this.resolve();
     this.publish(resolution, performance.now(), 0);
-    for (const node of this.inventory.workers) this.addNode(node, false);
+    for (const node of allNodes(this.inventory)) this.addNode(node, false);
     this.batcher = new ChangeBatcher(
       this.options.debounceMs,
       Math.max(1000, this.options.debounceMs * 10),
@@ -215,6 +218,7 @@ export class WatchSession {
       acceptNew: this.options.acceptNew,
       leader: () => this.expectations,
       slot: (work) => this.limit(work),
+      leaderPins: this.leaderPins,
       onEvent: (e) => this.options.onEvent(e),
     });
     this.syncers.set(node.name, syncer);
@@ -243,7 +247,7 @@ export class WatchSession {
         message: "the project section of the inventory changed: restart watch to apply it",
       });
     }
-    const wanted = new Map(next.workers.map((w) => [w.name, w]));
+    const wanted = new Map(allNodes(next).map((w) => [w.name, w]));
     for (const [name, syncer] of this.syncers) {
       const spec = wanted.get(name);
       // A node whose address or settings changed is reconnected from scratch.
@@ -255,7 +259,7 @@ export class WatchSession {
     }
     this.inventory = { ...next, project: this.inventory.project };
     this.limit.concurrency = Math.max(1, this.options.concurrency ?? next.concurrency);
-    for (const node of next.workers) if (!this.syncers.has(node.name)) this.addNode(node, true);
+    for (const node of allNodes(next)) if (!this.syncers.has(node.name)) this.addNode(node, true);
   }
 
   /** Stops watching; in-flight pushes get `graceMs` to finish, then are cut before publishing. */

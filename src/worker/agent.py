@@ -7,7 +7,7 @@ stdout and stays up for the whole session, so `watch` pays for no process start 
 Frame: 4-byte big-endian length, then that many bytes of UTF-8 JSON. A request with
 "payload": N is followed by N raw bytes (a tar archive). Every request gets one reply frame.
 
-Layout on the worker (DESIGN.md section 5):
+Layout on the worker (docs/DESIGN.md section 5):
     DEPLOY/PROJECT/releases/ID/...        immutable once published
     DEPLOY/PROJECT/current -> releases/ID switched with rename(2)
     DEPLOY/PROJECT/.lock                  flock(2): one pusher at a time; the kernel drops it if we die
@@ -15,13 +15,16 @@ Layout on the worker (DESIGN.md section 5):
     DEPLOY/PROJECT/trees/HASH/...         directories shared by releases (content-addressed, immutable);
                                           a release links to the trees it shares with others
     DEPLOY/PROJECT/.trash-*               old releases and trees renamed away, deleted in the background
-    VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth -> DEPLOY/PROJECT/current
+    DEPLOY/PROJECT/pins/ID                touched by every interpreter that runs release ID (see SELECTOR)
+    VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth   runs SELECTOR at every interpreter start
+    VENV/bin/_toil_worker                 Toil's worker run by the venv's python (see TOIL_WORKER)
 """
 
 import errno
 import fcntl
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -32,11 +35,84 @@ import sysconfig
 import tarfile
 import time
 
-AGENT_VERSION = 1
+AGENT_VERSION = 2
 MANIFEST_NAME = ".sync-cluster-manifest.json"
 COPY_CHUNK = 1 << 20
 TRASH_PREFIX = ".trash-"
 TREES = "trees"
+PINS = "pins"
+RELEASE_ENV = "SYNC_CLUSTER_RELEASE"
+# A release an interpreter ran within this many seconds is in use by a workflow run: never collected.
+PIN_SECONDS = 7 * 24 * 3600
+
+# Run by the venv's .pth at every interpreter start (so it must stay cheap and never raise): puts
+# one release on sys.path and pins it for every process started below this one. The first
+# interpreter of a run (the Toil leader) takes `current` and exports its id in RELEASE_ENV; the
+# batch system copies the leader's environment into every job, so a job on any node imports that
+# same release even after a later push. Every interpreter but sync-cluster's own (SYNC_CLUSTER_NO_PIN)
+# touches the release's pin, so that garbage collection keeps it. The roots go before site-packages, so an older installed
+# copy of the workflow cannot shadow the release (the leader's own start directory wins the same way).
+SELECTOR = r"""
+def select(project_dir):
+    import os, sys
+    releases = os.path.join(project_dir, "releases")
+    wanted = os.environ.get(RELEASE_ENV, "")
+    chosen = None
+    for rid in wanted.split(","):
+        if 8 <= len(rid) <= 64 and rid.strip("0123456789abcdef") == "" and os.path.isdir(os.path.join(releases, rid)):
+            chosen = rid
+            break
+    if chosen is None:
+        rid = os.path.basename(os.readlink(os.path.join(project_dir, "current")))
+        if not os.path.isdir(os.path.join(releases, rid)):
+            return
+        chosen = rid
+        os.environ[RELEASE_ENV] = wanted + "," + rid if wanted else rid
+    release = os.path.join(releases, chosen)
+    roots_dir = os.path.join(release, ".roots")
+    if os.path.isdir(roots_dir):
+        roots = [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
+    else:
+        roots = [release]
+    at = len(sys.path)
+    for i, entry in enumerate(sys.path):
+        if os.path.basename(entry) in ("site-packages", "dist-packages"):
+            at = i
+            break
+    sys.path[at:at] = [r for r in roots if r not in sys.path]
+    if "SYNC_CLUSTER_NO_PIN" in os.environ:
+        return
+    pin = os.path.join(project_dir, "pins", chosen)
+    try:
+        os.utime(pin)
+    except OSError:
+        try:
+            open(pin, "a").close()
+        except OSError:
+            pass
+
+
+try:
+    select(PROJECT_DIR)
+except Exception:
+    pass
+""".replace("RELEASE_ENV", repr(RELEASE_ENV))
+
+# Toil's grid batch systems start `_toil_worker` through the PATH copied from the leader. A venv
+# made with --system-site-packages has none (Toil is not reinstalled there), so without this the
+# job runs /usr/bin/_toil_worker under the system python, which never reads the venv's .pth.
+TOIL_WORKER_MARK = "# Written by sync-cluster"
+TOIL_WORKER = """#!%s
+%s: Toil's worker entry point, run by this virtualenv's python so that jobs started by a
+# batch system see the venv's packages and the release the venv's .pth selects. Toil itself stays
+# the system's (--system-site-packages); this file holds no copy of it.
+import sys
+
+from toil.worker import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
 
 
 REMOVERS = []  # pids of background removers, reaped at the next collection
@@ -133,6 +209,7 @@ class Agent:
         self.gc_due = None
         self.pending = None
         self.manifest_cache = {}
+        self.protect = set()  # releases pinned on the leader by runs in progress (sent with each push)
         self.tree_sets = {}  # release id -> the tree hashes it uses, for garbage collection
 
     # ---- framing -------------------------------------------------------------------------
@@ -187,8 +264,73 @@ class Agent:
         site = self.site_packages()
         return os.path.join(site, "sync-cluster-%s.pth" % self.project) if site else None
 
-    def pth_line(self):
-        return os.path.join(self.project_dir, "current")
+    def pth_content(self):
+        """A comment naming the project directory (so `check` can tell whose it is), then the
+        import line that runs SELECTOR; ascii() keeps any file name on one line."""
+        return "# sync-cluster project %s\nimport sys; exec(%s, {'PROJECT_DIR': %s})\n" % (
+            ascii(self.project_dir), ascii(SELECTOR), ascii(self.project_dir))
+
+    def pth_state(self):
+        """(content is exactly ours, the project directory the existing .pth serves or None)."""
+        path = self.pth_path()
+        if not path:
+            return False, None
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                content = f.read()
+        except OSError:
+            return False, None
+        first = content.split("\n", 1)[0]
+        serves = None
+        if first.startswith("# sync-cluster project "):
+            import ast
+            try:
+                serves = ast.literal_eval(first[len("# sync-cluster project "):])
+            except (ValueError, SyntaxError):
+                serves = None
+        elif first.strip().endswith("/current"):  # the plain line of agents before version 2
+            serves = os.path.dirname(first.strip())
+        return content == self.pth_content(), serves
+
+    def toil_worker_path(self):
+        return os.path.join(self.venv, "bin", "_toil_worker")
+
+    def toil_worker_ok(self):
+        """The venv's `_toil_worker` is ours, or somebody else's (Toil reinstalled in the venv:
+        `check` reports that), or Toil is not importable at all, so there is nothing to run."""
+        try:
+            with open(self.toil_worker_path(), encoding="utf-8", errors="replace") as f:
+                f.readline()
+                return True
+        except OSError:
+            return importlib.util.find_spec("toil") is None
+
+    def ensure_toil_worker(self):
+        path = self.toil_worker_path()
+        if os.path.lexists(path) or importlib.util.find_spec("toil") is None:
+            return None
+        tmp = path + ".tmp-%d" % os.getpid()
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(TOIL_WORKER % (os.path.join(self.venv, "bin", "python"), TOIL_WORKER_MARK))
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)
+        return path
+
+    def pinned(self, now=None):
+        """Ids of the releases an interpreter ran within PIN_SECONDS (workflow runs in progress)."""
+        now = time.time() if now is None else now
+        out = set()
+        try:
+            names = os.listdir(os.path.join(self.project_dir, PINS))
+        except OSError:
+            return out
+        for name in names:
+            try:
+                if valid_release_id(name) and now - os.stat(os.path.join(self.project_dir, PINS, name)).st_mtime < PIN_SECONDS:
+                    out.add(name)
+            except OSError:
+                pass
+        return out
 
     def current(self):
         try:
@@ -288,19 +430,17 @@ class Agent:
         self.gc_due = rid
 
     def write_pth(self):
+        """Makes the venv run the selector, and gives it Toil's worker entry point."""
         path = self.pth_path()
         if not path:
             return False
-        line = self.pth_line() + "\n"
-        try:
-            with open(path, encoding="utf-8") as f:
-                if f.read() == line:
-                    return True
-        except OSError:
-            pass
+        os.makedirs(os.path.join(self.project_dir, PINS), exist_ok=True)
+        self.ensure_toil_worker()
+        if self.pth_state()[0]:
+            return True
         tmp = path + ".tmp-%d" % os.getpid()
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(line)
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(self.pth_content())
         os.replace(tmp, path)
         return True
 
@@ -319,10 +459,12 @@ class Agent:
             self.unlock()
 
     def collect_garbage(self, current):
-        """Keeps the newest `keep` releases and, always, the current one."""
+        """Keeps the newest `keep` releases and, always, the current one and those a workflow run
+        uses (pinned here, or on the leader: `protect`); pins of removed releases go too."""
+        in_use = self.pinned() | self.protect
         kept = 0
         for r in self.releases():
-            if r["id"] == current:
+            if r["id"] == current or r["id"] in in_use:
                 continue
             kept += 1
             if kept >= self.keep:
@@ -335,9 +477,26 @@ class Agent:
                 except OSError:
                     continue
         self.collect_trees()
+        self.collect_pins()
         trash = [os.path.join(self.project_dir, n) for n in os.listdir(self.project_dir) if n.startswith(TRASH_PREFIX)]
         if trash:
             remove_in_background(trash)
+
+    def collect_pins(self):
+        """Pins of releases that are gone, once they are old (a pin may be written just before
+        its release is published on a slow node)."""
+        pins_dir = os.path.join(self.project_dir, PINS)
+        try:
+            names = os.listdir(pins_dir)
+        except OSError:
+            return
+        live = self.pinned()
+        for name in names:
+            if name not in live and not os.path.isdir(os.path.join(self.releases_dir, name)):
+                try:
+                    os.unlink(os.path.join(pins_dir, name))
+                except OSError:
+                    pass
 
     def collect_trees(self):
         """Moves away the trees no kept release uses; when a release's manifest cannot be read,
@@ -375,21 +534,17 @@ class Agent:
                 manifest = self.manifest_of(cur)
             except (OSError, ValueError):
                 manifest = None
-        pth = self.pth_path()
-        pth_ok = False
-        if pth:
-            try:
-                with open(pth, encoding="utf-8") as f:
-                    pth_ok = f.read().strip() == self.pth_line()
-            except OSError:
-                pth_ok = False
+        pth_ok = self.pth_state()[0] and self.toil_worker_ok()
         return {
             "agent": AGENT_VERSION,
             "python": {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3]},
             "home": os.path.expanduser("~"),
             "projectDir": self.project_dir,
+            "venv": self.venv,
+            "path": os.environ.get("PATH", os.defpath),
             "sitePackages": self.site_packages(),
             "pthOk": pth_ok,
+            "pinned": sorted(self.pinned()),
             "current": cur,
             "releases": self.releases(),
             "manifest": manifest,
@@ -400,6 +555,7 @@ class Agent:
         rid = req["release"]
         if not valid_release_id(rid):
             raise Refused("bad-request", "invalid release id")
+        self.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
         self.lock(float(req.get("lockTimeout", 60)))
         if os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
             self.switch(rid)
@@ -634,6 +790,7 @@ class Agent:
         rid = req["release"]
         if not valid_release_id(rid):
             raise Refused("bad-request", "invalid release id")
+        self.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
         self.lock(float(req.get("lockTimeout", 60)))
         try:
             if not os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
@@ -720,17 +877,125 @@ class Agent:
             facts["deploy"]["free"] = st.f_bavail * st.f_frsize
         except OSError:
             facts["deploy"]["free"] = None
-        pth = self.pth_path()
-        facts["pth"] = {"path": pth, "expected": self.pth_line(), "content": None}
-        if pth:
-            try:
-                with open(pth, encoding="utf-8") as f:
-                    facts["pth"]["content"] = f.read().strip()
-            except OSError:
-                pass
+        facts["pth"] = {"path": self.pth_path(), "expected": self.project_dir, "serves": self.pth_state()[1]}
         facts["current"] = self.current()
         facts["releases"] = self.releases()
+        facts["venv"] = self.venv
+        facts["projectDir"] = self.project_dir
+        names = [n for n in req.get("topLevel", []) if isinstance(n, str)]
+        if python and names:
+            facts["entry"] = self.probe_origins(python, names, os.environ.get("PATH", os.defpath))
+        job = req.get("toilWorker")
+        if job:
+            facts["toilWorker"] = self.probe_toil_worker(job.get("command", "_toil_worker"), job.get("path", ""), names)
         return facts
+
+    def probe_origins(self, python, names, path):
+        """Where a fresh `python` started from "/" (outside any run: no pinned release) finds
+        each top-level name: inside the project directory, or shadowed by another copy."""
+        import subprocess
+
+        env = {k: v for k, v in os.environ.items() if k != RELEASE_ENV and not k.startswith("PYTHON")}
+        env["PATH"] = path
+        try:
+            out = subprocess.run([python, "-c", PROBE_ORIGINS, json.dumps(names)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, cwd="/", env=env, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return {"error": str(e)}
+        if out.returncode != 0:
+            lines = out.stderr.decode("utf-8", "replace").strip().splitlines()
+            return {"error": lines[-1] if lines else "%s failed" % python}
+        try:
+            return json.loads(out.stdout.decode("utf-8", "replace"))
+        except ValueError:
+            return {"error": "unreadable answer from %s" % python}
+
+    def op_verify(self, req):
+        """Where the venv's python now loads each top-level name from, answered in this process
+        (which runs that python) as a fresh interpreter would: the release roots where the .pth
+        puts them, the import hooks and path entries of everything else installed as they are."""
+        import importlib.machinery
+
+        names = [n for n in req.get("topLevel", []) if isinstance(n, str)]
+        current = self.current()
+        roots = []
+        if current:
+            release = os.path.join(self.releases_dir, current)
+            roots_dir = os.path.join(release, ".roots")
+            if os.path.isdir(roots_dir):
+                roots = [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
+            else:
+                roots = [release]
+        path = [p for p in sys.path if p not in ("", os.getcwd()) and not p.startswith(self.releases_dir + os.sep)]
+        at = next((i for i, p in enumerate(path) if os.path.basename(p) in ("site-packages", "dist-packages")), len(path))
+        path[at:at] = roots
+        importlib.invalidate_caches()
+        origins = {}
+        for name in names:
+            spec = None
+            try:
+                for finder in sys.meta_path:
+                    if finder is importlib.machinery.PathFinder or not hasattr(finder, "find_spec"):
+                        continue
+                    if getattr(finder, "__module__", "").startswith(("_frozen_importlib", "importlib")):
+                        continue
+                    spec = finder.find_spec(name, None)
+                    if spec is not None:
+                        break
+                if spec is None:
+                    spec = importlib.machinery.PathFinder.find_spec(name, path)
+            except Exception as e:
+                origins[name] = {"error": "%s: %s" % (type(e).__name__, e)}
+                continue
+            if spec is None:
+                origins[name] = None
+            else:
+                where = spec.origin if spec.origin not in (None, "namespace") else next(iter(spec.submodule_search_locations or []), None)
+                origins[name] = {"origin": where, "real": os.path.realpath(where) if where else None}
+        return {"executable": sys.executable, "origins": origins, "projectDir": self.project_dir, "current": current}
+
+    def probe_toil_worker(self, command, path, names):
+        """Finds Toil's worker command the way a batch system's job will (the leader's PATH, or
+        the absolute path Toil submits with TOIL_CHECK_ENV), the interpreter its first line names,
+        and where that interpreter finds the workflow."""
+        found = None
+        if "/" in command:
+            found = command if os.access(command, os.X_OK) and os.path.isfile(command) else None
+        else:
+            for d in path.split(":"):
+                candidate = os.path.join(d or ".", command)
+                if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                    found = candidate
+                    break
+        out = {"command": command, "path": path, "found": found, "ours": False, "interpreter": None}
+        if not found:
+            return out
+        try:
+            with open(found, "rb") as f:
+                head = f.read(4096)
+        except OSError as e:
+            out["error"] = str(e)
+            return out
+        out["ours"] = TOIL_WORKER_MARK.encode() in head
+        first = head.split(b"\n", 1)[0]
+        if not first.startswith(b"#!"):
+            out["error"] = "%s does not start with #!" % found
+            return out
+        words = first[2:].decode("utf-8", "replace").split()
+        if words and os.path.basename(words[0]) == "env" and len(words) > 1:
+            words = words[1:]
+            for d in path.split(":"):
+                candidate = os.path.join(d or ".", words[0])
+                if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                    words[0] = candidate
+                    break
+        if not words:
+            out["error"] = "%s has an empty #! line" % found
+            return out
+        out["interpreter"] = words[0]
+        if names:
+            out.update(self.probe_origins(words[0], names, path))
+        return out
 
     def op_fix(self, req):
         """Creates a missing venv, or turns on system site-packages; never installs or removes packages."""
@@ -756,9 +1021,8 @@ class Agent:
                 last = out.stderr.decode("utf-8", "replace").strip()
             else:
                 raise Refused("fix-failed", "could not create the virtualenv %s: %s" % (self.venv, last))
-            return {"done": done}
         path, line, value = self.pyvenv_cfg()
-        if value != "true":
+        if value != "true" and line is not None:
             with open(path, encoding="utf-8") as f:
                 lines = f.read().splitlines()
             if line:
@@ -770,6 +1034,9 @@ class Agent:
                 f.write("\n".join(lines) + "\n")
             os.replace(tmp, path)
             done.append("set include-system-site-packages = true in %s%s" % (path, " (line %d)" % line if line else ""))
+        if self.venv_python() and self.ensure_toil_worker():
+            done.append("wrote %s, so that jobs a batch system starts run Toil's worker with the venv's python"
+                        % self.toil_worker_path())
         return {"done": done}
 
     def serve(self):
@@ -848,6 +1115,25 @@ def probe(args):
 
 if __name__ == "__main__":
     print(json.dumps(probe(json.loads(sys.argv[1]))))
+"""
+
+
+PROBE_ORIGINS = r"""
+import importlib.util, json, os, sys
+
+origins = {}
+for name in json.loads(sys.argv[1]):
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception as e:
+        origins[name] = {"error": "%s: %s" % (type(e).__name__, e)}
+        continue
+    if spec is None:
+        origins[name] = None
+    else:
+        where = spec.origin if spec.origin not in (None, "namespace") else next(iter(spec.submodule_search_locations or []), None)
+        origins[name] = {"origin": where, "real": os.path.realpath(where) if where else None}
+print(json.dumps({"executable": sys.executable, "origins": origins}))
 """
 
 

@@ -85,6 +85,12 @@ describe("check on real sshd workers and venvs", {
     ).stdout.trim();
     await mkdir(join(site, "toil"), { recursive: true });
     await writeFile(join(site, "toil", "__init__.py"), "");
+    // ... at another version than the leader's 5.9.0.
+    await mkdir(join(site, "toil-5.12.0.dist-info"), { recursive: true });
+    await writeFile(
+      join(site, "toil-5.12.0.dist-info", "METADATA"),
+      "Metadata-Version: 2.1\nName: toil\nVersion: 5.12.0\n",
+    );
 
     const { code, doc } = await check();
     assert.equal(code, 1);
@@ -98,14 +104,17 @@ describe("check on real sshd workers and venvs", {
     assert.equal(result(doc, w2.name, "systemSite")?.status, "fail");
     assert.equal(result(doc, w3.name, "venv")?.status, "fail");
     assert.match(result(doc, w3.name, "venv")?.detail ?? "", /python3 -m venv --system-site-packages/);
-    assert.equal(result(doc, w4.name, "toil")?.status, "warn");
-    assert.match(result(doc, w4.name, "toil")?.detail ?? "", /Toil was reinstalled inside the venv/);
+    assert.equal(result(doc, w4.name, "toil")?.status, "fail");
+    assert.match(
+      result(doc, w4.name, "toil")?.detail ?? "",
+      /Toil 5\.12\.0 was reinstalled inside the venv .*, unlike the leader's 5\.9\.0/,
+    );
 
     const table = await cli(["check", "-i", inv], project);
     assert.equal(table.code, 1);
     assert.match(
       table.stdout,
-      /^node\s+venv\s+system-site\s+python\s+toil\s+imports\s+deploy dir\s+release$/m,
+      /^node\s+venv\s+system-site\s+python\s+toil\s+toil worker\s+imports\s+entry\s+deploy dir\s+release$/m,
     );
     assert.match(table.stdout, new RegExp(`^${w2.name}: system-site: `, "m"));
   });

@@ -16,6 +16,7 @@ test("the summary: one line per worker, the failures named, the count last", () 
   const outcomes: NodeOutcome[] = [
     {
       node: "w1",
+      role: "worker",
       ok: true,
       ms: 550,
       result: {
@@ -27,8 +28,8 @@ test("the summary: one line per worker, the failures named, the count last", () 
         filesLinked: 9,
       },
     },
-    { node: "worker2", ok: true, ms: 20, result: { ...result, status: "unchanged" } },
-    { node: "w3", ok: false, ms: 3000, error: "connection refused by 10.0.0.13:22" },
+    { node: "worker2", role: "worker", ok: true, ms: 20, result: { ...result, status: "unchanged" } },
+    { node: "w3", role: "worker", ok: false, ms: 3000, error: "connection refused by 10.0.0.13:22" },
   ];
   assert.equal(
     pushSummary("r2", outcomes, false),
@@ -48,6 +49,7 @@ test("a dry run lists the paths, quotes the strange ones and cuts long lists", (
   const outcomes: NodeOutcome[] = [
     {
       node: "w1",
+      role: "worker",
       ok: true,
       ms: 100,
       result: {
@@ -59,7 +61,7 @@ test("a dry run lists the paths, quotes the strange ones and cuts long lists", (
         wouldChange: { send, remove: ["old.py"] },
       },
     },
-    { node: "w2", ok: true, ms: 100, result: { ...result, status: "switched" } },
+    { node: "w2", role: "worker", ok: true, ms: 100, result: { ...result, status: "switched" } },
   ];
   const lines = pushSummary("r2", outcomes, true).split("\n");
   assert.equal(lines[0], "release r2 (dry run: nothing was changed)");

@@ -157,7 +157,13 @@ describe("validateInventory", () => {
 
   test("project: root and python relative to the inventory, ~ expanded, name from the root", () => {
     const at = (project: unknown) => validateInventory({ project }, ctx()).inventory.project;
-    assert.deepEqual(at(undefined), { root: "/inv", include: [], exclude: [], name: "inv" });
+    assert.deepEqual(at(undefined), {
+      root: "/inv",
+      include: [],
+      exclude: [],
+      name: "inv",
+      batchSystem: "slurm",
+    });
     assert.deepEqual(at(null), at({}));
     const p = at({ root: "~/work/flow", python: "python3", include: ["a/*.json"], exclude: "tests/**" });
     assert.deepEqual(
@@ -166,6 +172,11 @@ describe("validateInventory", () => {
     );
     assert.equal(at({ python: "~/venv/bin/python" }).python, "/home/me/venv/bin/python");
     assert.equal(at({ root: "/abs", name: "other_name-1.0" }).name, "other_name-1.0");
+    assert.equal(at({ batchSystem: "lsf" }).batchSystem, "lsf");
+    assert.match(
+      problem({ project: { batchSystem: "slrum" } }),
+      /project\.batchSystem\): must be one of Toil's batch systems: slurm, .*; not `slrum`/,
+    );
     assert.match(
       problem({ project: { root: "/" } }),
       /project\.root\): `` cannot name the project.*set project\.name/,

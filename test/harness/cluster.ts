@@ -322,7 +322,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       };
       delete extra.defaults;
       const doc = {
-        project: { ...opts.project },
+        // Workers on one machine cannot share one venv path, as a grid scheduler's nodes must:
+        // the Slurm harness (slurm-cluster.ts) tests that route.
+        project: { batchSystem: "single_machine", ...opts.project },
         defaults,
         workers: (opts.workers ?? workers).map((w) => ({
           name: w.name,

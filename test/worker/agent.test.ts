@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { EventEmitter } from "node:events";
+import type { ChildProcess } from "node:child_process";
 import { lstat, mkdir, readdir, readFile, readlink, realpath, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -12,36 +10,9 @@ import { type KeptRelease, rollbackTarget } from "../../src/core/rollback-target
 import type { NodeSpec } from "../../src/inventory/types.js";
 import { ArchiveCache, buildArchive } from "../../src/push/archive.js";
 import { hello, pushToNode, type Release } from "../../src/push/node-push.js";
-import { AgentError, AgentSession, agentCode } from "../../src/transport/agent-session.js";
+import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
+import { localAgent, manifestOf } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
-
-/** The agent as a local process: the same protocol and code as over SSH, without the SSH. */
-function localAgent(python: string): { session: AgentSession; child: ChildProcess } {
-  const child = spawn(python, ["-c", agentCode()], { stdio: ["pipe", "pipe", "pipe"], cwd: "/" });
-  const lifecycle = new EventEmitter();
-  child.on("close", () => lifecycle.emit("close"));
-  child.on("error", (e) => lifecycle.emit("error", e));
-  const session = new AgentSession(
-    { name: "local" },
-    {
-      stdin: child.stdin!,
-      stdout: child.stdout!,
-      stderr: child.stderr!,
-      lifecycle,
-      close: () => child.kill(),
-    },
-  );
-  return { session, child };
-}
-
-function manifestOf(files: Record<string, string>, mode = 0o644): ManifestFile[] {
-  return Object.entries(files).map(([path, content]) => ({
-    path,
-    size: Buffer.byteLength(content),
-    mode,
-    sha256: createHash("sha256").update(content).digest("hex"),
-  }));
-}
 
 const wire = (files: ManifestFile[]) => files.map((f) => [f.path, f.size, f.mode, f.sha256]);
 
@@ -150,7 +121,8 @@ describe("worker agent", () => {
       ["-c", "import workflow.main, util.sort.quick as q; print(q.X, q.__file__)"],
       { cwd: "/" },
     );
-    assert.match(stdout, new RegExp(`^42 ${projectDir}/current/util/sort/quick.py`));
+    // The interpreter resolved `current` when it started: a later switch does not move it.
+    assert.match(stdout, new RegExp(`^42 ${projectDir}/releases/${id}/util/sort/quick.py`));
     const hello = await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
     assert.equal(hello.current, id);
     assert.equal(hello.pthOk, true);
