@@ -9,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -132,12 +133,15 @@ export interface SlurmClusterOptions {
   keep?: boolean;
 }
 
-// The namespaces of every cluster still running in this process: on exit, every process inside
-// them (slurmstepd and job processes included, which no longer descend from what we spawned) is
-// killed; cluster.ts kills the spawned daemons themselves.
-const liveNamespaces = new Set<string>();
+// Every cluster of this process not stopped yet. On exit, every process inside its namespaces
+// (slurmstepd and job processes included, which no longer descend from what we spawned) is killed
+// and its directory removed; cluster.ts's exit handler kills the daemons we spawned.
+const live = new Set<{ namespaces: string[]; dir: string; keep: boolean }>();
 process.on("exit", () => {
-  for (const ns of liveNamespaces) killNamespace(ns);
+  for (const cluster of live) {
+    for (const ns of cluster.namespaces) killNamespace(ns);
+    if (!cluster.keep) rmSync(cluster.dir, { recursive: true, force: true, maxRetries: 2 });
+  }
 });
 
 /** PIDs of every live process whose mount namespace is `ns` (as read from /proc/PID/ns/mnt). */
@@ -170,12 +174,14 @@ function quote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
+/** The last lines of a log, headed by its path; nothing for a missing or empty file. */
 function tail(file: string, lines = 40): string {
   try {
     const text = readFileSync(file, "utf8").trimEnd().split("\n");
+    if (text.length === 1 && text[0] === "") return "";
     return `--- ${file}${text.length > lines ? ` (last ${lines} lines)` : ""}\n${text.slice(-lines).join("\n")}\n`;
   } catch {
-    return `--- ${file}: none\n`;
+    return "";
   }
 }
 
@@ -268,6 +274,8 @@ export async function startSlurmCluster(options: SlurmClusterOptions): Promise<S
   const daemons: ChildProcess[] = [];
   const all: Node[] = [];
   let stopped = false;
+  const self = { namespaces: [] as string[], dir, keep: options.keep === true };
+  live.add(self);
 
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
     PATH,
@@ -278,12 +286,9 @@ export async function startSlurmCluster(options: SlurmClusterOptions): Promise<S
   });
 
   const nodeLogs = (n: Node) =>
-    [join(n.dir, "holder.log"), join(n.dir, "slurmd.log"), join(n.dir, "slurmd.out"), join(n.dir, "sshd.log")]
-      .filter((f) => existsSync(f))
-      .map((f) => tail(f))
-      .join("");
+    ["holder.log", "slurmd.log", "slurmd.out", "sshd.log"].map((f) => tail(join(n.dir, f), 25)).join("");
   const logs = () =>
-    tail(join(mungeDir, "munged.log"), 15) +
+    tail(join(mungeDir, "munged.out"), 15) +
     tail(join(dir, "slurmctld.log")) +
     tail(join(dir, "slurmctld.out"), 15) +
     all.map(nodeLogs).join("");
@@ -309,7 +314,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions): Promise<S
       if (left === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    for (const n of all) liveNamespaces.delete(n.namespace);
+    live.delete(self);
     for (const child of daemons) child.kill("SIGKILL");
     await Promise.all(daemons.map(exited));
     if (!options.keep) await rm(dir, { recursive: true, force: true });
@@ -319,7 +324,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions): Promise<S
     mkdirSync(NODE_ROOT, { recursive: true });
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     mkdirSync(shared, { mode: 0o755 });
-    mkdirSync(mungeDir, { mode: 0o700 });
+    mkdirSync(mungeDir, { mode: 0o755 });
     mkdirSync(join(dir, "nodes"));
 
     // munged, with its own key, socket, pid, log and seed.
@@ -381,7 +386,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions): Promise<S
           } catch {
             return false;
           }
-          liveNamespaces.add(node.namespace);
+          self.namespaces.push(node.namespace);
           return true;
         },
         10_000,
