@@ -83,6 +83,10 @@ export function slurmAvailable(): boolean {
   return whySlurmUnavailable() === false;
 }
 
+/**
+ * A node: `dir` is its directory on the host (sshd config, host key, logs); `venv`, `deployDir`
+ * and `python()` are paths inside the node (/srv/sc/...); `stop`/`start` stop and start its sshd.
+ */
 export interface SlurmNode extends WorkerHandle {
   /** Its hostname inside its namespace, also its Slurm NodeName ("leader", "n1", ...). */
   hostname: string;
@@ -226,32 +230,38 @@ function run(
   });
 }
 
+/** The command line prefix that runs a program in `holderPid`'s namespaces, as that same process. */
+function enter(holderPid: number): string[] {
+  // Without --fork (and without --pid) nsenter execs the program: the PID is the program's.
+  return ["/usr/bin/nsenter", "--target", String(holderPid), "--uts", "--mount", "--"];
+}
+
 class Node extends LocalWorker implements SlurmNode {
   readonly hostname: string;
   readonly privateDir: string;
-  holderPid = 0;
+  /** The node's mount namespace as /proc/PID/ns/mnt names it, once the holder is ready. */
   namespace = "";
 
   constructor(
     name: string,
     port: number,
     dir: string,
+    readonly holderPid: number,
     private readonly baseEnv: () => Record<string, string>,
-    holderPid: number,
   ) {
     super(name, port, dir, {
       venv: join(NODE_ROOT, "venv"),
       deployDir: join(NODE_ROOT, "deploy"),
-      enter: ["/usr/bin/nsenter", "--target", String(holderPid), "--uts", "--mount", "--"],
+      enter: enter(holderPid),
     });
     this.hostname = name;
     this.privateDir = join(dir, "root");
-    this.holderPid = holderPid;
   }
 
-  /** The argv that runs `argv` inside this node. nsenter execs it: the PID is the program's. */
+  /** `argv` run inside this node, as [command, args] for spawn. */
   enterArgs(argv: string[]): [string, string[]] {
-    return ["/usr/bin/nsenter", ["--target", String(this.holderPid), "--uts", "--mount", "--", ...argv]];
+    const [command, ...args] = [...enter(this.holderPid), ...argv];
+    return [command!, args];
   }
 
   exec(command: string, env: Record<string, string> = {}): Promise<CommandResult> {
@@ -372,7 +382,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions): Promise<S
         ],
         join(ndir, "holder.log"),
       );
-      const node = new Node(name, sshPorts[index]!, ndir, env, holder.pid!);
+      const node = new Node(name, sshPorts[index]!, ndir, holder.pid!, env);
       all.push(node);
       await waitUntil(
         `the namespace of ${name} was not ready`,
