@@ -55,7 +55,7 @@ export interface Cluster {
     project?: Record<string, unknown>;
     extra?: Record<string, unknown>;
   }): string;
-  runOnWorker(w: WorkerHandle, command: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  runOnWorker(w: WorkerHandle, command: string): Promise<CommandResult>;
   addWorker(): Promise<WorkerHandle>;
   stop(): Promise<void>;
 }
@@ -69,13 +69,19 @@ export interface ClusterOptions {
   user?: string;
 }
 
-// Every sshd any cluster of this process started: killed on exit, so a failed test leaks none.
+// Every daemon any cluster of this process started: killed on exit, so a failed test leaks none.
 const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-async function freePort(): Promise<number> {
+/** Kills `child` when this process exits, unless it has exited by then. */
+export function track(child: ChildProcess): void {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+}
+
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -87,7 +93,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Resolves when the port answers with an SSH banner, i.e. sshd is really serving. */
-function sshBanner(port: number): Promise<boolean> {
+export function sshBanner(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     const done = (ok: boolean) => {
@@ -100,7 +106,7 @@ function sshBanner(port: number): Promise<boolean> {
   });
 }
 
-async function waitUntil(
+export async function waitUntil(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs: number,
@@ -114,11 +120,11 @@ async function waitUntil(
   throw new Error(`${what} within ${timeoutMs} ms. ${detail()}`);
 }
 
-async function keygen(file: string): Promise<void> {
+export async function keygen(file: string): Promise<void> {
   await execFileAsync(SSH_KEYGEN, ["-q", "-t", "ed25519", "-N", "", "-C", "sync-cluster-test", "-f", file]);
 }
 
-function sshdConfig(port: number, dir: string): string {
+export function sshdConfig(port: number, dir: string): string {
   return [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
@@ -142,18 +148,25 @@ function sshdConfig(port: number, dir: string): string {
   ].join("\n");
 }
 
-class LocalWorker implements WorkerHandle {
+/**
+ * One sshd serving `dir`'s sshd_config on `port`. `enter` prefixes its command line (e.g. an
+ * nsenter that execs it inside a namespace: the prefix must exec, so the child's PID is sshd's).
+ */
+export class LocalWorker implements WorkerHandle {
   readonly venv: string;
   readonly deployDir: string;
+  private readonly enter: readonly string[];
   private child: ChildProcess | undefined;
 
   constructor(
     readonly name: string,
     readonly port: number,
     readonly dir: string,
+    options: { venv?: string; deployDir?: string; enter?: readonly string[] } = {},
   ) {
-    this.venv = join(dir, "venv");
-    this.deployDir = join(dir, "deploy");
+    this.venv = options.venv ?? join(dir, "venv");
+    this.deployDir = options.deployDir ?? join(dir, "deploy");
+    this.enter = options.enter ?? [];
   }
 
   pid(): number | undefined {
@@ -168,14 +181,12 @@ class LocalWorker implements WorkerHandle {
     if (this.child) return;
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     const log = openSync(join(this.dir, "sshd.log"), "a");
-    const child = spawn(SSHD, ["-D", "-e", "-f", join(this.dir, "sshd_config")], {
-      stdio: ["ignore", "ignore", log],
-    });
+    const [command, ...args] = [...this.enter, SSHD, "-D", "-e", "-f", join(this.dir, "sshd_config")];
+    const child = spawn(command!, args, { stdio: ["ignore", "ignore", log] });
     closeSync(log);
     this.child = child;
-    running.add(child);
+    track(child);
     child.once("exit", () => {
-      running.delete(child);
       if (this.child === child) this.child = undefined;
     });
     await waitUntil(
@@ -218,7 +229,7 @@ class LocalWorker implements WorkerHandle {
   }
 }
 
-function commandName(pid: number): string {
+export function commandName(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
   } catch {
@@ -227,7 +238,7 @@ function commandName(pid: number): string {
 }
 
 /** PIDs of every process below `root`, read from /proc. */
-function descendantsOf(root: number): number[] {
+export function descendantsOf(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -251,6 +262,54 @@ function descendantsOf(root: number): number[] {
     }
   }
   return found;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command` over a real ssh to 127.0.0.1:`port`, checking the host key against `knownHosts`. */
+export function sshRun(
+  to: { port: number; user: string; identityFile: string; knownHosts: string },
+  command: string,
+): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(
+      "/usr/bin/ssh",
+      [
+        "-p",
+        String(to.port),
+        "-i",
+        to.identityFile,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        `UserKnownHostsFile=${to.knownHosts}`,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "ConnectTimeout=10",
+        `${to.user}@127.0.0.1`,
+        command,
+      ],
+      {
+        maxBuffer: 1 << 26,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" },
+      },
+      (error, stdout, stderr) => {
+        const code = error
+          ? typeof (error as { code?: unknown }).code === "number"
+            ? (error as { code: number }).code
+            : 255
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
@@ -339,41 +398,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       return inventoryPath;
     },
     runOnWorker(w, command) {
-      return new Promise((resolve) => {
-        execFile(
-          "/usr/bin/ssh",
-          [
-            "-p",
-            String(w.port),
-            "-i",
-            identityFile,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            `UserKnownHostsFile=${knownHosts}`,
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "ConnectTimeout=10",
-            `${user}@127.0.0.1`,
-            command,
-          ],
-          {
-            maxBuffer: 1 << 26,
-            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" },
-          },
-          (error, stdout, stderr) => {
-            const code = error
-              ? typeof (error as { code?: unknown }).code === "number"
-                ? (error as { code: number }).code
-                : 255
-              : 0;
-            resolve({ code, stdout, stderr });
-          },
-        );
-      });
+      return sshRun({ port: w.port, user, identityFile, knownHosts }, command);
     },
     async addWorker() {
       const worker = await makeWorker(workers.length + 1);
