@@ -1,6 +1,7 @@
 import pLimit from "p-limit";
 import { checkNode } from "../check/node-check.js";
 import { releaseIdOf } from "../core/manifest.js";
+import { topLevelNamesOf } from "../core/module-set.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
 import { NodeError } from "../errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
@@ -61,6 +62,8 @@ interface PushPlan {
   release: Release;
   archives: ArchiveCache;
   leader: LeaderExpectations | undefined;
+  /** The set's top-level names, each verified to load from the release after publishing. */
+  topLevel: string[];
 }
 
 async function pushOverConnection(
@@ -76,7 +79,7 @@ async function pushOverConnection(
     // The handshake and the worker's state are fetched while the leader is still resolving.
     const state = await hello(session, connection.node, project, keep);
     if (connection.node.role === "leader") leaderPinned.known(state.pinned ?? []);
-    const { release, archives, leader } = await plan;
+    const { release, archives, leader, topLevel } = await plan;
     const onProgress = (progress: NodeProgress) =>
       options.onEvent?.({ type: "node-progress", node: connection.node.name, ...progress });
     if (leader) {
@@ -99,7 +102,8 @@ async function pushOverConnection(
       onProgress,
       protect: connection.node.role === "leader" ? [] : await leaderPinned.pinned,
     });
-    if (!options.dryRun && leader) await verifyEntry(session, connection.node, leader.topLevel);
+    // Whatever --no-check says: a node that would import anything but the release is not converged.
+    if (!options.dryRun) await verifyEntry(session, connection.node, topLevel);
     return result;
   } finally {
     session.close();
@@ -141,7 +145,12 @@ export async function pushAll(
       bytes: r.files.reduce((s, f) => s + f.size, 0),
     });
     const leader = typeof options.leader === "function" ? options.leader(r) : options.leader;
-    return { release, archives: new ArchiveCache(r.root), leader };
+    return {
+      release,
+      archives: new ArchiveCache(r.root),
+      leader,
+      topLevel: [...topLevelNamesOf(r.files)].sort(),
+    };
   });
   const planned = plan.catch((error: unknown) => {
     throw new ResolutionAborted((error as Error).message);

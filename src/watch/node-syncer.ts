@@ -1,5 +1,6 @@
 import { checkNode } from "../check/node-check.js";
 import { retryDelayMs } from "../core/backoff.js";
+import { topLevelNamesOf } from "../core/module-set.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
 import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
@@ -238,9 +239,8 @@ export class NodeSyncer {
       protect: this.node.role === "leader" ? [] : this.options.leaderPins.ids,
     });
     // Once per session: an installed copy that shadows the workflow does not come and go per save.
-    const leader = this.options.leader();
-    if (leader && !this.verified) {
-      await verifyEntry(session, this.node, leader.topLevel);
+    if (!this.verified) {
+      await verifyEntry(session, this.node, [...topLevelNamesOf(release.files)].sort());
       this.verified = true;
     }
     // What the worker now runs: the next delta is computed against it without asking again.
