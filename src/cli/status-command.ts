@@ -78,13 +78,7 @@ export function statusTable(
     if (!s.reachable) return [s.node, "unreachable", "-", "-", "-", "-", "-"];
     const r = s.release!;
     const inSync =
-      s.role === "leader"
-        ? "(leader)"
-        : r.inSync === null
-          ? "?"
-          : r.inSync
-            ? "yes"
-            : `no (${r.filesDiffering ?? "?"} file(s) differ)`;
+      r.inSync === null ? "?" : r.inSync ? "yes" : `no (${r.filesDiffering ?? "?"} file(s) differ)`;
     const venv = s.checks ? (s.checks.ok ? (s.checks.warnings.length ? "warn" : "ok") : "FAIL") : "?";
     return [s.node, "up", r.current ?? "none", formatAge(r.ageSeconds), inSync, venv, String(r.releasesKept)];
   });
