@@ -9,7 +9,7 @@ export function leaderExpectations(resolution: Resolution): LeaderExpectations {
     pythonVersion: resolution.python.version,
     toilVersion: resolution.toilVersion,
     thirdParty: resolution.thirdParty,
-    releaseId: releaseIdOf(resolution.files),
-    setBytes: totalBytes(resolution.files),
+    releaseId: releaseIdOf(resolution.release),
+    setBytes: totalBytes(resolution.release),
   };
 }

@@ -44,7 +44,7 @@ export interface PushOptions {
 }
 
 export function releaseOf(resolution: Resolution, project: string): Release {
-  return { id: releaseIdOf(resolution.files), files: resolution.files, project };
+  return { id: releaseIdOf(resolution.release), files: resolution.release, project };
 }
 
 /** A release and what it needs, shared by every node of one push. */
@@ -111,7 +111,7 @@ export async function pushAll(
       bytes: r.files.reduce((s, f) => s + f.size, 0),
     });
     const leader = typeof options.leader === "function" ? options.leader(r) : options.leader;
-    return { release, archives: new ArchiveCache(r.root), leader };
+    return { release, archives: new ArchiveCache(r.roots), leader };
   });
   const planned = plan.catch((error: unknown) => {
     throw new ResolutionAborted((error as Error).message);

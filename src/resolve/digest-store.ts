@@ -15,7 +15,8 @@ import { DigestCache } from "./file-digest.js";
  * clock tick is never missed.
  */
 
-const FORMAT = 2;
+// 3: imports carry `optional` (inside a try that catches ImportError).
+const FORMAT = 3;
 const RACY_MS = 2000;
 
 type Row = [

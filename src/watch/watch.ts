@@ -12,7 +12,13 @@ import type { Inventory, NodeSpec } from "../inventory/types.js";
 import { ArchiveCache } from "../push/archive.js";
 import { DigestCache } from "../resolve/file-digest.js";
 import { ListingCache } from "../resolve/listing-cache.js";
-import { probeFor, type Resolution, type ResolveOptions, resolveProject } from "../resolve/resolver.js";
+import {
+  probeFor,
+  type Resolution,
+  type ResolveOptions,
+  resolveProject,
+  sourcePathsOf,
+} from "../resolve/resolver.js";
 import { refreshProjectEntries } from "../resolve/top-level-listing.js";
 import { relativePosix } from "../resolve/tree-lister.js";
 import { ChangeBatcher } from "./change-batcher.js";
@@ -51,10 +57,13 @@ export interface WatchOptions {
   onEvent: (event: WatchEvent) => void;
 }
 
-/** Names chokidar need not watch: never shipped, and often huge (.git, venvs, node_modules). */
+/**
+ * Names chokidar need not watch: never shipped, and often huge (.git, venvs, node_modules). A
+ * `.gitignore` is hidden but watched: it changes which of its siblings ship.
+ */
 function ignoredPath(path: string, stats?: { isDirectory(): boolean }): boolean {
   const name = basename(path);
-  if (isNeverShippedName(name)) return true;
+  if (isNeverShippedName(name) && name !== ".gitignore") return true;
   return stats?.isDirectory() === true && existsSync(join(path, "pyvenv.cfg"));
 }
 
@@ -63,8 +72,8 @@ export class WatchSession {
   private readonly syncers = new Map<string, NodeSyncer>();
   private readonly cache = new DigestCache();
   private readonly listings = new ListingCache();
-  /** The watched directory, once resolved: change paths are taken relative to it. */
-  private root: string | undefined;
+  /** The watched roots, once resolved (a new one is added to the watcher when the set gains it). */
+  private roots: string[] = [];
   private facts: InterpreterFacts | undefined;
   private release: WatchRelease | undefined;
   private expectations: LeaderExpectations | undefined;
@@ -92,7 +101,7 @@ export class WatchSession {
       Math.max(1000, this.options.debounceMs * 10),
       (paths, at) => this.onChanges(paths, at),
     );
-    this.watcher = chokidarWatch(resolution.root, {
+    this.watcher = chokidarWatch(resolution.roots, {
       ignored: ignoredPath,
       ignoreInitial: true,
       followSymlinks: false,
@@ -102,7 +111,7 @@ export class WatchSession {
     this.watcher.on("error", (error) =>
       this.options.onEvent({
         type: "warning",
-        message: `watching ${resolution.root}: ${(error as Error).message}`,
+        message: `watching ${resolution.roots.join(", ")}: ${(error as Error).message}`,
       }),
     );
     await new Promise<void>((resolve) => this.watcher!.once("ready", () => resolve()));
@@ -137,18 +146,22 @@ export class WatchSession {
    * directories the changes touched are listed again and only changed files are read.
    */
   private async resolve(changed?: ReadonlySet<string>): Promise<Resolution> {
-    const root = this.root;
-    const relChanged =
-      changed && root && changed.size < ChangeBatcher.maxPaths
-        ? [...changed].map((path) => relativePosix(root, path))
-        : undefined;
-    if (!relChanged || relChanged.some((rel) => rel === ".." || rel.startsWith("../"))) this.listings.clear();
-    else for (const rel of relChanged) this.listings.invalidate(rel);
-    // The root's top-level names change only with an entry of the root or a package's __init__.py.
-    const topLevelTouched = (rel: string) => !rel.includes("/") || /^[^/]+\/__init__\.py$/.test(rel);
+    const known = changed && this.roots.length > 0 && changed.size < ChangeBatcher.maxPaths;
+    const inRoots = (path: string) =>
+      this.roots.some((root) => {
+        const rel = relativePosix(root, path);
+        return rel !== ".." && !rel.startsWith("../");
+      });
+    if (!known || ![...changed].every(inRoots)) this.listings.clear();
+    else for (const path of changed) this.listings.invalidate(path);
+    // An entry's top-level names change only with an entry of it or a package's __init__.py.
+    const topLevelTouched = (entry: string) => (path: string) => {
+      const rel = relativePosix(entry, path);
+      return !rel.startsWith("../") && (!rel.includes("/") || /^[^/]+\/__init__\.py$/.test(rel));
+    };
     this.facts = await refreshProjectEntries(
       this.facts!,
-      (entry) => !relChanged || entry.path !== root || relChanged.some(topLevelTouched),
+      (entry) => !known || !this.roots.includes(entry.path) || [...changed].some(topLevelTouched(entry.path)),
     );
     const resolution = await resolveProject({
       ...this.options.resolveOptions,
@@ -156,13 +169,15 @@ export class WatchSession {
       cache: this.cache,
       listings: this.listings,
     });
-    this.root = resolution.root;
-    this.cache.retainOnly(new Set(resolution.files.map((f) => join(resolution.root, f.path))));
+    const added = resolution.roots.filter((r) => !this.roots.includes(r));
+    if (added.length > 0 && this.roots.length > 0) this.watcher?.add(added);
+    this.roots = resolution.roots;
+    this.cache.retainOnly(sourcePathsOf(resolution));
     return resolution;
   }
 
   private publish(resolution: Resolution, changedAt: number, resolveMs: number): void {
-    const id = releaseIdOf(resolution.files);
+    const id = releaseIdOf(resolution.release);
     if (this.release?.id === id) {
       this.options.onEvent({ type: "unchanged", release: id });
       return;
@@ -171,9 +186,9 @@ export class WatchSession {
     this.release = {
       id,
       seq: this.seq,
-      files: resolution.files,
+      files: resolution.release,
       project: this.inventory.project.name,
-      archives: new ArchiveCache(resolution.root),
+      archives: new ArchiveCache(resolution.roots),
       changedAt,
     };
     this.expectations = this.options.check ? leaderExpectations(resolution) : undefined;
@@ -181,8 +196,8 @@ export class WatchSession {
       type: "release",
       release: id,
       seq: this.seq,
-      files: resolution.files.length,
-      bytes: totalBytes(resolution.files),
+      files: resolution.release.length,
+      bytes: totalBytes(resolution.release),
       resolveMs,
     });
     for (const s of this.syncers.values()) s.offer(this.release);

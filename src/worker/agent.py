@@ -188,7 +188,17 @@ class Agent:
         return os.path.join(site, "sync-cluster-%s.pth" % self.project) if site else None
 
     def pth_line(self):
-        return os.path.join(self.project_dir, "current")
+        return "\n".join(self.root_entries(self.current()))
+
+    def root_entries(self, rid):
+        """The sys.path entries of a release: DEPLOY/PROJECT/current itself, or, when the leader
+        shipped several roots, each of its .roots/<k> in the leader's order (DESIGN.md section 5)."""
+        current = os.path.join(self.project_dir, "current")
+        roots_dir = os.path.join(self.releases_dir, rid, ".roots") if rid else None
+        if roots_dir and os.path.isdir(roots_dir):
+            numbered = sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)
+            return [os.path.join(current, ".roots", k) for k in numbered]
+        return [current]
 
     def current(self):
         try:
