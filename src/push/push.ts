@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import pLimit from "p-limit";
 import { checkNode } from "../check/node-check.js";
 import { releaseIdOf } from "../core/manifest.js";
@@ -36,6 +37,8 @@ export interface PushOptions {
   acceptNew?: boolean;
   keep?: number;
   lockTimeoutSeconds?: number;
+  /** Replace a project of the same name pushed from another leader or root (--replace). */
+  replace?: boolean;
   onEvent?: (event: PushEvent) => void;
   /** When given, each node is checked first (quick form) and not pushed to if a check fails (no --no-check). */
   leader?: LeaderExpectations | ((resolution: Resolution) => LeaderExpectations);
@@ -44,7 +47,12 @@ export interface PushOptions {
 }
 
 export function releaseOf(resolution: Resolution, project: string): Release {
-  return { id: releaseIdOf(resolution.release), files: resolution.release, project };
+  return {
+    id: releaseIdOf(resolution.release),
+    files: resolution.release,
+    project,
+    origin: { host: hostname(), root: resolution.root },
+  };
 }
 
 /** A release and what it needs, shared by every node of one push. */
@@ -85,6 +93,7 @@ async function pushOverConnection(
       keep,
       lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
       dryRun: options.dryRun ?? false,
+      replace: options.replace ?? false,
       onProgress,
     });
   } finally {

@@ -42,6 +42,8 @@ export interface SyncerOptions {
   project: string;
   keep: number;
   acceptNew: boolean;
+  /** Replace a project of the same name pushed from another leader or root (--replace). */
+  replace?: boolean;
   /** Checked once per connection, before the first push over it; undefined skips (--no-check). */
   leader: () => LeaderExpectations | undefined;
   /** Bounds how many nodes connect or push at once (shared by all syncers). */
@@ -222,6 +224,7 @@ export class NodeSyncer {
       keep: this.options.keep,
       lockTimeoutSeconds: 60,
       dryRun: false,
+      replace: this.options.replace ?? false,
     });
     // What the worker now runs: the next delta is computed against it without asking again.
     state.current = release.id;

@@ -10,6 +10,7 @@ import type { LeaderExpectations } from "../core/node-checks.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import { ArchiveCache } from "../push/archive.js";
+import { releaseOf } from "../push/push.js";
 import { DigestCache } from "../resolve/file-digest.js";
 import { ListingCache } from "../resolve/listing-cache.js";
 import {
@@ -54,6 +55,8 @@ export interface WatchOptions {
   watchInventory?: boolean;
   inventoryEnv?: NodeJS.ProcessEnv;
   keep?: number;
+  /** Replace a project of the same name pushed from another leader or root (--replace). */
+  replace?: boolean;
   onEvent: (event: WatchEvent) => void;
 }
 
@@ -184,10 +187,8 @@ export class WatchSession {
     }
     this.seq++;
     this.release = {
-      id,
+      ...releaseOf(resolution, this.inventory.project.name),
       seq: this.seq,
-      files: resolution.release,
-      project: this.inventory.project.name,
       archives: new ArchiveCache(resolution.roots),
       changedAt,
     };
@@ -228,6 +229,7 @@ export class WatchSession {
       project: this.inventory.project.name,
       keep: this.options.keep ?? 3,
       acceptNew: this.options.acceptNew,
+      replace: this.options.replace ?? false,
       leader: () => this.expectations,
       slot: (work) => this.limit(work),
       onEvent: (e) => this.options.onEvent(e),

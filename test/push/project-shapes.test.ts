@@ -220,4 +220,58 @@ describe("real project shapes on a real worker", {
     assert.equal(r.thirdParty.find((t) => t.module === "leaderonly")?.optional, true);
     assert.equal(await pushAndRun(r, "shape4", "import wf4.main; print(wf4.main.run())"), "shape4 ok");
   });
+
+  test("a push refuses to replace another project of the same name on a worker unless --replace", async () => {
+    const make = async (tag: string) => {
+      const dir = await realpath(await tempDir(`clash-${tag}`));
+      await writeTree(dir, { [`clash_${tag}/__init__.py`]: "", [`clash_${tag}/main.py`]: "X = 1\n" });
+      return resolveProject({
+        entry: { kind: "module", name: `clash_${tag}.main` },
+        startDir: dir,
+        python: SYSTEM_PYTHON,
+        env,
+      });
+    };
+    cluster.writeInventory({ project: { name: "clash" } });
+    const inventory = await loadInventory({ explicitPath: cluster.inventoryPath, env });
+    const first = await pushAll(inventory, await make("a"));
+    assert.ok(
+      first.every((o) => o.ok),
+      JSON.stringify(first),
+    );
+    const other = await make("b");
+    const refused = await pushAll(inventory, other);
+    assert.equal(refused[0]?.ok, false);
+    assert.match(
+      refused[0]?.error ?? "",
+      /holds another project named `clash`, pushed from .*clash-a.*--replace/,
+    );
+    const w = cluster.workers[0]!;
+    const still = await cluster.runOnWorker(w, `cd / && ${w.python()} -c "import clash_a.main"`);
+    assert.equal(still.code, 0, "the first project is untouched");
+    const replaced = await pushAll(inventory, other, { replace: true });
+    assert.ok(
+      replaced.every((o) => o.ok),
+      JSON.stringify(replaced),
+    );
+    const now = await cluster.runOnWorker(w, `cd / && ${w.python()} -c "import clash_b.main"`);
+    assert.equal(now.code, 0, now.stderr);
+    // The new origin is recorded: pushing the second project again needs no --replace.
+    assert.ok((await pushAll(inventory, other)).every((o) => o.ok));
+  });
+
+  test("without project.name, a src root is named by its project's metadata or its parent directory", async () => {
+    const repo = await realpath(await tempDir("named"));
+    await writeTree(repo, { "pyproject.toml": '[project]\nname = "neo-pipeline"\n', "src/x.py": "" });
+    cluster.writeInventory({ project: { root: join(repo, "src") } });
+    assert.equal(
+      (await loadInventory({ explicitPath: cluster.inventoryPath, env })).project.name,
+      "neo-pipeline",
+    );
+    const bare = await realpath(await tempDir("bare"));
+    await writeTree(bare, { "src/x.py": "" });
+    cluster.writeInventory({ project: { root: join(bare, "src") } });
+    const name = (await loadInventory({ explicitPath: cluster.inventoryPath, env })).project.name;
+    assert.equal(name, bare.slice(bare.lastIndexOf("/") + 1));
+  });
 });
