@@ -51,6 +51,7 @@ export function resolutionJson(r: Resolution): unknown {
     unresolved: r.unresolved,
     optional: r.optional,
     notShipped: r.notShipped,
+    syntaxErrors: r.syntaxErrors,
     warnings: r.warnings,
   };
 }

@@ -3,7 +3,7 @@ import pLimit from "p-limit";
 import { checkNode } from "../check/node-check.js";
 import { releaseIdOf } from "../core/manifest.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { NodeError } from "../errors.js";
+import { NodeError, ResolutionError } from "../errors.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
 import { AgentSession } from "../transport/agent-session.js";
@@ -39,6 +39,8 @@ export interface PushOptions {
   lockTimeoutSeconds?: number;
   /** Replace a project of the same name pushed from another leader or root (--replace). */
   replace?: boolean;
+  /** Push modules that do not compile with the leader's Python (--force). */
+  force?: boolean;
   onEvent?: (event: PushEvent) => void;
   /** When given, each node is checked first (quick form) and not pushed to if a check fails (no --no-check). */
   leader?: LeaderExpectations | ((resolution: Resolution) => LeaderExpectations);
@@ -101,6 +103,14 @@ async function pushOverConnection(
   }
 }
 
+/** A module that does not compile would fail every job that imports it: refused before any node changes. */
+export function brokenModulesError(r: Resolution): ResolutionError {
+  const listed = r.syntaxErrors.map((e) => `  ${e.file}:${e.line}: ${e.message}`).join("\n");
+  return new ResolutionError(
+    `Not pushed: ${r.syntaxErrors.length} module(s) do not compile with the leader's Python ${r.python.version}, so every job importing them would fail on the workers:\n${listed}\nFix them, or push anyway with --force.`,
+  );
+}
+
 /** Marks a node's task that stopped because the leader's resolution failed: not a node failure. */
 class ResolutionAborted extends Error {}
 
@@ -112,6 +122,7 @@ export async function pushAll(
 ): Promise<NodeOutcome[]> {
   const resolved = Promise.resolve(resolution);
   const plan = resolved.then((r): PushPlan => {
+    if (r.syntaxErrors.length > 0 && !options.force) throw brokenModulesError(r);
     const release = releaseOf(r, inventory.project.name);
     options.onEvent?.({
       type: "release",

@@ -29,6 +29,7 @@ import {
 import { projectRootProviding, sortRootsByPath } from "../core/project-roots.js";
 import { type ResolvedFile, releaseFilesOf } from "../core/release-layout.js";
 import { ResolutionError } from "../errors.js";
+import { CompileChecker } from "./compile-check.js";
 import {
   type DigestCache,
   digestFiles,
@@ -68,7 +69,16 @@ export interface Resolution {
   optional: OptionalImport[];
   /** Imports the leader finds only in the start directory, which is not shipped. */
   notShipped: NotShippedImport[];
+  /** Modules that do not compile with the leader's interpreter: push refuses them, watch holds them. */
+  syntaxErrors: SyntaxProblem[];
   warnings: string[];
+}
+
+export interface SyntaxProblem {
+  /** Relative to the root (absolute when the set has several roots). */
+  file: string;
+  line: number;
+  message: string;
 }
 
 /** Files above this size are shipped with a warning: each change sends them whole to every worker. */
@@ -89,6 +99,8 @@ export interface ResolveOptions {
   listings?: ListingCache;
   /** Facts from an earlier probe of the same interpreter (watch mode probes once). */
   facts?: InterpreterFacts;
+  /** Kept by watch mode: compiles changed modules without starting python each time. */
+  compiler?: CompileChecker;
 }
 
 export function defaultPython(env: NodeJS.ProcessEnv): string {
@@ -272,6 +284,13 @@ export async function resolveProject(options: ResolveOptions): Promise<Resolutio
       `${u.file}:${u.line}: \`import ${u.module}\` cannot be resolved on the leader; it will fail on the workers too.`,
     );
   }
+  const syntaxErrors =
+    mode === "installed" ? [] : await compileModules(files, roots, digests, facts, options.compiler);
+  for (const e of syntaxErrors) {
+    warnings.push(
+      `${e.file}:${e.line}: does not compile with the leader's Python ${facts.version} (${e.message}): every job importing it would fail. push refuses it (--force pushes it anyway); watch keeps the workers on the last good release until it is fixed.`,
+    );
+  }
   for (const n of classified.notShipped) {
     warnings.push(
       `${n.file}:${n.line}: \`import ${n.module}\` is found on the leader, not shipped: only in the start directory ${n.path}, which \`python -m\` puts on the leader's path but no worker has. Move it into one of the project's packages, or put ${n.path} on PYTHONPATH to ship it as a root.`,
@@ -291,8 +310,47 @@ export async function resolveProject(options: ResolveOptions): Promise<Resolutio
     unresolved: classified.unresolved,
     optional: classified.optional,
     notShipped: classified.notShipped,
+    syntaxErrors,
     warnings,
   };
+}
+
+/**
+ * Compiles the modules not yet compiled with this interpreter (the verdict is kept with each
+ * file's digest, so an unchanged file is compiled once) and returns the ones that fail.
+ */
+async function compileModules(
+  files: readonly ResolvedFile[],
+  roots: readonly string[],
+  digests: ReadonlyMap<string, FileDigest>,
+  facts: InterpreterFacts,
+  kept: CompileChecker | undefined,
+): Promise<SyntaxProblem[]> {
+  const display = (f: ResolvedFile) => (roots.length > 1 ? join(roots[f.root]!, f.path) : f.path);
+  const modules = files
+    .filter((f) => f.path.endsWith(".py"))
+    .map((f) => ({ file: f, abs: join(roots[f.root]!, f.path) }));
+  const unknown = modules.filter((m) => digests.get(m.abs)?.compiled?.python !== facts.version);
+  if (unknown.length > 0) {
+    const checker = kept ?? new CompileChecker(facts.executable);
+    try {
+      const failed = new Map((await checker.check(unknown.map((m) => m.abs))).map((e) => [e.path, e]));
+      for (const m of unknown) {
+        const digest = digests.get(m.abs);
+        const e = failed.get(m.abs);
+        if (digest)
+          digest.compiled = { python: facts.version, error: e ? { line: e.line, message: e.message } : null };
+      }
+    } finally {
+      if (!kept) checker.close();
+    }
+  }
+  const problems: SyntaxProblem[] = [];
+  for (const m of modules) {
+    const error = digests.get(m.abs)?.compiled?.error;
+    if (error) problems.push({ file: display(m.file), ...error });
+  }
+  return problems;
 }
 
 /** Script in a package directory: suggest the -m invocation from the top package's parent. */

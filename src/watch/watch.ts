@@ -11,6 +11,7 @@ import { loadInventory } from "../inventory/load.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import { ArchiveCache } from "../push/archive.js";
 import { releaseOf } from "../push/push.js";
+import { CompileChecker } from "../resolve/compile-check.js";
 import { DigestCache } from "../resolve/file-digest.js";
 import { ListingCache } from "../resolve/listing-cache.js";
 import {
@@ -18,6 +19,7 @@ import {
   type Resolution,
   type ResolveOptions,
   resolveProject,
+  type SyntaxProblem,
   sourcePathsOf,
 } from "../resolve/resolver.js";
 import { refreshProjectEntries } from "../resolve/top-level-listing.js";
@@ -31,11 +33,15 @@ import { NodeSyncer, type SyncerEvent, type WatchRelease } from "./node-syncer.j
  */
 
 export type WatchEvent =
-  | { type: "watching"; root: string; nodes: string[]; release: string }
+  | { type: "watching"; root: string; nodes: string[]; release: string | null }
   | { type: "change"; paths: number; sample: string[] }
   | { type: "release"; release: string; seq: number; files: number; bytes: number; resolveMs: number }
   | { type: "unchanged"; release: string }
   | { type: "resolve-error"; message: string; keeping: string | null }
+  /** Modules that do not compile: no release until they do; the workers keep `keeping`. */
+  | { type: "held"; errors: SyntaxProblem[]; keeping: string | null }
+  /** An import that cannot be resolved, reported when it first appears. */
+  | { type: "unresolved"; module: string; file: string; line: number }
   | { type: "inventory-error"; message: string }
   | { type: "node-added"; node: string }
   | { type: "node-removed"; node: string }
@@ -86,6 +92,9 @@ export class WatchSession {
   private inventoryWatcher: FSWatcher | undefined;
   private batcher: ChangeBatcher | undefined;
   private resolving: Promise<void> = Promise.resolve();
+  private compiler: CompileChecker | undefined;
+  /** Unresolved imports already reported (module and file), so each is shown when it appears. */
+  private unresolvedSeen = new Set<string>();
   private stopping = false;
 
   constructor(private readonly options: WatchOptions) {
@@ -96,7 +105,14 @@ export class WatchSession {
   /** Resolves once (a failure here is the caller's: nothing was started), then starts watching. */
   async start(): Promise<void> {
     this.facts = await probeFor(this.options.resolveOptions);
-    const resolution = await this.resolve();
+    this.compiler = new CompileChecker(this.facts.executable);
+    let resolution: Resolution;
+    try {
+      resolution = await this.resolve();
+    } catch (error) {
+      this.compiler.close();
+      throw error;
+    }
     this.publish(resolution, performance.now(), 0);
     for (const node of this.inventory.workers) this.addNode(node, false);
     this.batcher = new ChangeBatcher(
@@ -127,7 +143,7 @@ export class WatchSession {
       type: "watching",
       root: resolution.root,
       nodes: [...this.syncers.keys()],
-      release: this.release!.id,
+      release: this.release?.id ?? null,
     });
   }
 
@@ -171,6 +187,7 @@ export class WatchSession {
       facts: this.facts,
       cache: this.cache,
       listings: this.listings,
+      ...(this.compiler ? { compiler: this.compiler } : {}),
     });
     const added = resolution.roots.filter((r) => !this.roots.includes(r));
     if (added.length > 0 && this.roots.length > 0) this.watcher?.add(added);
@@ -180,6 +197,16 @@ export class WatchSession {
   }
 
   private publish(resolution: Resolution, changedAt: number, resolveMs: number): void {
+    this.reportNewUnresolved(resolution);
+    if (resolution.syntaxErrors.length > 0) {
+      // Publishing would break every worker's jobs at import: they keep the last good release.
+      this.options.onEvent({
+        type: "held",
+        errors: resolution.syntaxErrors,
+        keeping: this.release?.id ?? null,
+      });
+      return;
+    }
     const id = releaseIdOf(resolution.release);
     if (this.release?.id === id) {
       this.options.onEvent({ type: "unchanged", release: id });
@@ -202,6 +229,17 @@ export class WatchSession {
       resolveMs,
     });
     for (const s of this.syncers.values()) s.offer(this.release);
+  }
+
+  private reportNewUnresolved(resolution: Resolution): void {
+    const now = new Set<string>();
+    for (const u of resolution.unresolved) {
+      const key = `${u.module}\0${u.file}`;
+      now.add(key);
+      if (!this.unresolvedSeen.has(key)) this.options.onEvent({ type: "unresolved", ...u });
+    }
+    // Forgotten once fixed, so that the same mistake made again is shown again.
+    this.unresolvedSeen = now;
   }
 
   private onChanges(paths: Set<string>, firstSeenAt: number): void {
@@ -284,6 +322,7 @@ export class WatchSession {
     const inFlight = [...this.syncers.values()].filter((s) => s.currentPhase === "syncing").length;
     this.options.onEvent({ type: "stopping", inFlight });
     await Promise.all([...this.syncers.values()].map((s) => s.stop(graceMs)));
+    this.compiler?.close();
     this.options.onEvent({ type: "stopped" });
   }
 }

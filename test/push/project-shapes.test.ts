@@ -260,6 +260,31 @@ describe("real project shapes on a real worker", {
     assert.ok((await pushAll(inventory, other)).every((o) => o.ok));
   });
 
+  test("push refuses modules that do not compile with the leader's Python, unless --force", async () => {
+    const dir = await realpath(await tempDir("broken"));
+    await writeTree(dir, { "brk/__init__.py": "", "brk/main.py": "def broken(:\n    pass\n" });
+    const r = await resolveProject({
+      entry: { kind: "module", name: "brk.main" },
+      startDir: dir,
+      python: SYSTEM_PYTHON,
+      env,
+    });
+    assert.deepEqual(
+      r.syntaxErrors.map((e) => [e.file, e.line]),
+      [["brk/main.py", 1]],
+    );
+    cluster.writeInventory({ project: { name: "broken" } });
+    const inventory = await loadInventory({ explicitPath: cluster.inventoryPath, env });
+    await assert.rejects(
+      pushAll(inventory, r),
+      /Not pushed: 1 module\(s\) do not compile[\s\S]*brk\/main\.py:1:[\s\S]*--force/,
+    );
+    const w = cluster.workers[0]!;
+    const none = await cluster.runOnWorker(w, `test -e ${w.deployDir}/broken/current; echo $?`);
+    assert.equal(none.stdout.trim(), "1", "nothing was pushed");
+    assert.ok((await pushAll(inventory, r, { force: true })).every((o) => o.ok));
+  });
+
   test("without project.name, a src root is named by its project's metadata or its parent directory", async () => {
     const repo = await realpath(await tempDir("named"));
     await writeTree(repo, { "pyproject.toml": '[project]\nname = "neo-pipeline"\n', "src/x.py": "" });
