@@ -12,8 +12,9 @@ export function leaderExpectations(resolution: Resolution): LeaderExpectations {
     pythonVersion: resolution.python.version,
     toilVersion: resolution.toilVersion,
     thirdParty: resolution.thirdParty,
-    releaseId: releaseIdOf(resolution.files),
-    setBytes: totalBytes(resolution.files),
+    releaseId: releaseIdOf(resolution.release),
+    setBytes: totalBytes(resolution.release),
+    // Paths of `files` are relative to their own root: the names a worker imports from any root.
     topLevel: [...topLevelNamesOf(resolution.files)].sort(),
   };
 }

@@ -16,6 +16,8 @@ interface PushCommandOptions extends EntryOptions {
   ndjson?: boolean;
   acceptNew?: boolean;
   check?: boolean;
+  replace?: boolean;
+  force?: boolean;
 }
 
 export function parseJobs(value: string | undefined): number | undefined {
@@ -39,6 +41,8 @@ export function registerPush(program: Command): void {
     .option("--dry-run", "say what each worker would receive, change nothing")
     .option("--no-check", "push even to nodes whose readiness check fails")
     .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .option("--force", "push even modules that do not compile with the leader's Python")
+    .option("--replace", "replace a project of the same name that another leader or root pushed to a worker")
     .option("--json", "print the outcome as one JSON document")
     .option("--ndjson", "print the push as it happens, one JSON event per line, then the outcome")
     .action(async (script: string | undefined, options: PushCommandOptions) => {
@@ -66,6 +70,8 @@ export function registerPush(program: Command): void {
         concurrency,
         dryRun: options.dryRun ?? false,
         acceptNew: options.acceptNew ?? false,
+        replace: options.replace ?? false,
+        force: options.force ?? false,
         onEvent,
         leader: options.check === false ? undefined : leaderExpectations,
       }).finally(() => display?.close());

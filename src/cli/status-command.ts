@@ -42,8 +42,8 @@ export function registerStatus(program: Command): void {
       try {
         const resolution = await resolveWithStoredDigests(project.resolveOptions);
         leader = {
-          id: releaseIdOf(resolution.files),
-          files: resolution.files,
+          id: releaseIdOf(resolution.release),
+          files: resolution.release,
           expectations: leaderExpectations(resolution),
         };
       } catch (error) {

@@ -12,6 +12,7 @@ interface WatchCommandOptions extends EntryOptions {
   json?: boolean;
   check?: boolean;
   acceptNew?: boolean;
+  replace?: boolean;
 }
 
 /** How long in-flight pushes may take to finish after SIGINT/SIGTERM before they are cut. */
@@ -30,6 +31,7 @@ export function registerWatch(program: Command): void {
     .option("--python <py>", "the leader's interpreter")
     .option("--no-check", "sync even nodes whose readiness check fails")
     .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .option("--replace", "replace a project of the same name that another leader or root pushed to a worker")
     .option("--json", "print one JSON event per line (the default when stdout is not a terminal)")
     .action(async (script: string | undefined, options: WatchCommandOptions) => {
       const concurrency = parseJobs(options.jobs);
@@ -49,6 +51,7 @@ export function registerWatch(program: Command): void {
         debounceMs,
         concurrency,
         acceptNew: options.acceptNew ?? false,
+        replace: options.replace ?? false,
         check: options.check !== false,
         onEvent,
       });

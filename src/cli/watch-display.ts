@@ -7,6 +7,12 @@ import { formatBytes } from "./terminal.js";
  * of one status line per node, redrawn in place. Past 20 nodes the block shows counts instead.
  */
 
+/** The log's clock: 24-hour HH:MM:SS, whatever the locale (a 12-hour clock without AM/PM is ambiguous). */
+export function clock24(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+}
+
 interface NodeLine {
   phase: string;
   release?: string;
@@ -16,6 +22,8 @@ interface NodeLine {
 export class WatchDisplay {
   private readonly nodes = new Map<string, NodeLine>();
   private readonly block: LiveBlock;
+  /** Set while a module does not compile: shown above the nodes until a release replaces it. */
+  private held: string | undefined;
 
   constructor(out: NodeJS.WriteStream) {
     this.block = new LiveBlock(out, (width) => this.lines(width));
@@ -24,12 +32,19 @@ export class WatchDisplay {
   handle(event: WatchEvent): void {
     const log = this.logLine(event);
     this.track(event);
-    if (log) this.block.printAbove(`${new Date().toLocaleTimeString()} ${log}\n`);
+    if (log) this.block.printAbove(`${clock24(new Date())} ${log}\n`);
     else this.block.redrawSoon();
   }
 
   private track(event: WatchEvent): void {
     switch (event.type) {
+      case "held":
+        this.held = `HELD: ${event.errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join("; ")} (workers keep ${event.keeping ?? "what they have"})`;
+        break;
+      case "release":
+      case "unchanged":
+        this.held = undefined;
+        break;
       case "node-phase":
         this.nodes.set(event.node, {
           ...this.nodes.get(event.node),
@@ -64,6 +79,10 @@ export class WatchDisplay {
         return `watching ${event.root} for ${event.nodes.length} worker(s); release ${event.release}`;
       case "release":
         return `release ${event.release}: ${event.files} files, ${formatBytes(event.bytes)} (resolved in ${Math.round(event.resolveMs)} ms)`;
+      case "held":
+        return `not released, ${event.errors.length} module(s) do not compile; workers keep ${event.keeping ?? "what they have"}:\n${event.errors.map((e) => `  ${e.file}:${e.line}: ${e.message}`).join("\n")}`;
+      case "unresolved":
+        return `${event.file}:${event.line}: \`import ${event.module}\` cannot be resolved on the leader; it will fail on the workers too`;
       case "resolve-error":
         return `cannot resolve, workers keep ${event.keeping ?? "what they have"}:\n  ${event.message.replaceAll("\n", "\n  ")}`;
       case "inventory-error":
@@ -84,6 +103,11 @@ export class WatchDisplay {
   }
 
   private lines(width: number): string[] {
+    const held = this.held ? [this.held.slice(0, width - 1)] : [];
+    return [...held, ...this.nodeLines(width)];
+  }
+
+  private nodeLines(width: number): string[] {
     const entries = [...this.nodes.entries()];
     if (entries.length > 20) {
       const counts = new Map<string, number>();

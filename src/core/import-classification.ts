@@ -20,6 +20,8 @@ export interface ThirdPartyModule {
   location: ThirdPartyLocation;
   /** The sys.path directory it was found in. */
   path: string;
+  /** Every import of it sits in a `try` that catches ImportError: a node without it still runs the workflow. */
+  optional: boolean;
 }
 
 export interface ImportSite {
@@ -27,6 +29,8 @@ export interface ImportSite {
   module: string;
   file: string;
   line: number;
+  /** Inside a `try` whose handler catches ImportError (python-imports.ts). */
+  optional?: boolean;
 }
 
 export interface UnresolvedImport {
@@ -35,9 +39,30 @@ export interface UnresolvedImport {
   line: number;
 }
 
+/** An import every site of which is guarded by `except ImportError`; `found` says whether the leader has it. */
+export interface OptionalImport {
+  module: string;
+  file: string;
+  line: number;
+  found: boolean;
+}
+
+/**
+ * A module the leader finds only in the start directory, which is on the path of `python -m`
+ * started there but is no root of the set: it is not shipped, and the workers will lack it.
+ */
+export interface NotShippedImport {
+  module: string;
+  file: string;
+  line: number;
+  path: string;
+}
+
 export interface ImportClassification {
   thirdParty: ThirdPartyModule[];
   unresolved: UnresolvedImport[];
+  optional: OptionalImport[];
+  notShipped: NotShippedImport[];
 }
 
 /**
@@ -61,8 +86,19 @@ export function locateTopLevel(
   return namespace;
 }
 
+/**
+ * A standard-library name, including those found in the standard library's directories but left
+ * out of `sys.stdlib_module_names` (`test`, and Debian's `sitecustomize`): on a worker they come
+ * before any shipped root, so they matter as much as the listed ones.
+ */
 export function isStandardLibrary(name: string, facts: InterpreterFacts): boolean {
-  return name === "__future__" || facts.stdlibNames.includes(name);
+  return (
+    name === "__future__" ||
+    facts.stdlibNames.includes(name) ||
+    facts.path.some(
+      (e) => e.kind === "stdlib" && e.names?.[name] !== undefined && e.names[name] !== "namespace",
+    )
+  );
 }
 
 function normalizeDistName(name: string): string {
@@ -104,21 +140,44 @@ export interface ClassifyInput {
   facts: InterpreterFacts;
   /** Whether the code behind a located name contains compiled files (decided at the edge by looking). */
   hasCompiledCode: (name: string, located: LocatedModule) => boolean;
+  /**
+   * Package mode with a root other than the start directory: `python -m` on the leader also
+   * finds modules in the start directory, which no worker has.
+   */
+  startDirOnPath?: boolean;
 }
 
 export function classifyImports(input: ClassifyInput): ImportClassification {
-  const thirdParty = new Map<string, ThirdPartyModule>();
-  const unresolved: UnresolvedImport[] = [];
-  const unresolvedNames = new Set<string>();
+  // One verdict per top-level name: required when any of its imports is, and reported at its
+  // first required site (else its first site).
+  const firstSite = new Map<string, ImportSite>();
+  const required = new Set<string>();
   for (const site of input.sites) {
     const name = site.module;
-    // The first site of an unresolved module is enough to find it; the rest would be noise.
-    if (input.inSet.has(name) || unresolvedNames.has(name) || thirdParty.has(name)) continue;
-    if (isStandardLibrary(name, input.facts)) continue;
+    if (input.inSet.has(name) || isStandardLibrary(name, input.facts)) continue;
+    if (!site.optional && !required.has(name)) {
+      required.add(name);
+      firstSite.set(name, site);
+    } else if (!firstSite.has(name)) firstSite.set(name, site);
+  }
+  const thirdParty: ThirdPartyModule[] = [];
+  const unresolved: UnresolvedImport[] = [];
+  const optional: OptionalImport[] = [];
+  const notShipped: NotShippedImport[] = [];
+  const start = input.startDirOnPath ? input.facts.path.find((e) => e.kind === "start") : undefined;
+  for (const [name, site] of firstSite) {
+    const isOptional = !required.has(name);
+    const at = { module: name, file: site.file, line: site.line };
+    // The start directory comes first on the leader's path: what it holds is what the leader imports.
+    if (start?.names?.[name]) {
+      if (isOptional) optional.push({ ...at, found: true });
+      else notShipped.push({ ...at, path: start.path });
+      continue;
+    }
     const located = locateTopLevel(name, input.facts);
+    if (isOptional) optional.push({ ...at, found: located !== undefined });
     if (!located) {
-      unresolvedNames.add(name);
-      unresolved.push({ module: name, file: site.file, line: site.line });
+      if (!isOptional) unresolved.push(at);
       continue;
     }
     const dist = distributionFor(name, located.entry.path, input.facts.distributions);
@@ -126,16 +185,22 @@ export function classifyImports(input: ClassifyInput): ImportClassification {
       (dist?.compiledFiles.length ?? 0) > 0 ||
       located.kind === "extension" ||
       input.hasCompiledCode(name, located);
-    thirdParty.set(name, {
+    thirdParty.push({
       module: name,
       dist: dist?.name ?? null,
       version: dist?.version ?? null,
       native,
       location: locationOf(located.entry.kind),
       path: located.entry.path,
+      optional: isOptional,
     });
   }
   const byName = (a: { module: string }, b: { module: string }) =>
     a.module < b.module ? -1 : a.module > b.module ? 1 : 0;
-  return { thirdParty: [...thirdParty.values()].sort(byName), unresolved: unresolved.sort(byName) };
+  return {
+    thirdParty: thirdParty.sort(byName),
+    unresolved: unresolved.sort(byName),
+    optional: optional.sort(byName),
+    notShipped: notShipped.sort(byName),
+  };
 }

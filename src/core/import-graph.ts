@@ -26,6 +26,8 @@ export interface AbsoluteImport {
   candidates: string[];
   line: number;
   relative: boolean;
+  /** Inside a `try` that catches ImportError (see python-imports.ts). */
+  optional: boolean;
 }
 
 /**
@@ -45,7 +47,13 @@ export function absoluteImports(filePath: string, imports: readonly PythonImport
     }
     if (!module) continue;
     const candidates = imp.names.filter((n) => n !== "*").map((n) => `${module}.${n}`);
-    out.push({ module, candidates, line: imp.line, relative: imp.level > 0 });
+    out.push({
+      module,
+      candidates,
+      line: imp.line,
+      relative: imp.level > 0,
+      optional: imp.optional === true,
+    });
   }
   return out;
 }

@@ -16,6 +16,8 @@ export interface PathEntry {
   kind: PathEntryKind;
   /** Importable top-level names in that directory; null when it is not a readable directory. */
   names: Record<string, TopLevelKind> | null;
+  /** PYTHONPATH entries only: the directory holds `.dist-info` metadata (an install target, not source). */
+  distInfo?: boolean;
 }
 
 export interface DistributionFacts {

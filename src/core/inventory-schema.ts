@@ -1,6 +1,7 @@
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { InventoryError } from "../errors.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "../inventory/types.js";
+import { defaultProjectName, type MetadataTexts } from "./project-name.js";
 
 /**
  * The inventory's rules, applied to an already-parsed document: every key checked, defaults
@@ -25,6 +26,8 @@ export interface SchemaContext {
   locate(path: readonly (string | number)[]): { line: number; column: number } | undefined;
   /** ~/.ssh/config applied to an alias; undefined when nothing applies. */
   sshHost(alias: string): SshHostConfig | undefined;
+  /** The packaging metadata of a local directory (see project-name.ts); none when not given. */
+  metadataOf?(dir: string): MetadataTexts;
 }
 
 export interface ValidatedInventory {
@@ -287,7 +290,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     root,
     include: projectRaw.include === undefined ? [] : v.strings(projectRaw.include, ["project", "include"]),
     exclude: projectRaw.exclude === undefined ? [] : v.strings(projectRaw.exclude, ["project", "exclude"]),
-    name: basename(root),
+    name: defaultProjectName(root, ctx.metadataOf ?? (() => ({}))),
     batchSystem: "slurm",
   };
   if (projectRaw.entry !== undefined) project.entry = v.string(projectRaw.entry, ["project", "entry"]);

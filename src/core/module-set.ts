@@ -1,4 +1,5 @@
 import picomatch from "picomatch";
+import { GitIgnore, type IgnoreFile } from "./git-ignore.js";
 
 /**
  * Rule 1 of docs/DESIGN.md section 4: which files under the root make the module set of script and
@@ -18,6 +19,8 @@ export interface TreeEntry {
   link?: { target: string; outsideRoot: boolean };
   /** Why the entry could not be read (broken link, loop, permission). */
   error?: string;
+  /** The content of a `.gitignore` file, read with the listing (rule 1 honours it in a git work tree). */
+  text?: string;
 }
 
 /** Listings of directories by path relative to the root ("" is the root itself, "a/b" below it). */
@@ -29,6 +32,11 @@ export interface ModuleSetInput {
   imported: ReadonlySet<string>;
   include: readonly string[];
   exclude: readonly string[];
+  /**
+   * Set when the root is inside a git work tree: the ignore files above the root (outermost
+   * first). The `.gitignore` files inside the root come with the listings.
+   */
+  gitIgnoreAbove?: readonly IgnoreFile[];
 }
 
 export interface SelectedFile {
@@ -46,6 +54,18 @@ export interface ModuleSetSelection {
   pending: string[];
   /** Things a user should know about: links that are not followed, unreadable files. */
   notes: string[];
+}
+
+/**
+ * Files at a root that are never shipped: importing them on a worker would run them (`import
+ * setup` runs `setup()`), and they are tooling, not the workflow. A root's own `__init__.py` makes
+ * no package of an import-path entry (rule 2), so it is nothing a worker could import either.
+ */
+const ROOT_NEVER_SHIPPED = new Set(["setup.py", "conftest.py", "noxfile.py", "__init__.py"]);
+
+/** A file is a Python module of the set; anything else shipped is data (templates, schemas, YAML). */
+export function isModulePath(path: string): boolean {
+  return path.endsWith(".py");
 }
 
 /** Names never shipped whatever the rules or globs say. */
@@ -118,6 +138,11 @@ function includeMayReach(dir: string, m: Matchers): boolean {
   );
 }
 
+/**
+ * Why a directory is visited. Inside a regular package every regular file goes, data included,
+ * and so does every directory below it (`templates/`, `schemas/` need no `__init__.py`), as
+ * `pip install .` with package data and Toil's own auto-deployment ship them.
+ */
 type DirRole = "package" | "namespace" | "include-only";
 
 export function selectModuleSet(input: ModuleSetInput): ModuleSetSelection {
@@ -125,6 +150,7 @@ export function selectModuleSet(input: ModuleSetInput): ModuleSetSelection {
   const files = new Map<string, SelectedFile>();
   const pending: string[] = [];
   const notes: string[] = [];
+  const gitIgnore = input.gitIgnoreAbove ? new GitIgnore(input.gitIgnoreAbove) : undefined;
 
   const addFile = (path: string, e: TreeEntry): void => {
     if (e.error) {
@@ -149,16 +175,21 @@ export function selectModuleSet(input: ModuleSetInput): ModuleSetSelection {
       pending.push(dir);
       return;
     }
+    const ignoreFile = gitIgnore && entries.find((e) => e.name === ".gitignore" && e.text !== undefined);
+    if (ignoreFile) gitIgnore!.add({ dir, text: ignoreFile.text! });
     for (const e of entries) {
       if (isNeverShippedName(e.name)) continue;
       const path = join(dir, e.name);
       if (isExcluded(path, m)) continue;
+      if (role === "root" && ROOT_NEVER_SHIPPED.has(e.name)) continue;
+      // An include glob names what the user wants shipped: it wins over .gitignore.
+      const ignored = gitIgnore?.ignores(path, e.type === "dir") === true;
       if (e.type === "dir") {
-        visitSubdirectory(path, e, role);
+        if (!ignored) visitSubdirectory(path, e, role);
+        else if (includeMayReach(path, m)) visitSubdirectory(path, e, "include-only");
         continue;
       }
-      const isSource = e.name.endsWith(".py");
-      const byRule = isSource && role !== "include-only";
+      const byRule = !ignored && (role === "package" || (role !== "include-only" && isModulePath(e.name)));
       if (byRule || m.include?.(path)) addFile(path, e);
     }
   };
@@ -178,12 +209,14 @@ export function selectModuleSet(input: ModuleSetInput): ModuleSetSelection {
     const imported = pythonic && input.imported.has(dottedName(path));
     const reachable = includeMayReach(path, m);
     if (!listing) {
-      // Only list what may matter: a directory that may be a package, an imported one, or an include target.
-      if (pythonic || reachable) pending.push(path);
+      // Only list what may matter: a directory that may be a package, an imported one, package
+      // data, or an include target.
+      if (pythonic || reachable || parentRole === "package") pending.push(path);
       return;
     }
     if (isVirtualenvListing(listing)) return;
-    if (pythonic && isRegularPackageListing(listing)) visit(path, "package");
+    if (parentRole === "package") visit(path, "package");
+    else if (pythonic && isRegularPackageListing(listing)) visit(path, "package");
     else if (imported) visit(path, "namespace");
     else if (reachable) visit(path, "include-only");
   };

@@ -188,10 +188,13 @@ export function judgeNode(f: NodeCheckFacts, leader: LeaderExpectations): CheckR
       if (t.module === "toil") continue;
       const m = modules[t.module];
       const wanted = t.dist ? `${t.dist}${t.version ? `==${t.version}` : ""}` : t.module;
-      if (!m?.found) failures.push(`${t.module} is missing: install ${wanted}`);
+      // An optional import (inside `try: ... except ImportError`) is never a reason to refuse a node.
+      if (!m?.found && t.optional)
+        differences.push(`${t.module} is missing (an optional import: the workflow runs without it)`);
+      else if (!m?.found) failures.push(`${t.module} is missing: install ${wanted}`);
       else if (t.version && m.version && m.version !== t.version) {
         // Compiled code must match the leader's build; pure Python usually still works.
-        if (t.native)
+        if (t.native && !t.optional)
           failures.push(
             `${t.module} ${m.version} differs from the leader's ${t.version} (compiled code): install ${wanted}`,
           );

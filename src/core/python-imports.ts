@@ -15,12 +15,18 @@ export interface PythonImport {
   names: string[];
   /** 1-based line where the statement starts. */
   line: number;
+  /**
+   * Set when the statement sits in the body of a `try` whose handler catches ImportError,
+   * ModuleNotFoundError, Exception or BaseException (or everything): the file runs without it.
+   */
+  optional?: true;
 }
 
+/** `at` is the token's offset in the source: the column of a statement's first token gives its block. */
 type Token =
-  | { kind: "name"; text: string; line: number }
+  | { kind: "name"; text: string; line: number; at: number }
   /** Punctuation the import grammar needs; anything else is "other", any string literal is "str". */
-  | { kind: "op"; text: "." | "," | "(" | ")" | "*" | ":" | "str" | "other"; line: number }
+  | { kind: "op"; text: "." | "," | "(" | ")" | "*" | ":" | "str" | "other"; line: number; at: number }
   | { kind: "end"; line: number };
 
 const STRING_PREFIX = /^(?:[rRbBuUfFtT]|[rR][bBfFtT]|[bBfFtT][rR])$/;
@@ -182,10 +188,11 @@ function* tokenize(source: string): Generator<Token> {
       continue;
     }
     let token: Token;
+    const at = i;
     const nameLength = nameCharLength(source, i, true);
     if (c === '"' || c === "'") {
       const end = skipString(source, i, line, false, 0);
-      token = { kind: "op", text: "str", line };
+      token = { kind: "op", text: "str", line, at };
       i = end.index;
       line = end.line;
     } else if (nameLength > 0) {
@@ -197,11 +204,11 @@ function* tokenize(source: string): Generator<Token> {
       const text = source.slice(start, i);
       if ((source[i] === '"' || source[i] === "'") && STRING_PREFIX.test(text)) {
         const end = skipString(source, i, line, FORMATTED_PREFIX.test(text), 0);
-        token = { kind: "op", text: "str", line };
+        token = { kind: "op", text: "str", line, at };
         i = end.index;
         line = end.line;
       } else {
-        token = { kind: "name", text, line };
+        token = { kind: "name", text, line, at };
         // `import` can never sit inside brackets, nor `from` except after `yield`: seeing one open a
         // line there means a bracket was left unclosed, so recover rather than lose the rest of the file.
         const keywordInBrackets =
@@ -223,7 +230,7 @@ function* tokenize(source: string): Generator<Token> {
       }
       const kept =
         c === "." || c === "," || c === "(" || c === ")" || c === "*" || (c === ":" && depth === 0);
-      token = { kind: "op", text: kept ? c : "other", line };
+      token = { kind: "op", text: kept ? c : "other", line, at };
     }
     atLineStart = false;
     previous = token;
@@ -250,21 +257,94 @@ const COMPOUND_KEYWORDS = new Set([
   "case",
 ]);
 
+/** Exceptions whose handler makes the imports of its `try` body optional (a bare `except:` does too). */
+const IMPORT_FAILURE_HANDLERS = new Set(["ImportError", "ModuleNotFoundError", "Exception", "BaseException"]);
+
+/**
+ * The indentation of the statement whose first token is at `at`, tabs to the next multiple of 8
+ * as Python counts them; Infinity when something precedes it on its line (`x = 1; import y`,
+ * `try: import y`): such a statement is inside whatever block the line's first one is in. Only
+ * the whitespace before the token is looked at, so a long line costs no more than a short one.
+ */
+function indentationOf(source: string, at: number): number {
+  let start = at;
+  while (start > 0 && (source[start - 1] === " " || source[start - 1] === "\t" || source[start - 1] === "\f"))
+    start--;
+  if (start > 0 && source[start - 1] !== "\n") return Number.POSITIVE_INFINITY;
+  let col = 0;
+  for (let i = start; i < at; i++) col = source[i] === "\t" ? (Math.floor(col / 8) + 1) * 8 : col + 1;
+  return col;
+}
+
+/**
+ * An open `try` statement: its column, which clause the lines below it belong to, and the
+ * imports of its body, made optional once a handler is seen to catch import failures.
+ */
+interface TryBlock {
+  column: number;
+  clause: "body" | "handler" | "other";
+  imports: PythonImport[];
+  guarded: boolean;
+}
+
 export function scanImports(source: string): PythonImport[] {
   // Python's universal newlines; a single linear regex pass.
   const text = (source.charCodeAt(0) === 0xfeff ? source.slice(1) : source).replace(/\r\n?/g, "\n");
   const found: PythonImport[] = [];
+  const tries: TryBlock[] = [];
   // Only statements that start with `import` or `from` are kept, so a huge literal costs no memory.
   let importStatement: Token[] | undefined;
+  // The exception names of an `except` clause's header, until its colon.
+  let handlerNames: string[] | undefined;
+  let afterAs = false;
   let started = false;
   let compoundHeader = false;
+  const finishImport = () => {
+    if (!importStatement) return;
+    const before = found.length;
+    parseImportStatement(importStatement, found);
+    const body = tries.filter((t) => t.clause === "body");
+    for (const imp of found.slice(before)) for (const t of body) t.imports.push(imp);
+    importStatement = undefined;
+  };
+  const finishHandler = () => {
+    const block = tries.at(-1);
+    if (handlerNames && block) {
+      if (handlerNames.length === 0 || handlerNames.some((n) => IMPORT_FAILURE_HANDLERS.has(n)))
+        block.guarded = true;
+    }
+    handlerNames = undefined;
+  };
+  const closeTry = (block: TryBlock) => {
+    if (block.guarded) for (const imp of block.imports) imp.optional = true;
+  };
+  /** A statement begins at `column`: close the `try` blocks it lies outside of, and follow clauses. */
+  const statementStarts = (token: Token & { kind: "name" | "op" }) => {
+    const column = indentationOf(text, token.at);
+    const keyword = token.kind === "name" ? token.text : "";
+    while (tries.length > 0) {
+      const block = tries.at(-1)!;
+      if (column > block.column) break;
+      if (column === block.column && (keyword === "except" || keyword === "else" || keyword === "finally")) {
+        block.clause = keyword === "except" ? "handler" : "other";
+        if (keyword === "except") {
+          handlerNames = [];
+          afterAs = false;
+        }
+        return;
+      }
+      closeTry(tries.pop()!);
+    }
+    if (keyword === "try") tries.push({ column, clause: "body", imports: [], guarded: false });
+  };
   for (const token of tokenize(text)) {
     if (token.kind === "end") {
-      if (importStatement) parseImportStatement(importStatement, found);
-      importStatement = undefined;
+      finishImport();
+      finishHandler();
       started = false;
     } else if (!started) {
       started = true;
+      statementStarts(token);
       const keyword = token.kind === "name" && (token.text === "import" || token.text === "from");
       importStatement = keyword ? [token] : undefined;
       compoundHeader = token.kind === "name" && COMPOUND_KEYWORDS.has(token.text);
@@ -272,9 +352,17 @@ export function scanImports(source: string): PythonImport[] {
       importStatement.push(token);
     } else if (compoundHeader && token.kind === "op" && token.text === ":") {
       // `if TYPE_CHECKING: import x`: the header's colon starts a new simple statement.
+      finishHandler();
       started = false;
+    } else if (handlerNames) {
+      // `except (ImportError, OSError) as e`: the last part of each dotted name, up to `as`.
+      if (token.kind === "name" && token.text === "as") afterAs = true;
+      else if (token.kind === "name" && !afterAs) handlerNames.push(token.text);
+      else if (token.kind === "op" && token.text === ".") handlerNames.pop();
     }
   }
+  finishImport();
+  for (const block of tries) closeTry(block);
   return found;
 }
 

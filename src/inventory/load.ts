@@ -1,10 +1,11 @@
-import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import SSHConfig from "ssh-config";
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import { type SshHostConfig, validateInventory } from "../core/inventory-schema.js";
+import type { MetadataTexts } from "../core/project-name.js";
 import { InventoryError } from "../errors.js";
 import type { Inventory } from "./types.js";
 
@@ -207,6 +208,7 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
     defaultUser: localUser,
     sshHost: sshConfigReader({ path: sshConfigPath, text: sshText, homeDir, localUser, cwd }),
     locate: (path) => locate(doc, lineCounter, path),
+    metadataOf: packagingMetadataOf,
   });
   await Promise.all(
     validated.identityFiles.map(async (id) => {
@@ -224,4 +226,23 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
     }),
   );
   return validated.inventory;
+}
+
+/** The packaging files that name a project, read when the inventory names none (project-name.ts). */
+function packagingMetadataOf(dir: string): MetadataTexts {
+  const read = (name: string) => {
+    try {
+      return readFileSync(join(dir, name), "utf8");
+    } catch {
+      return undefined;
+    }
+  };
+  const texts: MetadataTexts = {};
+  const pyproject = read("pyproject.toml");
+  const setupCfg = read("setup.cfg");
+  const setupPy = read("setup.py");
+  if (pyproject !== undefined) texts.pyprojectToml = pyproject;
+  if (setupCfg !== undefined) texts.setupCfg = setupCfg;
+  if (setupPy !== undefined) texts.setupPy = setupPy;
+  return texts;
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { pack } from "tar-stream";
 import type { ManifestFile } from "../core/manifest.js";
+import { sourceOf } from "../core/release-layout.js";
 import { ResolutionError } from "../errors.js";
 import { openRegularFile } from "../resolve/file-digest.js";
 
@@ -13,7 +14,12 @@ import { openRegularFile } from "../resolve/file-digest.js";
 /** Fixed time stamps: the archive of the same files is the same bytes. */
 const EPOCH = new Date(0);
 
-export async function buildArchive(root: string, files: readonly ManifestFile[]): Promise<Buffer> {
+/** `files` are release paths; `roots` are the leader's roots they come from (see release-layout.ts). */
+export async function buildArchive(
+  roots: string | readonly string[],
+  files: readonly ManifestFile[],
+): Promise<Buffer> {
+  const rootList = typeof roots === "string" ? [roots] : roots;
   const archive = pack();
   const chunks: Buffer[] = [];
   archive.on("data", (chunk: unknown) => chunks.push(chunk as Buffer));
@@ -25,7 +31,8 @@ export async function buildArchive(root: string, files: readonly ManifestFile[])
     let content: Buffer;
     try {
       // Never a plain readFile: a FIFO swapped in since the resolution would block it for ever.
-      const { handle } = await openRegularFile(join(root, f.path));
+      const source = sourceOf(f.path, rootList.length);
+      const { handle } = await openRegularFile(join(rootList[source.root]!, source.path));
       try {
         content = await handle.readFile();
       } finally {
@@ -59,7 +66,7 @@ export async function buildArchive(root: string, files: readonly ManifestFile[])
 export class ArchiveCache {
   private readonly archives = new Map<string, Promise<Buffer>>();
 
-  constructor(private readonly root: string) {}
+  constructor(private readonly roots: string | readonly string[]) {}
 
   get(files: readonly ManifestFile[]): Promise<Buffer> {
     const key = createHash("sha256");
@@ -67,7 +74,7 @@ export class ArchiveCache {
     const id = key.digest("hex");
     let archive = this.archives.get(id);
     if (!archive) {
-      archive = buildArchive(this.root, files);
+      archive = buildArchive(this.roots, files);
       this.archives.set(id, archive);
       archive.catch(() => this.archives.delete(id));
     }

@@ -1,5 +1,6 @@
 import type { ManifestFile } from "../core/manifest.js";
 import { entryVerdict, type OriginsProbe } from "../core/node-checks.js";
+import { originConflict, type ProjectOrigin } from "../core/project-origin.js";
 import { type PublishPlan, planPublish, type WireFile } from "../core/publish-plan.js";
 import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
@@ -11,6 +12,8 @@ export interface Release {
   id: string;
   files: ManifestFile[];
   project: string;
+  /** Where the release comes from; recorded on the worker, and a different recorded one is refused. */
+  origin?: ProjectOrigin;
 }
 
 /** What the worker reported about itself when the session started. */
@@ -29,6 +32,8 @@ export interface WorkerState {
   pinned: string[];
   python: { executable: string; version: string };
   projectDir: string;
+  /** What the worker recorded of the project's origin (project-origin.ts); absent from older agents. */
+  origin?: unknown;
 }
 
 export type NodePushStatus = "unchanged" | "switched" | "published" | "would-publish";
@@ -56,6 +61,8 @@ export interface PushSettings {
   keep: number;
   lockTimeoutSeconds: number;
   dryRun: boolean;
+  /** Replace a project of the same name pushed from another leader or root (--replace). */
+  replace?: boolean;
   onProgress?: (progress: NodeProgress) => void;
 }
 
@@ -155,6 +162,10 @@ export async function pushToNode(
       `the virtualenv ${node.venv} does not exist on the node (or is not a virtualenv): create it with \`python3 -m venv --system-site-packages ${node.venv}\` or run \`sync-cluster check --fix\``,
     );
   }
+  if (release.origin && !settings.replace) {
+    const conflict = originConflict(state.origin, release.origin, release.project, node.name);
+    if (conflict) throw new NodeError(node.name, conflict);
+  }
   const base = {
     status: "unchanged" as NodePushStatus,
     release: release.id,
@@ -169,6 +180,7 @@ export async function pushToNode(
     release: release.id,
     lockTimeout: settings.lockTimeoutSeconds,
     ...(settings.protect?.length ? { protect: settings.protect } : {}),
+    ...(release.origin ? { origin: release.origin } : {}),
   };
   if (state.releases.some((r) => r.id === release.id)) {
     if (settings.dryRun) return { ...base, status: "switched" };

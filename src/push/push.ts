@@ -1,9 +1,10 @@
+import { hostname } from "node:os";
 import pLimit from "p-limit";
 import { checkNode } from "../check/node-check.js";
 import { releaseIdOf } from "../core/manifest.js";
 import { topLevelNamesOf } from "../core/module-set.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { NodeError } from "../errors.js";
+import { NodeError, ResolutionError } from "../errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
@@ -46,6 +47,10 @@ export interface PushOptions {
   acceptNew?: boolean;
   keep?: number;
   lockTimeoutSeconds?: number;
+  /** Replace a project of the same name pushed from another leader or root (--replace). */
+  replace?: boolean;
+  /** Push modules that do not compile with the leader's Python (--force). */
+  force?: boolean;
   onEvent?: (event: PushEvent) => void;
   /** When given, each node is checked first (quick form) and not pushed to if a check fails (no --no-check). */
   leader?: LeaderExpectations | ((resolution: Resolution) => LeaderExpectations);
@@ -54,7 +59,12 @@ export interface PushOptions {
 }
 
 export function releaseOf(resolution: Resolution, project: string): Release {
-  return { id: releaseIdOf(resolution.files), files: resolution.files, project };
+  return {
+    id: releaseIdOf(resolution.release),
+    files: resolution.release,
+    project,
+    origin: { host: hostname(), root: resolution.root },
+  };
 }
 
 /** A release and what it needs, shared by every node of one push. */
@@ -99,6 +109,7 @@ async function pushOverConnection(
       keep,
       lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
       dryRun: options.dryRun ?? false,
+      replace: options.replace ?? false,
       onProgress,
       protect: connection.node.role === "leader" ? [] : await leaderPinned.pinned,
     });
@@ -123,6 +134,14 @@ class LeaderPins {
   }
 }
 
+/** A module that does not compile would fail every job that imports it: refused before any node changes. */
+export function brokenModulesError(r: Resolution): ResolutionError {
+  const listed = r.syntaxErrors.map((e) => `  ${e.file}:${e.line}: ${e.message}`).join("\n");
+  return new ResolutionError(
+    `Not pushed: ${r.syntaxErrors.length} module(s) do not compile with the leader's Python ${r.python.version}, so every job importing them would fail on the workers:\n${listed}\nFix them, or push anyway with --force.`,
+  );
+}
+
 /** Marks a node's task that stopped because the leader's resolution failed: not a node failure. */
 class ResolutionAborted extends Error {}
 
@@ -137,6 +156,7 @@ export async function pushAll(
   const leaderPinned = new LeaderPins(nodes.some((n) => n.role === "leader"));
   const resolved = Promise.resolve(resolution);
   const plan = resolved.then((r): PushPlan => {
+    if (r.syntaxErrors.length > 0 && !options.force) throw brokenModulesError(r);
     const release = releaseOf(r, inventory.project.name);
     options.onEvent?.({
       type: "release",
@@ -147,7 +167,7 @@ export async function pushAll(
     const leader = typeof options.leader === "function" ? options.leader(r) : options.leader;
     return {
       release,
-      archives: new ArchiveCache(r.root),
+      archives: new ArchiveCache(r.roots),
       leader,
       topLevel: [...topLevelNamesOf(r.files)].sort(),
     };

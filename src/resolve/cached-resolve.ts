@@ -1,6 +1,5 @@
-import { join } from "node:path";
 import { loadDigestCache, saveDigestCache } from "./digest-store.js";
-import { type Resolution, type ResolveOptions, resolveProject } from "./resolver.js";
+import { type Resolution, type ResolveOptions, resolveProject, sourcePathsOf } from "./resolver.js";
 
 /**
  * One-shot commands reuse the digests of files unchanged since the last run (see digest-store.ts).
@@ -10,7 +9,7 @@ export async function resolveWithStoredDigests(options: ResolveOptions): Promise
   const env = options.env ?? process.env;
   const cache = options.cache ?? (await loadDigestCache(options.startDir, env));
   const resolution = await resolveProject({ ...options, cache });
-  cache.retainOnly(new Set(resolution.files.map((f) => join(resolution.root, f.path))));
+  cache.retainOnly(sourcePathsOf(resolution));
   await saveDigestCache(options.startDir, cache, env);
   return resolution;
 }

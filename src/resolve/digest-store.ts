@@ -4,7 +4,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import type { PythonImport } from "../core/python-imports.js";
-import { DigestCache } from "./file-digest.js";
+import { DigestCache, type FileDigest } from "./file-digest.js";
 
 /**
  * The digest cache kept on disk between runs, so a push after a push re-reads only the files
@@ -15,7 +15,8 @@ import { DigestCache } from "./file-digest.js";
  * clock tick is never missed.
  */
 
-const FORMAT = 2;
+// 3: imports carry `optional` (inside a try that catches ImportError); rows carry the compile verdict.
+const FORMAT = 3;
 const RACY_MS = 2000;
 
 type Row = [
@@ -26,6 +27,7 @@ type Row = [
   ino: number,
   sha256: string,
   imports: PythonImport[] | null,
+  compiled: FileDigest["compiled"] | null,
 ];
 
 async function identity(
@@ -62,7 +64,7 @@ export async function loadDigestCache(
     await Promise.all(
       doc.rows.map((row) =>
         limit(async () => {
-          const [absPath, size, mtimeMs, ctimeMs, ino, sha256, imports] = row;
+          const [absPath, size, mtimeMs, ctimeMs, ino, sha256, imports, compiled] = row;
           const now = await identity(absPath);
           if (
             !now ||
@@ -72,7 +74,9 @@ export async function loadDigestCache(
             now.ino !== ino
           )
             return;
-          cache.set({ absPath, size, mtimeMs }, imports ? { sha256, size, imports } : { sha256, size });
+          const digest: FileDigest = imports ? { sha256, size, imports } : { sha256, size };
+          if (compiled) digest.compiled = compiled;
+          cache.set({ absPath, size, mtimeMs }, digest);
         }),
       ),
     );
@@ -111,6 +115,7 @@ export async function saveDigestCache(
             id.ino,
             digest.sha256,
             digest.imports ?? null,
+            digest.compiled ?? null,
           ];
         }),
       ),

@@ -11,6 +11,8 @@ export interface FileDigest {
   /** Bytes actually hashed: the size that ships, even if the file changed after it was listed. */
   size: number;
   imports?: PythonImport[];
+  /** Python sources, once compiled with the leader's interpreter (`python` is its version). */
+  compiled?: { python: string; error: { line: number; message: string } | null };
 }
 
 /** Key for the in-memory cache that watch mode keeps: a file whose size and mtime are unchanged is not re-read. */

@@ -62,6 +62,14 @@ def list_top_level(entry):
     return names
 
 
+def holds_dist_info(entry):
+    """Whether a directory holds installed distributions' metadata (`pip install --target DIR`)."""
+    try:
+        return any(n.endswith(".dist-info") for n in os.listdir(entry))
+    except OSError:
+        return False
+
+
 def site_dirs():
     own = None
     if sys.prefix != getattr(sys, "base_prefix", sys.prefix):
@@ -269,8 +277,10 @@ def main():
         if entry in seen:
             continue
         seen.add(entry)
-        path.append({"path": entry, "kind": kind,
-                     "names": list_top_level(entry) if os.path.isdir(entry) else None})
+        item = {"path": entry, "kind": kind, "names": list_top_level(entry) if os.path.isdir(entry) else None}
+        if kind == "pythonpath":
+            item["distInfo"] = holds_dist_info(entry)
+        path.append(item)
 
     dists = []
     installs = []

@@ -5,10 +5,13 @@ import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { type Entry, isValidModuleName, refusedRootReason, scriptNameProblem } from "../core/entry-rules.js";
 import {
   classifyImports,
+  distributionFor,
   type ImportSite,
   isStandardLibrary,
   type LocatedModule,
   locateTopLevel,
+  type NotShippedImport,
+  type OptionalImport,
   type ThirdPartyModule,
   type UnresolvedImport,
 } from "../core/import-classification.js";
@@ -23,7 +26,10 @@ import {
   type TreeEntry,
   topLevelNamesOf,
 } from "../core/module-set.js";
+import { projectRootProviding, sortRootsByPath } from "../core/project-roots.js";
+import { type ResolvedFile, releaseFilesOf } from "../core/release-layout.js";
 import { ResolutionError } from "../errors.js";
+import { CompileChecker } from "./compile-check.js";
 import {
   type DigestCache,
   digestFiles,
@@ -31,6 +37,7 @@ import {
   MAX_FILE_BYTES,
   tooLargeError,
 } from "./file-digest.js";
+import { gitIgnoreAbove } from "./git-work-tree.js";
 import type { ListingCache } from "./listing-cache.js";
 import { probeInterpreter } from "./probe.js";
 import { listDirectory } from "./tree-lister.js";
@@ -41,16 +48,41 @@ export interface Resolution {
   mode: ResolutionMode;
   /** The module the workers import: `workflow.main`, or the script's stem. */
   module: string;
+  /** The root the entry module is found in. */
   root: string;
+  /**
+   * Every root of the set in the leader's sys.path order: `root`, and project code found on
+   * other import-path entries (rule 1). One root in most projects.
+   */
+  roots: string[];
   python: { executable: string; version: string };
   /** Toil's version as the leader's interpreter sees it (null when Toil is not installed there). */
   toilVersion: string | null;
-  files: ManifestFile[];
+  /** Paths relative to their own root (`root` indexes `roots`), sorted by root then path. */
+  files: ResolvedFile[];
+  /** The same files as the worker's release holds them (see release-layout.ts): what is pushed. */
+  release: ManifestFile[];
   thirdParty: ThirdPartyModule[];
   native: NativeDistribution[];
   unresolved: UnresolvedImport[];
+  /** Imports guarded by `except ImportError`: never a failure. */
+  optional: OptionalImport[];
+  /** Imports the leader finds only in the start directory, which is not shipped. */
+  notShipped: NotShippedImport[];
+  /** Modules that do not compile with the leader's interpreter: push refuses them, watch holds them. */
+  syntaxErrors: SyntaxProblem[];
   warnings: string[];
 }
+
+export interface SyntaxProblem {
+  /** Relative to the root (absolute when the set has several roots). */
+  file: string;
+  line: number;
+  message: string;
+}
+
+/** Files above this size are shipped with a warning: each change sends them whole to every worker. */
+export const LARGE_FILE_BYTES = 10 * 1024 * 1024;
 
 export interface ResolveOptions {
   entry: Entry;
@@ -67,6 +99,8 @@ export interface ResolveOptions {
   listings?: ListingCache;
   /** Facts from an earlier probe of the same interpreter (watch mode probes once). */
   facts?: InterpreterFacts;
+  /** Kept by watch mode: compiles changed modules without starting python each time. */
+  compiler?: CompileChecker;
 }
 
 export function defaultPython(env: NodeJS.ProcessEnv): string {
@@ -185,11 +219,6 @@ export async function resolveProject(options: ResolveOptions): Promise<Resolutio
             `Run from the project directory, or install the project into a --system-site-packages virtualenv with \`pip install .\`.`,
         );
     }
-    if (mode === "package" && (await exists(join(root, "__init__.py")))) {
-      throw new ResolutionError(
-        `The root ${root} is itself a package (it has an __init__.py), so the workers could not import \`${name}\` from it. Run from its parent directory, or remove ${join(root, "__init__.py")}.`,
-      );
-    }
     await checkModulePath(root, name);
   }
 
@@ -197,26 +226,52 @@ export async function resolveProject(options: ResolveOptions): Promise<Resolutio
   if (refused) throw new ResolutionError(refused);
 
   const digests = new Map<string, FileDigest>();
-  let files: SelectedFile[];
+  let roots = [root];
+  let files: ResolvedFile[];
   let installedNative: NativeDistribution[] = [];
   if (mode === "installed") {
     const picked = await selectInstalled(root, facts, warnings);
-    files = picked.files;
+    files = (await digestSelection(root, picked.files, digests, options.cache)).map((f) => ({
+      ...f,
+      root: 0,
+    }));
     installedNative = picked.native;
   } else {
-    files = await selectByRules(root, module, options, digests, warnings);
+    const selected = await selectByRules(root, module, facts, home, options, digests, warnings);
+    roots = selected.roots;
+    files = selected.files;
+    for (const r of roots) {
+      // An import-path entry is no package for Python, whatever it holds (many projects keep a
+      // src/__init__.py): the workers put it on their path the same way.
+      if (mode === "package" || r !== root) {
+        if (await exists(join(r, "__init__.py")))
+          warnings.push(
+            `${join(r, "__init__.py")} is ignored: ${r} is an import-path entry, not a package, for Python here and on the workers; it is not shipped.`,
+          );
+      }
+    }
   }
-  const manifestFiles = await digestSelection(root, files, digests, options.cache);
+  for (const f of files) {
+    if (f.size > LARGE_FILE_BYTES)
+      warnings.push(
+        `${roots.length > 1 ? join(roots[f.root]!, f.path) : f.path} is ${(f.size / 1024 / 1024).toFixed(1)} MiB: every change to it is sent whole to every worker. If the workers do not need it, add it to \`project.exclude\` or the project's .gitignore.`,
+      );
+  }
 
-  const inSet = topLevelNamesOf(manifestFiles);
-  if (mode !== "installed") checkShadowing(inSet, module, mode, root, facts, warnings);
-  const sites = importSites(manifestFiles, digests);
+  const inSet = new Set<string>();
+  for (const [i, r] of roots.entries()) {
+    const names = topLevelNamesOf(files.filter((f) => f.root === i));
+    if (mode !== "installed") checkShadowing(names, module, mode, r, roots, facts, warnings);
+    for (const n of names) inSet.add(n);
+  }
+  const sites = importSites(files, roots, digests);
   const nativeScan = new Map<string, boolean>();
   const classified = classifyImports({
     sites,
     inSet,
     facts,
     hasCompiledCode: (name, located) => hasCompiledCode(name, located, nativeScan),
+    startDirOnPath: mode === "package" && !roots.includes(facts.startDir),
   });
   const native = [...installedNative, ...nativeFromThirdParty(classified.thirdParty)];
   for (const n of native) {
@@ -229,18 +284,73 @@ export async function resolveProject(options: ResolveOptions): Promise<Resolutio
       `${u.file}:${u.line}: \`import ${u.module}\` cannot be resolved on the leader; it will fail on the workers too.`,
     );
   }
+  const syntaxErrors =
+    mode === "installed" ? [] : await compileModules(files, roots, digests, facts, options.compiler);
+  for (const e of syntaxErrors) {
+    warnings.push(
+      `${e.file}:${e.line}: does not compile with the leader's Python ${facts.version} (${e.message}): every job importing it would fail. push refuses it (--force pushes it anyway); watch keeps the workers on the last good release until it is fixed.`,
+    );
+  }
+  for (const n of classified.notShipped) {
+    warnings.push(
+      `${n.file}:${n.line}: \`import ${n.module}\` is found on the leader, not shipped: only in the start directory ${n.path}, which \`python -m\` puts on the leader's path but no worker has. Move it into one of the project's packages, or put ${n.path} on PYTHONPATH to ship it as a root.`,
+    );
+  }
   return {
     mode,
     module,
     root,
+    roots,
     python: { executable: facts.executable, version: facts.version },
     toilVersion: facts.distributions.find((d) => d.name?.toLowerCase() === "toil")?.version ?? null,
-    files: manifestFiles,
+    files,
+    release: releaseFilesOf(files, roots.length),
     thirdParty: classified.thirdParty,
     native,
     unresolved: classified.unresolved,
+    optional: classified.optional,
+    notShipped: classified.notShipped,
+    syntaxErrors,
     warnings,
   };
+}
+
+/**
+ * Compiles the modules not yet compiled with this interpreter (the verdict is kept with each
+ * file's digest, so an unchanged file is compiled once) and returns the ones that fail.
+ */
+async function compileModules(
+  files: readonly ResolvedFile[],
+  roots: readonly string[],
+  digests: ReadonlyMap<string, FileDigest>,
+  facts: InterpreterFacts,
+  kept: CompileChecker | undefined,
+): Promise<SyntaxProblem[]> {
+  const display = (f: ResolvedFile) => (roots.length > 1 ? join(roots[f.root]!, f.path) : f.path);
+  const modules = files
+    .filter((f) => f.path.endsWith(".py"))
+    .map((f) => ({ file: f, abs: join(roots[f.root]!, f.path) }));
+  const unknown = modules.filter((m) => digests.get(m.abs)?.compiled?.python !== facts.version);
+  if (unknown.length > 0) {
+    const checker = kept ?? new CompileChecker(facts.executable);
+    try {
+      const failed = new Map((await checker.check(unknown.map((m) => m.abs))).map((e) => [e.path, e]));
+      for (const m of unknown) {
+        const digest = digests.get(m.abs);
+        const e = failed.get(m.abs);
+        if (digest)
+          digest.compiled = { python: facts.version, error: e ? { line: e.line, message: e.message } : null };
+      }
+    } finally {
+      if (!kept) checker.close();
+    }
+  }
+  const problems: SyntaxProblem[] = [];
+  for (const m of modules) {
+    const error = digests.get(m.abs)?.compiled?.error;
+    if (error) problems.push({ file: display(m.file), ...error });
+  }
+  return problems;
 }
 
 /** Script in a package directory: suggest the -m invocation from the top package's parent. */
@@ -290,57 +400,119 @@ async function checkModulePath(root: string, name: string): Promise<void> {
   }
 }
 
-/** Script and package modes: list directories on demand until the selection is complete. */
+/** One root of the set while it is being selected: its listings so far and its ignore files. */
+interface RootWalk {
+  path: string;
+  tree: Map<string, readonly TreeEntry[]>;
+  gitIgnoreAbove: Awaited<ReturnType<typeof gitIgnoreAbove>>;
+  files: SelectedFile[];
+}
+
+/**
+ * Script and package modes: list directories on demand until the selection is complete. The
+ * imports of what is selected decide which namespace directories go, and which other
+ * import-path entries hold project code and become roots: both are followed to a fixed point.
+ */
 async function selectByRules(
-  root: string,
+  mainRoot: string,
   module: string,
+  facts: InterpreterFacts,
+  home: string,
   options: ResolveOptions,
   digests: Map<string, FileDigest>,
   warnings: string[],
-): Promise<SelectedFile[]> {
-  const tree = new Map<string, readonly TreeEntry[]>();
+): Promise<{ roots: string[]; files: ResolvedFile[] }> {
+  const walks: RootWalk[] = [];
+  const addRoot = async (path: string) => {
+    walks.push({ path, tree: new Map(), gitIgnoreAbove: await gitIgnoreAbove(path), files: [] });
+  };
+  await addRoot(mainRoot);
   const imported = new Set<string>();
   addWithPrefixes(module, imported);
   for (let round = 0; ; round++) {
+    const notes: string[] = [];
+    for (const walk of walks) {
+      const selection = await selectRoot(walk, imported, options, warnings);
+      walk.files = selection.files;
+      notes.push(...selection.notes);
+      await digestSelection(walk.path, selection.files, digests, options.cache);
+    }
+    const before = imported.size;
+    const inSet = new Set<string>();
+    for (const walk of walks) for (const n of topLevelNamesOf(walk.files)) inSet.add(n);
+    const newRoots = new Set<string>();
+    for (const walk of walks) {
+      for (const f of walk.files) {
+        const imports = digests.get(join(walk.path, f.path))?.imports;
+        if (!imports) continue;
+        for (const imp of absoluteImports(f.path, imports)) {
+          addWithPrefixes(imp.module, imported);
+          for (const c of imp.candidates) addWithPrefixes(c, imported);
+          const top = topLevelOf(imp.module);
+          if (imp.relative || inSet.has(top)) continue;
+          const provider = projectRootProviding(top, facts);
+          if (provider && !walks.some((w) => w.path === provider.entry.path))
+            newRoots.add(provider.entry.path);
+        }
+      }
+    }
+    for (const path of newRoots) {
+      const refused = refusedRootReason(path, home);
+      if (refused)
+        throw new ResolutionError(`${path} is on PYTHONPATH and holds the project's code: ${refused}`);
+      await addRoot(path);
+    }
+    if ((imported.size === before && newRoots.size === 0) || round > 1000) {
+      warnings.push(...notes);
+      const roots = sortRootsByPath(
+        walks.map((w) => w.path),
+        facts,
+      );
+      const files: ResolvedFile[] = [];
+      for (const [index, root] of roots.entries()) {
+        const walk = walks.find((w) => w.path === root)!;
+        for (const f of await digestSelection(root, walk.files, digests, options.cache))
+          files.push({ ...f, root: index });
+      }
+      return { roots, files };
+    }
+  }
+}
+
+/** Selects one root's files, listing the directories the rules ask for until none is pending. */
+async function selectRoot(
+  walk: RootWalk,
+  imported: ReadonlySet<string>,
+  options: ResolveOptions,
+  warnings: string[],
+): Promise<{ files: SelectedFile[]; notes: string[] }> {
+  const root = walk.path;
+  for (;;) {
     const selection = selectModuleSet({
-      tree,
+      tree: walk.tree,
       imported,
       include: options.include ?? [],
       exclude: options.exclude ?? [],
+      ...(walk.gitIgnoreAbove ? { gitIgnoreAbove: walk.gitIgnoreAbove } : {}),
     });
-    if (selection.pending.length > 0) {
-      await Promise.all(
-        selection.pending.map(async (dir) => {
-          try {
-            const known = options.listings?.get(dir);
-            const entries = known ?? (await listDirectory(root, dir));
-            if (!known) options.listings?.set(dir, entries);
-            tree.set(dir, entries);
-          } catch (error) {
-            if (dir === "")
-              throw new ResolutionError(`Cannot read the project root ${root}: ${(error as Error).message}`);
-            warnings.push(`${dir}/: skipped, ${(error as Error).message}`);
-            tree.set(dir, []);
-          }
-        }),
-      );
-      continue;
-    }
-    // Imports decide which namespace directories go; scan what is new, then look again.
-    await digestSelection(root, selection.files, digests, options.cache);
-    const before = imported.size;
-    for (const f of selection.files) {
-      const imports = digests.get(f.path)?.imports;
-      if (!imports) continue;
-      for (const imp of absoluteImports(f.path, imports)) {
-        addWithPrefixes(imp.module, imported);
-        for (const c of imp.candidates) addWithPrefixes(c, imported);
-      }
-    }
-    if (imported.size === before || round > 1000) {
-      warnings.push(...selection.notes);
-      return selection.files;
-    }
+    if (selection.pending.length === 0) return selection;
+    await Promise.all(
+      selection.pending.map(async (dir) => {
+        // Keyed by absolute directory: watch invalidates by the absolute paths it sees change.
+        const key = dir === "" ? root : join(root, dir);
+        try {
+          const known = options.listings?.get(key);
+          const entries = known ?? (await listDirectory(root, dir));
+          if (!known) options.listings?.set(key, entries);
+          walk.tree.set(dir, entries);
+        } catch (error) {
+          if (dir === "")
+            throw new ResolutionError(`Cannot read the project root ${root}: ${(error as Error).message}`);
+          warnings.push(`${dir}/: skipped, ${(error as Error).message}`);
+          walk.tree.set(dir, []);
+        }
+      }),
+    );
   }
 }
 
@@ -351,7 +523,7 @@ async function digestSelection(
   digests: Map<string, FileDigest>,
   cache: DigestCache | undefined,
 ): Promise<ManifestFile[]> {
-  const missing = files.filter((f) => !digests.has(f.path));
+  const missing = files.filter((f) => !digests.has(join(root, f.path)));
   const tooLarge = missing.find((f) => f.size > MAX_FILE_BYTES);
   if (tooLarge) throw tooLargeError(tooLarge.path, tooLarge.size);
   const computed = await digestFiles(
@@ -361,9 +533,9 @@ async function digestSelection(
     if (error instanceof ResolutionError) throw error;
     throw new ResolutionError(`Cannot read ${error.path ?? "a file of the project"}: ${error.message}`);
   });
-  for (const [i, f] of missing.entries()) digests.set(f.path, computed[i]!);
+  for (const [i, f] of missing.entries()) digests.set(join(root, f.path), computed[i]!);
   return files.map((f) => {
-    const d = digests.get(f.path)!;
+    const d = digests.get(join(root, f.path))!;
     return { path: f.path, size: d.size, mode: f.mode & 0o111 ? 0o755 : 0o644, sha256: d.sha256 };
   });
 }
@@ -409,38 +581,59 @@ function walkAllFiles(base: string, rel: string): string[] {
   return out;
 }
 
-function importSites(files: readonly ManifestFile[], digests: ReadonlyMap<string, FileDigest>): ImportSite[] {
+function importSites(
+  files: readonly ResolvedFile[],
+  roots: readonly string[],
+  digests: ReadonlyMap<string, FileDigest>,
+): ImportSite[] {
   const sites: ImportSite[] = [];
   for (const f of files) {
-    const imports = digests.get(f.path)?.imports;
+    const imports = digests.get(join(roots[f.root]!, f.path))?.imports;
     if (!imports) continue;
+    // With several roots a file is named with its root, so the user can find it.
+    const file = roots.length > 1 ? join(roots[f.root]!, f.path) : f.path;
     for (const imp of absoluteImports(f.path, imports)) {
-      if (!imp.relative) sites.push({ module: topLevelOf(imp.module), file: f.path, line: imp.line });
+      if (!imp.relative)
+        sites.push({ module: topLevelOf(imp.module), file, line: imp.line, optional: imp.optional === true });
     }
   }
   return sites;
 }
 
-/** Rule 3: a top-level name of the set that the standard library or an installed module also has. */
+/**
+ * Rule 3: a top-level name of the set that the standard library or an installed module also has.
+ * The worker's .pth puts the roots after the standard library and the site-packages, so there
+ * the other copy is the one imported, whatever wins on the leader.
+ */
 function checkShadowing(
   inSet: ReadonlySet<string>,
   module: string,
   mode: ResolutionMode,
   root: string,
+  roots: readonly string[],
   facts: InterpreterFacts,
   warnings: string[],
 ): void {
   for (const name of [...inSet].sort()) {
     if (isStandardLibrary(name, facts)) {
       throw new ResolutionError(
-        `\`${name}\` in ${root} has the name of a standard-library module: on the workers \`import ${name}\` would load the standard one. Rename it.`,
+        `\`${name}\` in ${root} has the name of a standard-library module: on the workers the standard library comes first on the path, so \`import ${name}\` would load the standard one. Rename it.`,
       );
     }
     if (mode === "script" && name === module) continue;
-    const other = locateTopLevel(name, facts);
-    if (other && other.entry.path !== root) {
+    const installed = facts.path.find(
+      (e) =>
+        e.kind !== "start" &&
+        e.kind !== "stdlib" &&
+        !roots.includes(e.path) &&
+        e.names?.[name] !== undefined &&
+        e.names[name] !== "namespace",
+    );
+    if (installed) {
+      const dist = distributionFor(name, installed.path, facts.distributions);
+      const copy = dist?.name ? `${dist.name} ${dist.version}` : `\`${name}\``;
       warnings.push(
-        `\`${name}\` in the project shadows the installed \`${name}\` in ${other.entry.path}; on the workers the one from the virtualenv's own site-packages wins over the shipped one. Rename it if both are needed.`,
+        `\`${name}\` in ${root} has the name of an installed module: ${copy} in ${installed.path}. On the workers the installed copy comes first on the path, so \`import ${name}\` would load it instead of the project's. Rename the project's \`${name}\`, or uninstall ${dist?.name ?? name} on the workers.`,
       );
     }
   }
@@ -495,4 +688,9 @@ function nativeFromThirdParty(thirdParty: readonly ThirdPartyModule[]): NativeDi
     });
   }
   return [...byDist.values()];
+}
+
+/** The absolute leader paths of every file of the set (for caches that forget the rest). */
+export function sourcePathsOf(r: Resolution): Set<string> {
+  return new Set(r.files.map((f) => join(r.roots[f.root]!, f.path)));
 }

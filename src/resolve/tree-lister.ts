@@ -1,7 +1,10 @@
 import type { Dirent } from "node:fs";
-import { lstat, readdir, realpath, stat } from "node:fs/promises";
+import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import type { TreeEntry } from "../core/module-set.js";
+
+/** A `.gitignore` larger than this is not a list of patterns someone maintains; it is left unread. */
+const MAX_GITIGNORE_BYTES = 1024 * 1024;
 
 const NOT_UTF8 = "its name is not valid UTF-8 (rename the file to ship it)";
 
@@ -51,7 +54,10 @@ async function entryFacts(root: string, dir: string, d: Dirent): Promise<TreeEnt
     const type = d.isFile() ? "file" : d.isDirectory() ? "dir" : "other";
     if (type !== "file") return { name: d.name, type, size: 0, mode: 0, mtimeMs: 0 };
     const s = await lstat(path);
-    return { name: d.name, type, size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+    const entry: TreeEntry = { name: d.name, type, size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+    // Read with the listing: which of its siblings ship depends on it (rule 1, in a git work tree).
+    if (d.name === ".gitignore" && s.size <= MAX_GITIGNORE_BYTES) entry.text = await readFile(path, "utf8");
+    return entry;
   } catch (error) {
     return { name: d.name, type: "other", size: 0, mode: 0, mtimeMs: 0, error: describeError(error) };
   }

@@ -1,6 +1,5 @@
 import { checkNode } from "../check/node-check.js";
 import { retryDelayMs } from "../core/backoff.js";
-import { topLevelNamesOf } from "../core/module-set.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
 import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
@@ -28,6 +27,8 @@ export type NodePhase = "connecting" | "checking" | "syncing" | "in-sync" | "fai
 /** A release in watch mode: numbered so that "newer" is well defined. */
 export interface WatchRelease extends Release {
   seq: number;
+  /** The set's top-level names (of every root), verified to load from the release once per session. */
+  topLevel: string[];
   archives: ArchiveCache;
   /** When the change that produced it was first seen (performance.now()). */
   changedAt: number;
@@ -50,6 +51,8 @@ export interface SyncerOptions {
   project: string;
   keep: number;
   acceptNew: boolean;
+  /** Replace a project of the same name pushed from another leader or root (--replace). */
+  replace?: boolean;
   /** Checked once per connection, before the first push over it; undefined skips (--no-check). */
   leader: () => LeaderExpectations | undefined;
   /** Bounds how many nodes connect or push at once (shared by all syncers). */
@@ -237,10 +240,11 @@ export class NodeSyncer {
       lockTimeoutSeconds: 60,
       dryRun: false,
       protect: this.node.role === "leader" ? [] : this.options.leaderPins.ids,
+      replace: this.options.replace ?? false,
     });
     // Once per session: an installed copy that shadows the workflow does not come and go per save.
     if (!this.verified) {
-      await verifyEntry(session, this.node, [...topLevelNamesOf(release.files)].sort());
+      await verifyEntry(session, this.node, release.topLevel);
       this.verified = true;
     }
     // What the worker now runs: the next delta is computed against it without asking again.

@@ -5,15 +5,24 @@ import pLimit from "p-limit";
 import { leaderExpectations } from "../check/leader-expectations.js";
 import type { InterpreterFacts } from "../core/interpreter-facts.js";
 import { releaseIdOf, totalBytes } from "../core/manifest.js";
-import { isNeverShippedName } from "../core/module-set.js";
+import { isNeverShippedName, topLevelNamesOf } from "../core/module-set.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import { ArchiveCache } from "../push/archive.js";
+import { releaseOf } from "../push/push.js";
+import { CompileChecker } from "../resolve/compile-check.js";
 import { DigestCache } from "../resolve/file-digest.js";
 import { ListingCache } from "../resolve/listing-cache.js";
-import { probeFor, type Resolution, type ResolveOptions, resolveProject } from "../resolve/resolver.js";
+import {
+  probeFor,
+  type Resolution,
+  type ResolveOptions,
+  resolveProject,
+  type SyntaxProblem,
+  sourcePathsOf,
+} from "../resolve/resolver.js";
 import { refreshProjectEntries } from "../resolve/top-level-listing.js";
 import { relativePosix } from "../resolve/tree-lister.js";
 import { ChangeBatcher } from "./change-batcher.js";
@@ -25,11 +34,15 @@ import { NodeSyncer, type SyncerEvent, type WatchRelease } from "./node-syncer.j
  */
 
 export type WatchEvent =
-  | { type: "watching"; root: string; nodes: string[]; release: string }
+  | { type: "watching"; root: string; nodes: string[]; release: string | null }
   | { type: "change"; paths: number; sample: string[] }
   | { type: "release"; release: string; seq: number; files: number; bytes: number; resolveMs: number }
   | { type: "unchanged"; release: string }
   | { type: "resolve-error"; message: string; keeping: string | null }
+  /** Modules that do not compile: no release until they do; the workers keep `keeping`. */
+  | { type: "held"; errors: SyntaxProblem[]; keeping: string | null }
+  /** An import that cannot be resolved, reported when it first appears. */
+  | { type: "unresolved"; module: string; file: string; line: number }
   | { type: "inventory-error"; message: string }
   | { type: "node-added"; node: string }
   | { type: "node-removed"; node: string }
@@ -49,13 +62,18 @@ export interface WatchOptions {
   watchInventory?: boolean;
   inventoryEnv?: NodeJS.ProcessEnv;
   keep?: number;
+  /** Replace a project of the same name pushed from another leader or root (--replace). */
+  replace?: boolean;
   onEvent: (event: WatchEvent) => void;
 }
 
-/** Names chokidar need not watch: never shipped, and often huge (.git, venvs, node_modules). */
+/**
+ * Names chokidar need not watch: never shipped, and often huge (.git, venvs, node_modules). A
+ * `.gitignore` is hidden but watched: it changes which of its siblings ship.
+ */
 function ignoredPath(path: string, stats?: { isDirectory(): boolean }): boolean {
   const name = basename(path);
-  if (isNeverShippedName(name)) return true;
+  if (isNeverShippedName(name) && name !== ".gitignore") return true;
   return stats?.isDirectory() === true && existsSync(join(path, "pyvenv.cfg"));
 }
 
@@ -66,8 +84,8 @@ export class WatchSession {
   private readonly syncers = new Map<string, NodeSyncer>();
   private readonly cache = new DigestCache();
   private readonly listings = new ListingCache();
-  /** The watched directory, once resolved: change paths are taken relative to it. */
-  private root: string | undefined;
+  /** The watched roots, once resolved (a new one is added to the watcher when the set gains it). */
+  private roots: string[] = [];
   private facts: InterpreterFacts | undefined;
   private release: WatchRelease | undefined;
   private expectations: LeaderExpectations | undefined;
@@ -77,6 +95,9 @@ export class WatchSession {
   private inventoryWatcher: FSWatcher | undefined;
   private batcher: ChangeBatcher | undefined;
   private resolving: Promise<void> = Promise.resolve();
+  private compiler: CompileChecker | undefined;
+  /** Unresolved imports already reported (module and file), so each is shown when it appears. */
+  private unresolvedSeen = new Set<string>();
   private stopping = false;
 
   constructor(private readonly options: WatchOptions) {
@@ -87,7 +108,14 @@ export class WatchSession {
   /** Resolves once (a failure here is the caller's: nothing was started), then starts watching. */
   async start(): Promise<void> {
     this.facts = await probeFor(this.options.resolveOptions);
-    const resolution = await this.resolve();
+    this.compiler = new CompileChecker(this.facts.executable);
+    let resolution: Resolution;
+    try {
+      resolution = await this.resolve();
+    } catch (error) {
+      this.compiler.close();
+      throw error;
+    }
     this.publish(resolution, performance.now(), 0);
     for (const node of allNodes(this.inventory)) this.addNode(node, false);
     this.batcher = new ChangeBatcher(
@@ -95,7 +123,7 @@ export class WatchSession {
       Math.max(1000, this.options.debounceMs * 10),
       (paths, at) => this.onChanges(paths, at),
     );
-    this.watcher = chokidarWatch(resolution.root, {
+    this.watcher = chokidarWatch(resolution.roots, {
       ignored: ignoredPath,
       ignoreInitial: true,
       followSymlinks: false,
@@ -105,7 +133,7 @@ export class WatchSession {
     this.watcher.on("error", (error) =>
       this.options.onEvent({
         type: "warning",
-        message: `watching ${resolution.root}: ${(error as Error).message}`,
+        message: `watching ${resolution.roots.join(", ")}: ${(error as Error).message}`,
       }),
     );
     await new Promise<void>((resolve) => this.watcher!.once("ready", () => resolve()));
@@ -118,7 +146,7 @@ export class WatchSession {
       type: "watching",
       root: resolution.root,
       nodes: [...this.syncers.keys()],
-      release: this.release!.id,
+      release: this.release?.id ?? null,
     });
   }
 
@@ -140,55 +168,82 @@ export class WatchSession {
    * directories the changes touched are listed again and only changed files are read.
    */
   private async resolve(changed?: ReadonlySet<string>): Promise<Resolution> {
-    const root = this.root;
-    const relChanged =
-      changed && root && changed.size < ChangeBatcher.maxPaths
-        ? [...changed].map((path) => relativePosix(root, path))
-        : undefined;
-    if (!relChanged || relChanged.some((rel) => rel === ".." || rel.startsWith("../"))) this.listings.clear();
-    else for (const rel of relChanged) this.listings.invalidate(rel);
-    // The root's top-level names change only with an entry of the root or a package's __init__.py.
-    const topLevelTouched = (rel: string) => !rel.includes("/") || /^[^/]+\/__init__\.py$/.test(rel);
+    const known = changed && this.roots.length > 0 && changed.size < ChangeBatcher.maxPaths;
+    const inRoots = (path: string) =>
+      this.roots.some((root) => {
+        const rel = relativePosix(root, path);
+        return rel !== ".." && !rel.startsWith("../");
+      });
+    if (!known || ![...changed].every(inRoots)) this.listings.clear();
+    else for (const path of changed) this.listings.invalidate(path);
+    // An entry's top-level names change only with an entry of it or a package's __init__.py.
+    const topLevelTouched = (entry: string) => (path: string) => {
+      const rel = relativePosix(entry, path);
+      return !rel.startsWith("../") && (!rel.includes("/") || /^[^/]+\/__init__\.py$/.test(rel));
+    };
     this.facts = await refreshProjectEntries(
       this.facts!,
-      (entry) => !relChanged || entry.path !== root || relChanged.some(topLevelTouched),
+      (entry) => !known || !this.roots.includes(entry.path) || [...changed].some(topLevelTouched(entry.path)),
     );
     const resolution = await resolveProject({
       ...this.options.resolveOptions,
       facts: this.facts,
       cache: this.cache,
       listings: this.listings,
+      ...(this.compiler ? { compiler: this.compiler } : {}),
     });
-    this.root = resolution.root;
-    this.cache.retainOnly(new Set(resolution.files.map((f) => join(resolution.root, f.path))));
+    const added = resolution.roots.filter((r) => !this.roots.includes(r));
+    if (added.length > 0 && this.roots.length > 0) this.watcher?.add(added);
+    this.roots = resolution.roots;
+    this.cache.retainOnly(sourcePathsOf(resolution));
     return resolution;
   }
 
   private publish(resolution: Resolution, changedAt: number, resolveMs: number): void {
-    const id = releaseIdOf(resolution.files);
+    this.reportNewUnresolved(resolution);
+    if (resolution.syntaxErrors.length > 0) {
+      // Publishing would break every worker's jobs at import: they keep the last good release.
+      this.options.onEvent({
+        type: "held",
+        errors: resolution.syntaxErrors,
+        keeping: this.release?.id ?? null,
+      });
+      return;
+    }
+    const id = releaseIdOf(resolution.release);
     if (this.release?.id === id) {
       this.options.onEvent({ type: "unchanged", release: id });
       return;
     }
     this.seq++;
     this.release = {
-      id,
+      ...releaseOf(resolution, this.inventory.project.name),
       seq: this.seq,
-      files: resolution.files,
-      project: this.inventory.project.name,
-      archives: new ArchiveCache(resolution.root),
+      archives: new ArchiveCache(resolution.roots),
       changedAt,
+      topLevel: [...topLevelNamesOf(resolution.files)].sort(),
     };
     this.expectations = this.options.check ? leaderExpectations(resolution) : undefined;
     this.options.onEvent({
       type: "release",
       release: id,
       seq: this.seq,
-      files: resolution.files.length,
-      bytes: totalBytes(resolution.files),
+      files: resolution.release.length,
+      bytes: totalBytes(resolution.release),
       resolveMs,
     });
     for (const s of this.syncers.values()) s.offer(this.release);
+  }
+
+  private reportNewUnresolved(resolution: Resolution): void {
+    const now = new Set<string>();
+    for (const u of resolution.unresolved) {
+      const key = `${u.module}\0${u.file}`;
+      now.add(key);
+      if (!this.unresolvedSeen.has(key)) this.options.onEvent({ type: "unresolved", ...u });
+    }
+    // Forgotten once fixed, so that the same mistake made again is shown again.
+    this.unresolvedSeen = now;
   }
 
   private onChanges(paths: Set<string>, firstSeenAt: number): void {
@@ -216,6 +271,7 @@ export class WatchSession {
       project: this.inventory.project.name,
       keep: this.options.keep ?? 3,
       acceptNew: this.options.acceptNew,
+      replace: this.options.replace ?? false,
       leader: () => this.expectations,
       slot: (work) => this.limit(work),
       leaderPins: this.leaderPins,
@@ -271,6 +327,7 @@ export class WatchSession {
     const inFlight = [...this.syncers.values()].filter((s) => s.currentPhase === "syncing").length;
     this.options.onEvent({ type: "stopping", inFlight });
     await Promise.all([...this.syncers.values()].map((s) => s.stop(graceMs)));
+    this.compiler?.close();
     this.options.onEvent({ type: "stopped" });
   }
 }

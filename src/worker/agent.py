@@ -371,6 +371,27 @@ class Agent:
         self.manifest_cache = {rid: files}  # one release is enough to diff against; keeps memory flat
         return files
 
+    # ---- the project's origin ----------------------------------------------------------------
+    def origin_path(self):
+        return os.path.join(self.project_dir, "origin.json")
+
+    def read_origin(self):
+        """Where this project's releases come from (leader host and root), as the last push recorded it."""
+        try:
+            with open(self.origin_path(), encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def record_origin(self, origin):
+        """Called under the lock by a push the leader decided may claim the project name."""
+        if not isinstance(origin, dict) or origin == self.read_origin():
+            return
+        tmp = self.origin_path() + ".tmp-%d" % os.getpid()
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(origin, f)
+        os.replace(tmp, self.origin_path())
+
     # ---- locking -------------------------------------------------------------------------
     def lock(self, timeout):
         os.makedirs(self.releases_dir, exist_ok=True)
@@ -548,6 +569,7 @@ class Agent:
             "current": cur,
             "releases": self.releases(),
             "manifest": manifest,
+            "origin": self.read_origin(),
         }
 
     def op_prepare(self, req):
@@ -557,6 +579,7 @@ class Agent:
             raise Refused("bad-request", "invalid release id")
         self.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
         self.lock(float(req.get("lockTimeout", 60)))
+        self.record_origin(req.get("origin"))
         if os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
             self.switch(rid)
             self.unlock()

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { classifyImports, locateTopLevel } from "../../src/core/import-classification.js";
+import { classifyImports, isStandardLibrary, locateTopLevel } from "../../src/core/import-classification.js";
 import { editableInstallOf, selectInstalledSet } from "../../src/core/installed-set.js";
 import type { DistributionFacts, InterpreterFacts } from "../../src/core/interpreter-facts.js";
 
@@ -168,6 +168,59 @@ describe("classifyImports (rule 6)", () => {
       ],
     );
     assert.deepEqual(c.unresolved, [{ module: "nowhere", file: "b.py", line: 9 }]);
+  });
+
+  test("an import guarded everywhere by except ImportError is optional: never unresolved, flagged when third-party", () => {
+    const c = classifyImports({
+      sites: [
+        { module: "azure", file: "a.py", line: 3, optional: true },
+        { module: "six", file: "a.py", line: 4, optional: true },
+        { module: "numpy", file: "a.py", line: 5, optional: true },
+        { module: "numpy", file: "b.py", line: 1 },
+        { module: "gone", file: "b.py", line: 2, optional: true },
+        { module: "gone", file: "c.py", line: 7 },
+      ],
+      inSet: new Set(),
+      facts: facts(),
+      hasCompiledCode: () => false,
+    });
+    assert.deepEqual(c.unresolved, [{ module: "gone", file: "c.py", line: 7 }]);
+    assert.deepEqual(c.optional, [
+      { module: "azure", file: "a.py", line: 3, found: false },
+      { module: "six", file: "a.py", line: 4, found: true },
+    ]);
+    assert.deepEqual(
+      c.thirdParty.map((t) => [t.module, t.optional]),
+      [
+        ["numpy", false],
+        ["six", true],
+      ],
+    );
+  });
+
+  test("package mode: a module found only in the start directory is found on the leader, not shipped", () => {
+    const f = facts();
+    f.path[0]!.names = { version: "module" };
+    const sites = [{ module: "version", file: "wf/main.py", line: 2 }];
+    const c = classifyImports({
+      sites,
+      inSet: new Set(),
+      facts: f,
+      hasCompiledCode: () => false,
+      startDirOnPath: true,
+    });
+    assert.deepEqual(c.notShipped, [{ module: "version", file: "wf/main.py", line: 2, path: "/work/p" }]);
+    assert.deepEqual(c.unresolved, []);
+    // In script mode python does not put the start directory on the path: truly unresolved.
+    const script = classifyImports({ sites, inSet: new Set(), facts: f, hasCompiledCode: () => false });
+    assert.deepEqual(script.unresolved, [{ module: "version", file: "wf/main.py", line: 2 }]);
+  });
+
+  test("names in the standard library's directory count as standard library, listed or not (test)", () => {
+    const f = facts();
+    f.path[1]!.names = { ...f.path[1]!.names, test: "package" };
+    assert.equal(isStandardLibrary("test", f), true);
+    assert.equal(isStandardLibrary("workflow", f), false);
   });
 
   test("a regular package later on the path wins over an earlier namespace portion", () => {

@@ -48,7 +48,7 @@ function select(
 const names = (r: ReturnType<typeof select>) => r.files.map((f) => f.path);
 
 describe("selectModuleSet (rule 1)", () => {
-  test("root .py files and regular packages go, recursively; other files do not", () => {
+  test("root .py files and regular packages go, recursively, with their data; other root files do not", () => {
     const r = select(
       tree([
         "main.py",
@@ -65,6 +65,7 @@ describe("selectModuleSet (rule 1)", () => {
       "main.py",
       "pkg/__init__.py",
       "pkg/a.py",
+      "pkg/data.json",
       "pkg/sub/__init__.py",
       "pkg/sub/b.py",
       "util.py",
@@ -88,13 +89,75 @@ describe("selectModuleSet (rule 1)", () => {
     ]);
   });
 
-  test("a namespace directory inside a regular package goes only when imported", () => {
-    const t = tree(["pkg/__init__.py", "pkg/templates/t.py"]);
-    assert.deepEqual(names(select(t)), ["pkg/__init__.py"]);
-    assert.deepEqual(names(select(t, ["pkg", "pkg.templates", "pkg.templates.t"])), [
+  test("inside a regular package every file goes, in directories without __init__.py too (package data)", () => {
+    const t = tree([
       "pkg/__init__.py",
       "pkg/templates/t.py",
+      "pkg/templates/report.html",
+      "pkg/schemas-v2/a.json",
+      "pkg/pipeline/defaults.yaml",
+      "pkg/.hidden.yaml",
+      "pkg/__pycache__/x.pyc",
+      "pkg/venv/pyvenv.cfg",
+      "pkg/venv/lib.py",
+      "pkg/node_modules/m.js",
     ]);
+    assert.deepEqual(names(select(t)), [
+      "pkg/__init__.py",
+      "pkg/pipeline/defaults.yaml",
+      "pkg/schemas-v2/a.json",
+      "pkg/templates/report.html",
+      "pkg/templates/t.py",
+    ]);
+  });
+
+  test("setup.py, conftest.py, noxfile.py and __init__.py at the root never go, even by include", () => {
+    const t = tree([
+      "setup.py",
+      "conftest.py",
+      "noxfile.py",
+      "__init__.py",
+      "main.py",
+      "pkg/__init__.py",
+      "pkg/setup.py",
+    ]);
+    assert.deepEqual(names(select(t, [], ["*.py"])), ["main.py", "pkg/__init__.py", "pkg/setup.py"]);
+  });
+
+  test("in a git work tree, .gitignore files at and below the root and above it decide; include wins", () => {
+    const gitignore = (text: string): Partial<TreeEntry> => ({ text });
+    const t = tree(
+      [
+        ".gitignore",
+        "main.py",
+        "build.py",
+        "pkg/__init__.py",
+        "pkg/.gitignore",
+        "pkg/out.json",
+        "pkg/keep.json",
+        "pkg/cache/c.bin",
+        "pkg/data/big.bin",
+        "pkg/data/small.yaml",
+        "pkg/local.cfg",
+      ],
+      {
+        ".gitignore": gitignore("build.py\ncache/\n*.bin\n"),
+        "pkg/.gitignore": gitignore("*.json\n!keep.json\n"),
+      },
+    );
+    const above = [{ dir: "", above: "src", text: "src/pkg/local.cfg\n" }];
+    const inWorkTree = (include: string[] = []) =>
+      names(selectModuleSet({ tree: t, imported: new Set(), include, exclude: [], gitIgnoreAbove: above }));
+    assert.deepEqual(inWorkTree(), ["main.py", "pkg/__init__.py", "pkg/data/small.yaml", "pkg/keep.json"]);
+    assert.deepEqual(inWorkTree(["pkg/cache/*.bin"]), [
+      "main.py",
+      "pkg/__init__.py",
+      "pkg/cache/c.bin",
+      "pkg/data/small.yaml",
+      "pkg/keep.json",
+    ]);
+    // Outside a git work tree no .gitignore counts, as for git.
+    assert.equal(names(select(t)).length, 9);
   });
 
   test("never shipped: caches, compiled files, hidden entries, virtualenvs, site-packages, node_modules", () => {
@@ -134,6 +197,7 @@ describe("selectModuleSet (rule 1)", () => {
       "main.py",
       "pkg/__init__.py",
       "pkg/t/x.json",
+      "pkg/t/y.txt",
     ]);
     assert.deepEqual(names(select(t, [], [], ["main.py", "pkg"])), ["tests/__init__.py", "tests/test_a.py"]);
   });

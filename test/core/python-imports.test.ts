@@ -42,6 +42,58 @@ describe("scanImports", () => {
     );
   });
 
+  test("imports in a try whose handler catches import failures are optional; the rest are not", () => {
+    const src = [
+      "import always",
+      "try:",
+      "    import azure",
+      "    if x:",
+      "        from deep.mod import y",
+      "except (OSError, builtins.ImportError) as e:",
+      "    import fallback",
+      "else:",
+      "    import in_else",
+      "try: import one_line",
+      "except: pass",
+      "try:",
+      "    import value_error_only",
+      "except ValueError:",
+      "    pass",
+      "def f():",
+      "\ttry:",
+      "\t\timport tabbed",
+      "\texcept ModuleNotFoundError:",
+      "\t\ttabbed = None",
+      "\timport after_try",
+      "try:",
+      "    import with_finally",
+      "finally:",
+      "    pass",
+      "try:",
+      "    import broad",
+      "except Exception:",
+      "    pass",
+      "x = 1; import last",
+    ].join("\n");
+    assert.deepEqual(
+      scanImports(src).map((i) => `${i.module}${i.optional ? "?" : ""}`),
+      [
+        "always",
+        "azure?",
+        "deep.mod?",
+        "fallback",
+        "in_else",
+        "one_line?",
+        "value_error_only",
+        "tabbed?",
+        "after_try",
+        "with_finally",
+        "broad?",
+        "last",
+      ],
+    );
+  });
+
   test("strings, docstrings, comments and f-strings are not imports", () => {
     const src = [
       '"""',

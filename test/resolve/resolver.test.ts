@@ -69,7 +69,7 @@ describe("script mode (sibling files)", () => {
     );
   });
 
-  test("ships every sibling .py file and every regular package, imported or not", async () => {
+  test("ships every sibling .py file and every regular package with its data, imported or not", async () => {
     const r = await resolveProject({
       entry: { kind: "script", path: join(root, "userScript.py") },
       startDir: root,
@@ -83,6 +83,7 @@ describe("script mode (sibling files)", () => {
       "helpers/__init__.py",
       "helpers/deep/__init__.py",
       "helpers/deep/tool.py",
+      "helpers/notes.txt",
       "unimported.py",
       "used_ns/part.py",
       "userScript.py",
@@ -281,19 +282,105 @@ describe("package mode (-m)", () => {
     );
   });
 
-  test("a root that is itself a package is refused", async () => {
-    const parent = await tempDir("pkgroot");
+  test("a root with its own __init__.py is an import-path entry all the same: a warning, and it is not shipped", async () => {
+    const parent = await realpath(await tempDir("pkgroot"));
     await makePackageProject(parent);
     await writeFile(join(parent, "__init__.py"), "");
+    const r = await resolveProject({
+      entry: { kind: "module", name: "workflow.main" },
+      startDir: parent,
+      python: SYSTEM_PYTHON,
+      env,
+    });
+    assert.ok(!paths(r).includes("__init__.py"));
+    assert.ok(r.warnings.some((w) => w.includes(`${join(parent, "__init__.py")} is ignored`)));
+    await proveSufficient(r);
+  });
+
+  test("a top-level package the standard library's directory has (test) is an error: it would lose on the workers", async () => {
+    const dir = await realpath(await tempDir("shadow-stdlib"));
+    await writeTree(dir, {
+      "flow/__init__.py": "",
+      "flow/main.py": "import test.cases\n",
+      "test/__init__.py": "",
+      "test/cases.py": "",
+    });
     await rejects(
       resolveProject({
-        entry: { kind: "module", name: "workflow.main" },
-        startDir: parent,
+        entry: { kind: "module", name: "flow.main" },
+        startDir: dir,
         python: SYSTEM_PYTHON,
         env,
       }),
-      /is itself a package/,
+      /`test` in .* has the name of a standard-library module: on the workers the standard library comes first/,
     );
+  });
+
+  test("a top-level package an installed distribution also provides is a warning that names the installed copy", async () => {
+    const dir = await realpath(await tempDir("shadow-installed"));
+    await writeTree(dir, {
+      "flow/__init__.py": "",
+      "flow/main.py": "import numpy\n",
+      "numpy/__init__.py": "",
+    });
+    const r = await resolveProject({
+      entry: { kind: "module", name: "flow.main" },
+      startDir: dir,
+      python: SYSTEM_PYTHON,
+      env,
+    });
+    assert.ok(
+      r.warnings.some((w) =>
+        /`numpy` in .* has the name of an installed module: numpy \d[^ ]* in \//.test(w),
+      ),
+      r.warnings.join("\n"),
+    );
+  });
+
+  test("a file over 10 MiB ships with a warning", async () => {
+    const dir = await realpath(await tempDir("large"));
+    await writeTree(dir, {
+      "flow/__init__.py": "",
+      "flow/main.py": "",
+      "flow/reference.fa": "A".repeat(11 * 1024 * 1024),
+    });
+    const r = await resolveProject({
+      entry: { kind: "module", name: "flow.main" },
+      startDir: dir,
+      python: SYSTEM_PYTHON,
+      env,
+    });
+    assert.ok(r.files.some((f) => f.path === "flow/reference.fa"));
+    assert.ok(
+      r.warnings.some((w) => w.startsWith("flow/reference.fa is 11.0 MiB")),
+      r.warnings.join("\n"),
+    );
+  });
+
+  test(".gitignore files above the root and .git/info/exclude count when the root is in a git work tree", async () => {
+    const repo = await realpath(await tempDir("gitroot"));
+    await writeTree(repo, {
+      ".gitignore": "src/flow/generated/\n",
+      "src/flow/__init__.py": "",
+      "src/flow/main.py": "",
+      "src/flow/generated/big.json": "{}",
+      "src/flow/local.ini": "x",
+      "src/flow/kept.ini": "x",
+    });
+    const options = {
+      entry: { kind: "module" as const, name: "flow.main" },
+      startDir: join(repo, "src"),
+      python: SYSTEM_PYTHON,
+      env,
+    };
+    assert.equal((await resolveProject(options)).files.length, 5, "not a work tree yet: every file goes");
+    await run("git", ["init", "-q", repo]);
+    await writeFile(join(repo, ".git", "info", "exclude"), "local.ini\n");
+    assert.deepEqual(paths(await resolveProject(options)), [
+      "flow/__init__.py",
+      "flow/kept.ini",
+      "flow/main.py",
+    ]);
   });
 
   test("a standard-library entry has nothing to ship", async () => {
@@ -329,8 +416,9 @@ describe("package mode (-m)", () => {
         "from . import helper",
         "from .helper import thing",
         "import numpy as np",
+        "import not_a_real_module_xyz",
         "try:",
-        "    import not_a_real_module_xyz",
+        "    import optional_missing_xyz",
         "except ImportError:",
         "    pass",
         "def f():",
@@ -352,8 +440,12 @@ describe("package mode (-m)", () => {
     assert.equal(numpy.native, true);
     assert.equal(numpy.location, "system");
     assert.ok(r.native.some((n) => n.modules.includes("numpy")));
-    assert.deepEqual(r.unresolved, [{ module: "not_a_real_module_xyz", file: "flow/main.py", line: 6 }]);
-    assert.ok(r.warnings.some((w) => w.includes("flow/main.py:6")));
+    assert.deepEqual(r.unresolved, [{ module: "not_a_real_module_xyz", file: "flow/main.py", line: 5 }]);
+    assert.ok(r.warnings.some((w) => w.includes("flow/main.py:5")));
+    assert.deepEqual(r.optional, [
+      { module: "optional_missing_xyz", file: "flow/main.py", line: 7, found: false },
+    ]);
+    assert.ok(!r.warnings.some((w) => w.includes("optional_missing_xyz")));
   });
 
   test("a link to a file outside the root ships its content and is reported; a directory link is not followed", async () => {

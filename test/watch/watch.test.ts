@@ -147,15 +147,47 @@ describe("watch keeps real sshd workers in step", {
 
   test("a broken root is reported, workers keep their release, and a fix converges", async () => {
     const before = await converged();
-    await writeFile(join(project, "__init__.py"), "");
+    // A root module named like a standard one cannot be resolved (rule 3).
+    await writeFile(join(project, "json.py"), "");
     await waitFor("a resolve error", async () =>
       events.some((e) => e.type === "resolve-error") ? true : undefined,
     );
     for (const w of cluster.workers) assert.equal(await currentOf(w), before);
-    await rm(join(project, "__init__.py"));
+    await rm(join(project, "json.py"));
     await writeTree(project, { "util/fixed.py": "FIXED = 1\n" });
     const after = await converged();
     assert.notEqual(after, before);
+  });
+
+  test("a module that does not compile holds the release until fixed; a new unresolved import is shown", async () => {
+    const before = await converged();
+    const seen = events.length;
+    await writeFile(join(project, "util/broken.py"), "def broken(:\n    pass\n");
+    const held = await waitFor("the release held", async () => {
+      const e = events.slice(seen).find((x) => x.type === "held");
+      return e?.type === "held" ? e : undefined;
+    });
+    assert.deepEqual(
+      held.errors.map((e) => [e.file, e.line]),
+      [["util/broken.py", 1]],
+    );
+    assert.equal(held.keeping, before);
+    assert.ok(!events.slice(seen).some((e) => e.type === "release"));
+    for (const w of cluster.workers) assert.equal(await currentOf(w), before);
+    // Fixed, but with an import nobody has: released, and the import is shown as it appears.
+    await writeFile(join(project, "util/broken.py"), "import not_a_module_abc\n");
+    const unresolved = await waitFor("the unresolved import", async () =>
+      events.slice(seen).find((e) => e.type === "unresolved"),
+    );
+    assert.deepEqual(unresolved, {
+      type: "unresolved",
+      module: "not_a_module_abc",
+      file: "util/broken.py",
+      line: 1,
+    });
+    assert.notEqual(await converged(), before);
+    await rm(join(project, "util/broken.py"));
+    await converged();
   });
 
   test("a worker added to the inventory gets the full set; a removed one is disconnected", async () => {
