@@ -15,6 +15,7 @@ Layout on the worker (DESIGN.md section 5):
     DEPLOY/PROJECT/trees/HASH/...         directories shared by releases (content-addressed, immutable);
                                           a release links to the trees it shares with others
     DEPLOY/PROJECT/.trash-*               old releases and trees renamed away, deleted in the background
+    DEPLOY/PROJECT/origin.json            the leader host and root the releases come from (record_origin)
     VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth -> DEPLOY/PROJECT/current
 """
 
