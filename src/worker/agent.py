@@ -16,6 +16,7 @@ Layout on the worker (docs/DESIGN.md section 5):
                                           a release links to the trees it shares with others
     DEPLOY/PROJECT/.trash-*               old releases and trees renamed away, deleted in the background
     DEPLOY/PROJECT/pins/ID                touched by every interpreter that runs release ID (see SELECTOR)
+    DEPLOY/PROJECT/origin.json            the leader host and root the releases come from (record_origin)
     VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth   runs SELECTOR at every interpreter start
     VENV/bin/_toil_worker                 Toil's worker run by the venv's python (see TOIL_WORKER)
 """

@@ -42,7 +42,11 @@ describe("check on real sshd workers and venvs", {
     // The workflow also imports a pure-Python package that only the leader's python can see.
     await writeTree(project, { "workflow/extra.py": "import leaderonly\n" });
     leaderLibs = await tempDir("leader-libs");
-    await writeTree(leaderLibs, { "leaderonly/__init__.py": "" });
+    // Installed there (`pip install --target`): its .dist-info makes it a library, not project code.
+    await writeTree(leaderLibs, {
+      "leaderonly/__init__.py": "",
+      "leaderonly-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: leaderonly\nVersion: 1.0\n",
+    });
     inv = cluster.writeInventory({
       project: { root: project, entry: "-m workflow.main", name: "proj", python: SYSTEM_PYTHON },
     });
