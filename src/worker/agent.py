@@ -5,7 +5,11 @@ is missing); it needs nothing but the standard library. It speaks a framed proto
 stdout and stays up for the whole session, so `watch` pays for no process start per change.
 
 Frame: 4-byte big-endian length, then that many bytes of UTF-8 JSON. A request with
-"payload": N is followed by N raw bytes (a tar archive). Every request gets one reply frame.
+"payload": N is followed by N raw bytes (a tar archive). Every request gets one reply frame;
+the first must be `hello`.
+
+Parts: Server (framing, errors), Agent (the operations), ReleaseStore (the project's directory),
+Staging (a release being built), VenvDoctor (the venv, its .pth and Toil's worker entry point).
 
 Layout on the worker (docs/DESIGN.md section 5):
     DEPLOY/PROJECT/releases/ID/...        immutable once published
@@ -17,6 +21,7 @@ Layout on the worker (docs/DESIGN.md section 5):
     DEPLOY/PROJECT/.trash-*               old releases and trees renamed away, deleted in the background
     DEPLOY/PROJECT/pins/ID                touched by every interpreter that runs release ID (see SELECTOR)
     DEPLOY/PROJECT/origin.json            the leader host and root the releases come from (record_origin)
+    DEPLOY/PROJECT/layout                 LAYOUT_VERSION: a directory of another layout is refused
     VENV/lib/pythonX.Y/site-packages/sync-cluster-PROJECT.pth   runs SELECTOR at every interpreter start
     VENV/bin/_toil_worker                 Toil's worker run by the venv's python (see TOIL_WORKER)
 """
@@ -36,7 +41,11 @@ import sysconfig
 import tarfile
 import time
 
+# The protocol's version: a leader that says it speaks another one is refused at hello.
 AGENT_VERSION = 2
+# The on-disk layout's version, in DEPLOY/PROJECT/layout (ReleaseStore.check_layout).
+LAYOUT_VERSION = 2
+LAYOUT_NAME = "layout"
 MANIFEST_NAME = ".sync-cluster-manifest.json"
 COPY_CHUNK = 1 << 20
 TRASH_PREFIX = ".trash-"
@@ -150,6 +159,10 @@ class Refused(Exception):
         self.code = code
 
 
+class Lost(Exception):
+    """A frame after which the stream cannot be followed (a length or payload size not to be believed)."""
+
+
 def release_id_of(files):
     """Same algorithm as releaseIdOf in src/core/manifest.ts: the id proves the content."""
     h = hashlib.sha256()
@@ -199,123 +212,64 @@ def safe_relative(path):
     return all(p not in ("", ".", "..") for p in parts)
 
 
-class Agent:
-    def __init__(self):
-        self.out = sys.stdout.buffer
-        self.inp = sys.stdin.buffer
-        self.project_dir = None
+class ReleaseStore:
+    """One project's directory on the worker: its releases, `current`, the lock, shared trees,
+    pins, origin and garbage collection. Knows nothing of the venv or of the wire."""
+
+    def __init__(self, deploy_dir, project, keep):
+        if not project or "/" in project or project in (".", "..") or project.startswith("."):
+            raise Refused("bad-request", "invalid project name %r" % project)
+        self.deploy_dir = deploy_dir
+        self.project = project
+        self.project_dir = os.path.join(deploy_dir, project)
+        self.releases_dir = os.path.join(self.project_dir, "releases")
+        self.keep = keep
         self.lock_fd = None
-        self.staging = None
-        self.dirs_made = set()
         self.gc_due = None
-        self.pending = None
         self.manifest_cache = {}
         self.protect = set()  # releases pinned on the leader by runs in progress (sent with each push)
         self.tree_sets = {}  # release id -> the tree hashes it uses, for garbage collection
 
-    # ---- framing -------------------------------------------------------------------------
-    def read_exact(self, n):
-        chunks = []
-        while n > 0:
-            chunk = self.inp.read(min(n, COPY_CHUNK))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+    # ---- the layout's version ---------------------------------------------------------------
+    def layout_path(self):
+        return os.path.join(self.project_dir, LAYOUT_NAME)
 
-    def read_frame(self):
-        header = self.inp.read(4)
-        if not header:
-            return None
-        if len(header) < 4:
-            header += self.read_exact(4 - len(header))
-        (length,) = struct.unpack(">I", header)
-        if length > 256 * 1024 * 1024:
-            raise Refused("protocol", "request too large")
-        return json.loads(self.read_exact(length).decode("utf-8", "surrogatepass"))
-
-    def reply(self, obj):
-        data = json.dumps(obj, ensure_ascii=True).encode("ascii")
-        self.out.write(struct.pack(">I", len(data)) + data)
-        self.out.flush()
-
-    # ---- paths ---------------------------------------------------------------------------
-    def configure(self, req):
-        deploy = os.path.abspath(os.path.expanduser(req["deployDir"]))
-        project = req["project"]
-        if not project or "/" in project or project in (".", "..") or project.startswith("."):
-            raise Refused("bad-request", "invalid project name %r" % project)
-        self.deploy_dir = deploy
-        self.project = project
-        self.project_dir = os.path.join(deploy, project)
-        self.releases_dir = os.path.join(self.project_dir, "releases")
-        self.venv = os.path.abspath(os.path.expanduser(req["venv"]))
-        self.keep = max(1, int(req.get("keep", 3)))
-
-    def site_packages(self):
-        """The venv's site-packages, if this agent runs under the venv's python."""
-        if sys.prefix == getattr(sys, "base_prefix", sys.prefix):
-            return None
-        if os.path.realpath(sys.prefix) != os.path.realpath(self.venv):
-            return None
-        return sysconfig.get_paths()["purelib"]
-
-    def pth_path(self):
-        site = self.site_packages()
-        return os.path.join(site, "sync-cluster-%s.pth" % self.project) if site else None
-
-    def pth_content(self):
-        """A comment naming the project directory (so `check` can tell whose it is), then the
-        import line that runs SELECTOR; ascii() keeps any file name on one line."""
-        return "# sync-cluster project %s\nimport sys; exec(%s, {'PROJECT_DIR': %s})\n" % (
-            ascii(self.project_dir), ascii(SELECTOR), ascii(self.project_dir))
-
-    def pth_state(self):
-        """(content is exactly ours, the project directory the existing .pth serves or None)."""
-        path = self.pth_path()
-        if not path:
-            return False, None
+    def check_layout(self, create=False):
+        """Refuses a project directory laid out by another version of the agent. A directory
+        without the file was made by an earlier agent whose layout is this one: it gets the file,
+        as does a new directory (create). Nothing is written where nothing exists yet unless asked,
+        so `check` and `status` leave an unused deploy directory untouched."""
+        path = self.layout_path()
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                content = f.read()
+            with open(path, encoding="utf-8", errors="replace") as f:
+                found = f.read().strip()
+        except FileNotFoundError:
+            found = None
         except OSError:
-            return False, None
-        first = content.split("\n", 1)[0]
-        serves = None
-        if first.startswith("# sync-cluster project "):
-            import ast
-            try:
-                serves = ast.literal_eval(first[len("# sync-cluster project "):])
-            except (ValueError, SyntaxError):
-                serves = None
-        elif first.strip().endswith("/current"):  # the plain line of agents before version 2
-            serves = os.path.dirname(first.strip())
-        return content == self.pth_content(), serves
-
-    def toil_worker_path(self):
-        return os.path.join(self.venv, "bin", "_toil_worker")
-
-    def toil_worker_ok(self):
-        """The venv's `_toil_worker` is ours, or somebody else's (Toil reinstalled in the venv:
-        `check` reports that), or Toil is not importable at all, so there is nothing to run."""
+            return  # unreadable: the lock and the writes that follow report what is wrong
+        if found is not None:
+            if found != str(LAYOUT_VERSION):
+                raise Refused("layout", "%s is laid out for layout %s (its file %s), this agent uses layout %d: "
+                              "push with the sync-cluster version that made it, or move the directory away "
+                              "(or choose another deploy directory) and push again"
+                              % (self.project_dir, found[:40] or "(empty)", path, LAYOUT_VERSION))
+            return
+        if not create and not os.path.isdir(self.project_dir):
+            return
         try:
-            with open(self.toil_worker_path(), encoding="utf-8", errors="replace") as f:
-                f.readline()
-                return True
+            os.makedirs(self.project_dir, exist_ok=True)
+            tmp = path + ".tmp-%d" % os.getpid()
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("%d\n" % LAYOUT_VERSION)
+            os.replace(tmp, path)
         except OSError:
-            return importlib.util.find_spec("toil") is None
+            if create:
+                raise
+            # hello on a directory it may not write (check, status): the next push writes it
 
-    def ensure_toil_worker(self):
-        path = self.toil_worker_path()
-        if os.path.lexists(path) or importlib.util.find_spec("toil") is None:
-            return None
-        tmp = path + ".tmp-%d" % os.getpid()
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(TOIL_WORKER % (os.path.join(self.venv, "bin", "python"), TOIL_WORKER_MARK))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
-        return path
+    # ---- releases ----------------------------------------------------------------------------
+    def has(self, rid):
+        return os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME))
 
     def pinned(self, now=None):
         """Ids of the releases an interpreter ran within PIN_SECONDS (workflow runs in progress)."""
@@ -361,6 +315,14 @@ class Agent:
         out.sort(key=lambda r: r["time"], reverse=True)
         return out
 
+    def roots(self, rid):
+        """The directories a release puts on sys.path (as SELECTOR does)."""
+        release = os.path.join(self.releases_dir, rid)
+        roots_dir = os.path.join(release, ".roots")
+        if os.path.isdir(roots_dir):
+            return [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
+        return [release]
+
     def read_manifest(self, rid):
         with open(os.path.join(self.releases_dir, rid, MANIFEST_NAME), encoding="utf-8", errors="surrogatepass") as f:
             return [tuple(x) for x in json.load(f)["files"]]
@@ -393,8 +355,10 @@ class Agent:
             json.dump(origin, f)
         os.replace(tmp, self.origin_path())
 
-    # ---- locking -------------------------------------------------------------------------
+    # ---- locking -----------------------------------------------------------------------------
     def lock(self, timeout):
+        # Before anything is created or cleaned up: a directory of another layout stays as it is.
+        self.check_layout(create=True)
         os.makedirs(self.releases_dir, exist_ok=True)
         fd = os.open(os.path.join(self.project_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
@@ -414,10 +378,6 @@ class Agent:
         self.remove_leftovers()
 
     def unlock(self):
-        if self.staging:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            self.staging = None
-        self.pending = None
         if self.lock_fd is not None:
             os.close(self.lock_fd)
             self.lock_fd = None
@@ -432,9 +392,9 @@ class Agent:
                 else:
                     shutil.rmtree(path, ignore_errors=True)
 
-    # ---- publishing ----------------------------------------------------------------------
+    # ---- switching and garbage collection ----------------------------------------------------
     def switch(self, rid, publish=True):
-        """Points `current` at a published release atomically and makes sure the venv sees it.
+        """Points `current` at a published release atomically.
 
         A push (publish) makes the release the newest one; a rollback keeps its publish time, so
         that the next rollback goes further back instead of returning to the release just left.
@@ -447,24 +407,8 @@ class Agent:
         if publish:
             now = time.time()
             os.utime(os.path.join(self.releases_dir, rid), (now, now))
-        self.write_pth()
         # Old releases are removed after the reply, so the switch is not kept waiting for it.
         self.gc_due = rid
-
-    def write_pth(self):
-        """Makes the venv run the selector, and gives it Toil's worker entry point."""
-        path = self.pth_path()
-        if not path:
-            return False
-        os.makedirs(os.path.join(self.project_dir, PINS), exist_ok=True)
-        self.ensure_toil_worker()
-        if self.pth_state()[0]:
-            return True
-        tmp = path + ".tmp-%d" % os.getpid()
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(self.pth_content())
-        os.replace(tmp, path)
-        return True
 
     def collect_garbage_due(self):
         """Runs the garbage collection a switch asked for, under the lock, if no pusher holds it."""
@@ -546,78 +490,36 @@ class Agent:
                 except OSError:
                     pass
 
-    # ---- requests ------------------------------------------------------------------------
-    def op_hello(self, req):
-        self.configure(req)
-        cur = self.current()
-        manifest = None
-        if cur and req.get("withManifest", True):
-            try:
-                manifest = self.manifest_of(cur)
-            except (OSError, ValueError):
-                manifest = None
-        pth_ok = self.pth_state()[0] and self.toil_worker_ok()
-        return {
-            "agent": AGENT_VERSION,
-            "python": {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3]},
-            "home": os.path.expanduser("~"),
-            "projectDir": self.project_dir,
-            "venv": self.venv,
-            "path": os.environ.get("PATH", os.defpath),
-            "sitePackages": self.site_packages(),
-            "pthOk": pth_ok,
-            "pinned": sorted(self.pinned()),
-            "current": cur,
-            "releases": self.releases(),
-            "manifest": manifest,
-            "origin": self.read_origin(),
-        }
 
-    def op_prepare(self, req):
-        """Locks, and either switches to a release the worker already has or stages a new one."""
-        rid = req["release"]
-        if not valid_release_id(rid):
-            raise Refused("bad-request", "invalid release id")
-        self.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
-        self.lock(float(req.get("lockTimeout", 60)))
-        self.record_origin(req.get("origin"))
-        if os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
-            self.switch(rid)
-            self.unlock()
-            return {"status": "switched", "release": rid}
-        base = req.get("base")
-        base_files = {}
-        if base:
-            if not valid_release_id(base) or not os.path.isfile(os.path.join(self.releases_dir, base, MANIFEST_NAME)):
-                self.unlock()
-                return {"status": "base-missing"}
-            base_files = {f[0]: f for f in self.manifest_of(base)}
-        target = dict(base_files)
-        for path in req.get("remove", []):
-            target.pop(path, None)
-        upsert = {}
-        for entry in req.get("upsert", []):
-            path, size, mode, sha = entry
-            # Not even as a directory: `.sync-cluster-manifest.json/x` would block writing the release's manifest.
-            if not safe_relative(path) or MANIFEST_NAME in path.split("/"):
-                raise Refused("bad-path", "unsafe path in manifest: %r" % path)
-            if not isinstance(size, int) or size < 0 or mode not in (0o644, 0o755):
-                raise Refused("bad-request", "bad size or mode for %r" % path)
-            target[path] = (path, size, mode, sha)
-            upsert[path] = target[path]
-        files = sorted(target.values())
-        if release_id_of(files) != rid:
-            self.unlock()
-            raise Refused("bad-manifest", "the manifest does not match release %s" % rid)
-        self.check_prefixes(target)
-        self.check_space(sum(f[1] for f in upsert.values()))
-        self.staging = os.path.join(self.project_dir, ".staging-%s-%d" % (rid, os.getpid()))
-        os.mkdir(self.staging, 0o755)
+class Staging:
+    """A release being built under the store's lock, in DEPLOY/PROJECT/.staging-ID-PID: what the
+    leader will send (expected), what was linked from the base release, the release's trees and
+    which of them are built here (the others are links to trees the worker has), and the files
+    the leader sends that land in a shared tree (checked, then dropped)."""
+
+    def __init__(self, store, release, files):
+        self.store = store
+        self.release = release
+        self.files = files
+        self.expected = {}
+        self.linked = 0
+        self.trees = {}
+        self.built = []
+        self.discard_paths = set()
+        self.path = os.path.join(store.project_dir, ".staging-%s-%d" % (release, os.getpid()))
         self.dirs_made = set()
+        os.mkdir(self.path, 0o755)
+
+    def discard(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def build(self, target, upsert, reuse, base_dir, base_files):
+        """Links the trees the worker already has and the unchanged files of the base release;
+        what is left is expected in the upload."""
         # Directories whose tree the worker already has become links to it: a change to one file
         # builds only the directories on its path, not the whole release.
-        trees = tree_hashes(files)
-        trees_dir = os.path.join(self.project_dir, TREES)
+        trees = tree_hashes(self.files)
+        trees_dir = os.path.join(self.store.project_dir, TREES)
         os.makedirs(trees_dir, exist_ok=True)
         have = set(os.listdir(trees_dir))
         shared = set()
@@ -628,17 +530,14 @@ class Agent:
             elif trees[d] in have:
                 shared.add(d)
                 if parent:
-                    self.ensure_dir(os.path.join(self.staging, parent))
-                os.symlink(tree_link(d, trees[d]), os.path.join(self.staging, d))
-        built = [d for d in trees if d not in shared]
-        discard = set()
-        base_dir = os.path.join(self.releases_dir, base) if base else None
-        reuse = {path: src for path, src in req.get("reuse", [])}
-        linked = 0
+                    self.ensure_dir(os.path.join(self.path, parent))
+                os.symlink(tree_link(d, trees[d]), os.path.join(self.path, d))
+        self.trees = trees
+        self.built = [d for d in trees if d not in shared]
         for path, f in target.items():
             if path.rpartition("/")[0] in shared:
                 if path in upsert and path not in reuse:
-                    discard.add(path)  # sent by the leader, already here: checked, then dropped
+                    self.discard_paths.add(path)  # sent by the leader, already here: checked, then dropped
                 continue
             if path in upsert and path not in reuse:
                 continue
@@ -646,32 +545,8 @@ class Agent:
             if not base_dir or src not in base_files or base_files[src][1:] != f[1:]:
                 raise Refused("bad-request", "cannot reuse %r from the base release" % path)
             self.place_from(os.path.join(base_dir, src), path, f)
-            linked += 1
-        expected = {p: f for p, f in upsert.items() if p not in reuse}
-        self.pending = {"release": rid, "files": files, "expected": expected, "linked": linked,
-                        "trees": trees, "built": built, "discard": discard}
-        return {"status": "ready", "expect": len(expected), "linked": linked}
-
-    def check_prefixes(self, target):
-        """A path may not be both a file and a directory (`a` and `a/b`)."""
-        dirs = set()
-        for path in target:
-            parent = path.rpartition("/")[0]
-            while parent and parent not in dirs:  # a known parent's own parents are known too
-                dirs.add(parent)
-                parent = parent.rpartition("/")[0]
-        clash = [p for p in target if p in dirs]
-        if clash:
-            raise Refused("bad-path", "%r is both a file and a directory" % clash[0])
-
-    def check_space(self, need):
-        try:
-            st = os.statvfs(self.project_dir)
-        except OSError:
-            return
-        free = st.f_bavail * st.f_frsize
-        if free < need + (1 << 20):
-            raise Refused("no-space", "not enough free space in %s: %d bytes needed, %d free" % (self.project_dir, need, free))
+            self.linked += 1
+        self.expected = {p: f for p, f in upsert.items() if p not in reuse}
 
     def ensure_dir(self, parent):
         """Creates a directory below staging once per release, checking the chain for links once."""
@@ -680,22 +555,22 @@ class Agent:
         os.makedirs(parent, mode=0o755, exist_ok=True)
         # Everything below staging was created by us as plain directories; check it all the same.
         probe = parent
-        while probe != self.staging and probe not in self.dirs_made:
+        while probe != self.path and probe not in self.dirs_made:
             if os.path.islink(probe):
-                raise Refused("bad-path", "link in path %r" % os.path.relpath(parent, self.staging))
+                raise Refused("bad-path", "link in path %r" % os.path.relpath(parent, self.path))
             self.dirs_made.add(probe)
             probe = os.path.dirname(probe)
 
     def open_new(self, path, mode):
         """Creates a file inside the staging directory, never following a link anywhere."""
-        full = os.path.join(self.staging, path)
+        full = os.path.join(self.path, path)
         self.ensure_dir(os.path.dirname(full))
         fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         return os.fdopen(fd, "wb")
 
     def place_from(self, src, path, f):
         """Links an unchanged file from the base release (copies across file systems)."""
-        full = os.path.join(self.staging, path)
+        full = os.path.join(self.path, path)
         self.ensure_dir(os.path.dirname(full))
         try:
             os.link(src, full, follow_symlinks=False)
@@ -712,53 +587,11 @@ class Agent:
         if stat.S_IMODE(st.st_mode) != f[2]:
             os.chmod(full, f[2])
 
-    def op_upload(self, req):
-        """Receives the archive of the files the worker lacks, verifies them and publishes the release."""
-        size = int(req["payload"])
-        if not self.pending:
-            self.skip(size)
-            raise Refused("bad-request", "upload without prepare")
-        reader = BoundedReader(self.inp, size)
-        try:
-            received, nbytes = self.extract(reader)
-        finally:
-            reader.drain()
-        pending = self.pending
-        missing = [p for p in pending["expected"] if p not in received]
-        if missing:
-            raise Refused("incomplete", "the archive lacks %d file(s), first %r" % (len(missing), missing[0]))
-        rid = pending["release"]
-        with self.open_new(MANIFEST_NAME, 0o644) as w:
-            w.write(json.dumps({"release": rid, "files": pending["files"]}).encode("utf-8", "surrogatepass"))
-        self.publish_trees(pending["trees"], pending["built"])
-        self.tree_sets[rid] = set(pending["trees"].values())
-        final = os.path.join(self.releases_dir, rid)
-        os.rename(self.staging, final)
-        self.staging = None
-        self.switch(rid)
-        self.unlock()
-        # The next push diffs against this release: no need to read back what was just written.
-        self.manifest_cache = {rid: pending["files"]}
-        return {"status": "published", "release": rid, "received": len(received), "bytes": nbytes,
-                "linked": pending["linked"]}
-
-    def publish_trees(self, trees, built):
-        """Moves each directory built for this release into trees/, deepest first, leaving a link in
-        its place; a tree is complete when it arrives there, so any release may share it."""
-        trees_dir = os.path.join(self.project_dir, TREES)
-        for d in sorted(built, key=lambda d: d.count("/"), reverse=True):
-            here = os.path.join(self.staging, d)
-            try:
-                os.rename(here, os.path.join(trees_dir, trees[d]))
-            except OSError as e:
-                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-                shutil.rmtree(here)  # the same directory twice in one release: one copy is enough
-            os.symlink(tree_link(d, trees[d]), here)
-
     def extract(self, reader):
-        expected = self.pending["expected"]
-        discard = self.pending["discard"]
+        """Writes the archive's files into staging, each checked against the manifest; returns
+        (names received, bytes)."""
+        expected = self.expected
+        discard = self.discard_paths
         received = set()
         nbytes = 0
         try:
@@ -791,42 +624,129 @@ class Agent:
                     if h.hexdigest() != f[3]:
                         raise Refused("corrupt", "content of %r does not match its checksum" % name)
                     if name not in discard:
-                        os.chmod(os.path.join(self.staging, name), f[2])
+                        os.chmod(os.path.join(self.path, name), f[2])
                     received.add(name)
                     nbytes += f[1]
             except tarfile.TarError as e:
                 raise Refused("bad-archive", "broken archive: %s" % e)
             except OSError as e:
                 if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
-                    raise Refused("no-space", "the worker's disk is full (%s)" % self.project_dir)
+                    raise Refused("no-space", "the worker's disk is full (%s)" % self.store.project_dir)
                 raise
         return received, nbytes
 
-    def skip(self, n):
-        while n > 0:
-            chunk = self.inp.read(min(n, COPY_CHUNK))
-            if not chunk:
-                raise EOFError
-            n -= len(chunk)
+    def publish(self):
+        """Writes the manifest, moves the built trees into trees/ and renames staging into releases/."""
+        with self.open_new(MANIFEST_NAME, 0o644) as w:
+            w.write(json.dumps({"release": self.release, "files": self.files}).encode("utf-8", "surrogatepass"))
+        self.publish_trees()
+        self.store.tree_sets[self.release] = set(self.trees.values())
+        os.rename(self.path, os.path.join(self.store.releases_dir, self.release))
 
-    def op_activate(self, req):
-        """Switches `current` to a release the worker has (rollback, or a push of a known release)."""
-        rid = req["release"]
-        if not valid_release_id(rid):
-            raise Refused("bad-request", "invalid release id")
-        self.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
-        self.lock(float(req.get("lockTimeout", 60)))
+    def publish_trees(self):
+        """Moves each directory built for this release into trees/, deepest first, leaving a link in
+        its place; a tree is complete when it arrives there, so any release may share it."""
+        trees_dir = os.path.join(self.store.project_dir, TREES)
+        for d in sorted(self.built, key=lambda d: d.count("/"), reverse=True):
+            here = os.path.join(self.path, d)
+            try:
+                os.rename(here, os.path.join(trees_dir, self.trees[d]))
+            except OSError as e:
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                shutil.rmtree(here)  # the same directory twice in one release: one copy is enough
+            os.symlink(tree_link(d, self.trees[d]), here)
+
+
+class VenvDoctor:
+    """The node's virtualenv as the release needs it: pyvenv.cfg, the release-selecting .pth,
+    Toil's `_toil_worker`; the facts `check` judges, what `check --fix` repairs, and where the
+    venv's python loads the workflow from (verify)."""
+
+    def __init__(self, venv, store):
+        self.venv = venv
+        self.store = store
+
+    # ---- the .pth and Toil's worker entry point -----------------------------------------------
+    def site_packages(self):
+        """The venv's site-packages, if this agent runs under the venv's python."""
+        if sys.prefix == getattr(sys, "base_prefix", sys.prefix):
+            return None
+        if os.path.realpath(sys.prefix) != os.path.realpath(self.venv):
+            return None
+        return sysconfig.get_paths()["purelib"]
+
+    def pth_path(self):
+        site = self.site_packages()
+        return os.path.join(site, "sync-cluster-%s.pth" % self.store.project) if site else None
+
+    def pth_content(self):
+        """A comment naming the project directory (so `check` can tell whose it is), then the
+        import line that runs SELECTOR; ascii() keeps any file name on one line."""
+        project_dir = self.store.project_dir
+        return "# sync-cluster project %s\nimport sys; exec(%s, {'PROJECT_DIR': %s})\n" % (
+            ascii(project_dir), ascii(SELECTOR), ascii(project_dir))
+
+    def pth_state(self):
+        """(content is exactly ours, the project directory the existing .pth serves or None)."""
+        path = self.pth_path()
+        if not path:
+            return False, None
         try:
-            if not os.path.isfile(os.path.join(self.releases_dir, rid, MANIFEST_NAME)):
-                raise Refused("no-release", "release %s is not on this worker" % rid)
-            self.switch(rid, publish=False)
-        finally:
-            self.unlock()
-        return {"status": "switched", "release": rid}
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                content = f.read()
+        except OSError:
+            return False, None
+        first = content.split("\n", 1)[0]
+        serves = None
+        if first.startswith("# sync-cluster project "):
+            import ast
+            try:
+                serves = ast.literal_eval(first[len("# sync-cluster project "):])
+            except (ValueError, SyntaxError):
+                serves = None
+        elif first.strip().endswith("/current"):  # the plain line of agents before version 2
+            serves = os.path.dirname(first.strip())
+        return content == self.pth_content(), serves
 
-    def op_abort(self, req):
-        self.unlock()
-        return {"status": "aborted"}
+    def toil_worker_path(self):
+        return os.path.join(self.venv, "bin", "_toil_worker")
+
+    def toil_worker_ok(self):
+        """The venv's `_toil_worker` is ours, or somebody else's (Toil reinstalled in the venv:
+        `check` reports that), or Toil is not importable at all, so there is nothing to run."""
+        try:
+            with open(self.toil_worker_path(), encoding="utf-8", errors="replace") as f:
+                f.readline()
+                return True
+        except OSError:
+            return importlib.util.find_spec("toil") is None
+
+    def ensure_toil_worker(self):
+        path = self.toil_worker_path()
+        if os.path.lexists(path) or importlib.util.find_spec("toil") is None:
+            return None
+        tmp = path + ".tmp-%d" % os.getpid()
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(TOIL_WORKER % (os.path.join(self.venv, "bin", "python"), TOIL_WORKER_MARK))
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)
+        return path
+
+    def write_pth(self):
+        """Makes the venv run the selector, and gives it Toil's worker entry point."""
+        path = self.pth_path()
+        if not path:
+            return False
+        os.makedirs(os.path.join(self.store.project_dir, PINS), exist_ok=True)
+        self.ensure_toil_worker()
+        if self.pth_state()[0]:
+            return True
+        tmp = path + ".tmp-%d" % os.getpid()
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(self.pth_content())
+        os.replace(tmp, path)
+        return True
 
     # ---- readiness checks (sync-cluster check) ---------------------------------------------
     def pyvenv_cfg(self):
@@ -880,7 +800,7 @@ class Agent:
         except ValueError:
             return {"error": "unreadable answer"}
 
-    def op_check(self, req):
+    def facts(self, req):
         """Facts for every check of `sync-cluster check`; the leader judges them (src/core/node-checks.ts)."""
         python = self.venv_python()
         cfg_path, cfg_line, cfg_value = self.pyvenv_cfg()
@@ -892,20 +812,20 @@ class Agent:
         if python:
             facts["imports"] = self.probe_imports(python, req.get("modules", []), bool(req.get("deep")))
         # The deploy directory, or its nearest existing parent, must be writable.
-        probe = self.project_dir
+        probe = self.store.project_dir
         while not os.path.exists(probe) and os.path.dirname(probe) != probe:
             probe = os.path.dirname(probe)
-        facts["deploy"] = {"path": self.project_dir, "existing": probe, "writable": os.access(probe, os.W_OK | os.X_OK)}
+        facts["deploy"] = {"path": self.store.project_dir, "existing": probe, "writable": os.access(probe, os.W_OK | os.X_OK)}
         try:
             st = os.statvfs(probe)
             facts["deploy"]["free"] = st.f_bavail * st.f_frsize
         except OSError:
             facts["deploy"]["free"] = None
-        facts["pth"] = {"path": self.pth_path(), "expected": self.project_dir, "serves": self.pth_state()[1]}
-        facts["current"] = self.current()
-        facts["releases"] = self.releases()
+        facts["pth"] = {"path": self.pth_path(), "expected": self.store.project_dir, "serves": self.pth_state()[1]}
+        facts["current"] = self.store.current()
+        facts["releases"] = self.store.releases()
         facts["venv"] = self.venv
-        facts["projectDir"] = self.project_dir
+        facts["projectDir"] = self.store.project_dir
         names = [n for n in req.get("topLevel", []) if isinstance(n, str)]
         if python and names:
             facts["entry"] = self.probe_origins(python, names, os.environ.get("PATH", os.defpath))
@@ -934,23 +854,16 @@ class Agent:
         except ValueError:
             return {"error": "unreadable answer from %s" % python}
 
-    def op_verify(self, req):
+    def verify(self, req):
         """Where the venv's python now loads each top-level name from, answered in this process
         (which runs that python) as a fresh interpreter would: the release roots where the .pth
         puts them, the import hooks and path entries of everything else installed as they are."""
         import importlib.machinery
 
         names = [n for n in req.get("topLevel", []) if isinstance(n, str)]
-        current = self.current()
-        roots = []
-        if current:
-            release = os.path.join(self.releases_dir, current)
-            roots_dir = os.path.join(release, ".roots")
-            if os.path.isdir(roots_dir):
-                roots = [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
-            else:
-                roots = [release]
-        path = [p for p in sys.path if p not in ("", os.getcwd()) and not p.startswith(self.releases_dir + os.sep)]
+        current = self.store.current()
+        roots = self.store.roots(current) if current else []
+        path = [p for p in sys.path if p not in ("", os.getcwd()) and not p.startswith(self.store.releases_dir + os.sep)]
         at = next((i for i, p in enumerate(path) if os.path.basename(p) in ("site-packages", "dist-packages")), len(path))
         path[at:at] = roots
         importlib.invalidate_caches()
@@ -976,7 +889,7 @@ class Agent:
             else:
                 where = spec.origin if spec.origin not in (None, "namespace") else next(iter(spec.submodule_search_locations or []), None)
                 origins[name] = {"origin": where, "real": os.path.realpath(where) if where else None}
-        return {"executable": sys.executable, "origins": origins, "projectDir": self.project_dir, "current": current}
+        return {"executable": sys.executable, "origins": origins, "projectDir": self.store.project_dir, "current": current}
 
     def probe_toil_worker(self, command, path, names):
         """Finds Toil's worker command the way a batch system's job will (the leader's PATH, or
@@ -1021,7 +934,7 @@ class Agent:
             out.update(self.probe_origins(words[0], names, path))
         return out
 
-    def op_fix(self, req):
+    def fix(self):
         """Creates a missing venv, or turns on system site-packages; never installs or removes packages."""
         import subprocess
 
@@ -1063,34 +976,299 @@ class Agent:
                         % self.toil_worker_path())
         return {"done": done}
 
+
+
+def check_prefixes(target):
+    """A path may not be both a file and a directory (`a` and `a/b`)."""
+    dirs = set()
+    for path in target:
+        parent = path.rpartition("/")[0]
+        while parent and parent not in dirs:  # a known parent's own parents are known too
+            dirs.add(parent)
+            parent = parent.rpartition("/")[0]
+    clash = [p for p in target if p in dirs]
+    if clash:
+        raise Refused("bad-path", "%r is both a file and a directory" % clash[0])
+
+
+def check_space(directory, need):
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < need + (1 << 20):
+        raise Refused("no-space", "not enough free space in %s: %d bytes needed, %d free" % (directory, need, free))
+
+
+class Agent:
+    """The operations, one method `op_NAME(req, payload)` each; `hello` sets up the parts the
+    others use (the release store, the venv doctor). Framing and errors are the Server's."""
+
+    def __init__(self):
+        self.store = None
+        self.doctor = None
+        self.staging = None
+
+    def reset(self):
+        """After a failed request or at the end of the session: drops a half-built release and the lock."""
+        if self.staging:
+            self.staging.discard()
+            self.staging = None
+        if self.store:
+            self.store.unlock()
+
+    def after_reply(self):
+        if self.store:
+            self.store.collect_garbage_due()
+
+    def switch(self, rid, publish=True):
+        """Points `current` at a published release and makes sure the venv sees it."""
+        self.store.switch(rid, publish)
+        self.doctor.write_pth()
+
+    def op_hello(self, req, payload):
+        protocol = req.get("protocol")
+        if protocol is not None and protocol != AGENT_VERSION:
+            raise Refused("protocol", "this node's agent speaks protocol %d, the leader %s: the agent is sent by the "
+                          "leader's sync-cluster, so its TypeScript and its src/worker/agent.py come from different "
+                          "versions; reinstall sync-cluster on the leader" % (AGENT_VERSION, json.dumps(protocol)))
+        deploy = os.path.abspath(os.path.expanduser(req["deployDir"]))
+        keep = max(1, int(req.get("keep", 3)))
+        store = self.store
+        if store is None or store.project_dir != os.path.join(deploy, req["project"]):
+            self.reset()  # another project on the same session: nothing of the last one is kept
+            store = ReleaseStore(deploy, req["project"], keep)
+        store.check_layout()
+        store.keep = keep
+        self.store = store
+        self.doctor = VenvDoctor(os.path.abspath(os.path.expanduser(req["venv"])), store)
+        cur = store.current()
+        manifest = None
+        if cur and req.get("withManifest", True):
+            try:
+                manifest = store.manifest_of(cur)
+            except (OSError, ValueError):
+                manifest = None
+        pth_ok = self.doctor.pth_state()[0] and self.doctor.toil_worker_ok()
+        return {
+            "agent": AGENT_VERSION,
+            "python": {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3]},
+            "home": os.path.expanduser("~"),
+            "projectDir": store.project_dir,
+            "venv": self.doctor.venv,
+            "path": os.environ.get("PATH", os.defpath),
+            "sitePackages": self.doctor.site_packages(),
+            "pthOk": pth_ok,
+            "pinned": sorted(store.pinned()),
+            "current": cur,
+            "releases": store.releases(),
+            "manifest": manifest,
+            "origin": store.read_origin(),
+        }
+
+    def op_prepare(self, req, payload):
+        """Locks, and either switches to a release the worker already has or stages a new one."""
+        store = self.store
+        rid = req["release"]
+        if not valid_release_id(rid):
+            raise Refused("bad-request", "invalid release id")
+        store.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
+        self.reset()  # a prepare that follows an unfinished one replaces it
+        store.lock(float(req.get("lockTimeout", 60)))
+        store.record_origin(req.get("origin"))
+        if store.has(rid):
+            self.switch(rid)
+            self.reset()
+            return {"status": "switched", "release": rid}
+        base = req.get("base")
+        base_files = {}
+        if base:
+            if not valid_release_id(base) or not store.has(base):
+                self.reset()
+                return {"status": "base-missing"}
+            base_files = {f[0]: f for f in store.manifest_of(base)}
+        target = dict(base_files)
+        for path in req.get("remove", []):
+            target.pop(path, None)
+        upsert = {}
+        for entry in req.get("upsert", []):
+            path, size, mode, sha = entry
+            # Not even as a directory: `.sync-cluster-manifest.json/x` would block writing the release's manifest.
+            if not safe_relative(path) or MANIFEST_NAME in path.split("/"):
+                raise Refused("bad-path", "unsafe path in manifest: %r" % path)
+            if not isinstance(size, int) or size < 0 or mode not in (0o644, 0o755):
+                raise Refused("bad-request", "bad size or mode for %r" % path)
+            target[path] = (path, size, mode, sha)
+            upsert[path] = target[path]
+        files = sorted(target.values())
+        if release_id_of(files) != rid:
+            raise Refused("bad-manifest", "the manifest does not match release %s" % rid)
+        check_prefixes(target)
+        check_space(store.project_dir, sum(f[1] for f in upsert.values()))
+        reuse = {path: src for path, src in req.get("reuse", [])}
+        self.staging = Staging(store, rid, files)
+        base_dir = os.path.join(store.releases_dir, base) if base else None
+        self.staging.build(target, upsert, reuse, base_dir, base_files)
+        return {"status": "ready", "expect": len(self.staging.expected), "linked": self.staging.linked}
+
+    def op_upload(self, req, payload):
+        """Receives the archive of the files the worker lacks, verifies them and publishes the release."""
+        staging = self.staging
+        if not staging:
+            raise Refused("bad-request", "upload without prepare")
+        if payload is None:
+            raise Refused("bad-request", "upload without an archive")
+        received, nbytes = staging.extract(payload)
+        missing = [p for p in staging.expected if p not in received]
+        if missing:
+            raise Refused("incomplete", "the archive lacks %d file(s), first %r" % (len(missing), missing[0]))
+        staging.publish()
+        self.staging = None
+        rid = staging.release
+        self.switch(rid)
+        self.reset()
+        # The next push diffs against this release: no need to read back what was just written.
+        self.store.manifest_cache = {rid: staging.files}
+        return {"status": "published", "release": rid, "received": len(received), "bytes": nbytes,
+                "linked": staging.linked}
+
+    def op_activate(self, req, payload):
+        """Switches `current` to a release the worker has (rollback, or a push of a known release)."""
+        store = self.store
+        rid = req["release"]
+        if not valid_release_id(rid):
+            raise Refused("bad-request", "invalid release id")
+        store.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
+        self.reset()
+        store.lock(float(req.get("lockTimeout", 60)))
+        try:
+            if not store.has(rid):
+                raise Refused("no-release", "release %s is not on this worker" % rid)
+            self.switch(rid, publish=False)
+        finally:
+            self.reset()
+        return {"status": "switched", "release": rid}
+
+    def op_abort(self, req, payload):
+        self.reset()
+        return {"status": "aborted"}
+
+    def op_check(self, req, payload):
+        """Facts for every check of `sync-cluster check`; the leader judges them (src/core/node-checks.ts)."""
+        return self.doctor.facts(req)
+
+    def op_verify(self, req, payload):
+        return self.doctor.verify(req)
+
+    def op_fix(self, req, payload):
+        return self.doctor.fix()
+
+
+class Server:
+    """The framed protocol on stdin/stdout: one reply frame for every request frame, whatever
+    happens in between. A request's payload is read to its end (by its handler, or drained here),
+    so a refused or unknown request leaves the stream at the next frame. Only a frame whose length
+    or payload size cannot be believed ends the session: nothing after it can be found again."""
+
+    MAX_FRAME = 256 * 1024 * 1024
+
+    def __init__(self, agent, inp, out):
+        self.agent = agent
+        self.inp = inp
+        self.out = out
+
+    def read_exact(self, n):
+        chunks = []
+        while n > 0:
+            chunk = self.inp.read(min(n, COPY_CHUNK))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def read_frame(self):
+        """The next request as (dict or None for the end of input, payload reader or None), or
+        raises Refused: "bad-frame" when the stream is lost, "bad-request" when only this frame is."""
+        header = self.inp.read(4)
+        if not header:
+            return None, None
+        if len(header) < 4:
+            header += self.read_exact(4 - len(header))
+        (length,) = struct.unpack(">I", header)
+        if length > self.MAX_FRAME:
+            raise Lost("frame length %d is over the limit of %d bytes" % (length, self.MAX_FRAME))
+        body = self.read_exact(length)
+        try:
+            req = json.loads(body.decode("utf-8", "surrogatepass"))
+        except ValueError as e:  # UnicodeDecodeError too
+            raise Refused("bad-frame", "the request is not JSON: %s" % e)
+        if not isinstance(req, dict):
+            raise Refused("bad-frame", "the request is not a JSON object")
+        payload = None
+        if "payload" in req:
+            size = req["payload"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise Lost("payload size %r is not a byte count" % (size,))
+            payload = BoundedReader(self.inp, size)
+        return req, payload
+
+    def reply(self, obj):
+        data = json.dumps(obj, ensure_ascii=True).encode("ascii")
+        self.out.write(struct.pack(">I", len(data)) + data)
+        self.out.flush()
+
+    def handle(self, req, payload):
+        op = req.get("op")
+        handler = getattr(self.agent, "op_" + op, None) if isinstance(op, str) else None
+        if handler is None:
+            raise Refused("bad-request", "unknown operation %r" % (op,))
+        if op != "hello" and self.agent.store is None:
+            raise Refused("bad-request", "%s before hello: the first request of a session must be a hello that succeeded" % op)
+        result = handler(req, payload)
+        result["ok"] = True
+        return result
+
     def serve(self):
-        while True:
-            try:
-                req = self.read_frame()
-            except EOFError:
-                req = None
-            if req is None:
-                self.unlock()
-                return
-            op = req.get("op")
-            handler = getattr(self, "op_" + str(op), None)
-            try:
-                if handler is None:
-                    raise Refused("bad-request", "unknown operation %r" % op)
-                result = handler(req)
-                result["ok"] = True
-            except Refused as e:
-                self.unlock()
-                result = {"ok": False, "code": e.code, "message": str(e)}
-            except EOFError:
-                self.unlock()
-                return
-            except OSError as e:
-                self.unlock()
-                code = "no-space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "os-error"
-                result = {"ok": False, "code": code, "message": "%s: %s" % (e.strerror, e.filename or "")}
-            self.reply(result)
-            self.collect_garbage_due()
+        try:
+            while True:
+                payload = None
+                try:
+                    req, payload = self.read_frame()
+                    if req is None:
+                        return
+                    result = self.handle(req, payload)
+                except Refused as e:
+                    result = {"ok": False, "code": e.code, "message": str(e)}
+                except Lost as e:
+                    self.reply({"ok": False, "code": "bad-frame", "message": "%s; the stream cannot be followed, "
+                                "the agent stops" % e})
+                    return
+                except EOFError:
+                    return
+                except OSError as e:
+                    code = "no-space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "os-error"
+                    result = {"ok": False, "code": code, "message": "%s: %s" % (e.strerror, e.filename or "")}
+                except (KeyError, TypeError, ValueError, AttributeError) as e:
+                    # A request missing a field or holding one of the wrong type: answered, not fatal.
+                    what = "missing field %s" % e if isinstance(e, KeyError) else "%s: %s" % (type(e).__name__, e)
+                    result = {"ok": False, "code": "bad-request", "message": "malformed request: %s" % what}
+                except Exception as e:
+                    result = {"ok": False, "code": "internal", "message": "the agent failed: %s: %s" % (type(e).__name__, e)}
+                if not result.get("ok"):
+                    self.agent.reset()
+                if payload is not None:
+                    payload.drain()  # whatever the handler left of the payload: the next frame follows it
+                self.reply(result)
+                try:
+                    self.agent.after_reply()
+                except Exception:
+                    pass  # best effort: whatever is left is collected after the next switch
+        except (EOFError, BrokenPipeError):
+            return
+        finally:
+            self.agent.reset()
 
 
 PROBE_IMPORTS = r"""
@@ -1186,4 +1364,4 @@ class BoundedReader:
 
 if __name__ == "__main__":
     os.umask(0o022)
-    Agent().serve()
+    Server(Agent(), sys.stdin.buffer, sys.stdout.buffer).serve()

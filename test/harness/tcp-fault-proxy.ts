@@ -12,6 +12,7 @@ export class FaultProxy {
   private resetAfter: number | undefined;
   private stallAfter: number | undefined;
   private bytesPerSecond: number | undefined;
+  private held: (() => void)[] | undefined;
 
   constructor(private readonly target: number) {}
 
@@ -36,6 +37,20 @@ export class FaultProxy {
   /** Connections made from now on forward the leader's bytes at about this rate. */
   slow(bytesPerSecond: number): void {
     this.bytesPerSecond = bytesPerSecond;
+  }
+
+  /**
+   * Every connection, open or new, stops forwarding the leader's bytes (they wait in the proxy)
+   * until `release`: a fault can be injected while a transfer is known to be half way.
+   */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  release(): void {
+    const waiting = this.held ?? [];
+    this.held = undefined;
+    for (const resume of waiting) resume();
   }
 
   /** Connections made from now on are forwarded as they come. */
@@ -70,11 +85,20 @@ export class FaultProxy {
         stalled = true;
         return;
       }
-      if (bytesPerSecond) {
+      const forward = () => {
+        if (bytesPerSecond) {
+          client.pause();
+          setTimeout(() => client.resume(), (chunk.length / bytesPerSecond) * 1000);
+        }
+        upstream.write(chunk);
+      };
+      if (this.held) {
         client.pause();
-        setTimeout(() => client.resume(), (chunk.length / bytesPerSecond) * 1000);
-      }
-      upstream.write(chunk);
+        this.held.push(() => {
+          forward();
+          if (!bytesPerSecond) client.resume();
+        });
+      } else forward();
     });
     upstream.on("data", (chunk: Buffer) => {
       if (!stalled) client.write(chunk);

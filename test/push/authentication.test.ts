@@ -8,6 +8,7 @@ import { NodeError } from "../../src/errors.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import type { NodeSpec } from "../../src/inventory/types.js";
 import { connect } from "../../src/transport/connection.js";
+import { waitFor } from "../fixtures/wait.js";
 import { type Cluster, sshdAvailable, startCluster } from "../harness/cluster.js";
 
 const execFileAsync = promisify(execFile);
@@ -93,16 +94,16 @@ describe("logging in: ssh-agent, identity files and passphrases", {
 
   test("the same key added to ssh-agent, as advised: the login works and nothing is asked", async () => {
     agent = spawn("ssh-agent", ["-D", "-a", agentSocket], { stdio: "ignore" });
-    const deadline = Date.now() + 5000;
-    while (
-      !(await readFile(agentSocket).then(
-        () => true,
-        (e: NodeJS.ErrnoException) => e.code !== "ENOENT",
-      ))
-    ) {
-      assert.ok(Date.now() < deadline, "ssh-agent did not start");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(
+      "ssh-agent to start",
+      () =>
+        readFile(agentSocket).then(
+          () => true,
+          (e: NodeJS.ErrnoException) => e.code !== "ENOENT",
+        ),
+      5000,
+      20,
+    );
     const askpass = join(cluster.dir, "askpass.sh");
     await writeFile(askpass, `#!/bin/sh\necho '${PASSPHRASE}'\n`);
     await chmod(askpass, 0o700);

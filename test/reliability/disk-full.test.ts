@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { releaseIdOf } from "../../src/core/manifest.js";
@@ -9,6 +9,7 @@ import type { Inventory } from "../../src/inventory/types.js";
 import { pushAll } from "../../src/push/push.js";
 import type { Resolution } from "../../src/resolve/resolver.js";
 import { makePackageProject, resolveWorkflowMain, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import { waitFor } from "../fixtures/wait.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 import { FaultProxy } from "../harness/tcp-fault-proxy.js";
 
@@ -115,15 +116,35 @@ describe("a worker whose disk is full keeps its current release", {
     const usedBefore = await usedBytes(w1);
     // Fits when checked (1.5 MiB of 4), but another process fills the disk while it is written.
     await writeFile(join(project, "data", "medium.bin"), randomBytes(3 << 19));
-    proxy.slow(300_000);
+    // Not slower: the leader's keepalives wait behind the upload in the same connection.
+    proxy.slow(100_000);
     const filler = join(mountPoint, "filler");
     const pushing = pushAll(inventory, await resolve());
-    const deadline = Date.now() + 20_000;
-    while ((await stagingLeft(w1)) === "") {
-      assert.ok(Date.now() < deadline, "the upload to w1 never started");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // The disk fills while the file is being written, not before it is started nor after it is
+    // complete (under load, a fixed sleep saw both): once part of it is in the staging directory,
+    // the proxy holds the rest back, the disk is filled, and the rest is let through. The workers
+    // are local: the staging directory is watched from here, without an SSH round trip.
+    const size = 3 << 19;
+    const stagedSize = async (): Promise<number> => {
+      const dir = join(smallDeployDir, NAME);
+      for (const name of await readdir(dir))
+        if (name.startsWith(".staging-"))
+          return stat(join(dir, name, "data", "medium.bin")).then(
+            (s) => s.size,
+            () => 0,
+          );
+      return 0;
+    };
+    await waitFor("medium.bin partly written on w1", async () => (await stagedSize()) > 0, 60_000, 10).catch(
+      async (e: Error) => {
+        throw new Error(`${e.message}; the push: ${JSON.stringify(await pushing)}`);
+      },
+    );
+    proxy.hold();
+    const written = await stagedSize();
+    assert.ok(written > 0 && written < size, `medium.bin is half way on w1 (${written} of ${size} bytes)`);
     await cluster.runOnWorker(w1, `dd if=/dev/zero of=${filler} bs=64k 2>/dev/null; true`);
+    proxy.release();
     const outcomes = await pushing;
     proxy.heal();
     await run(w1, `rm -f ${filler}`);

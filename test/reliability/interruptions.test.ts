@@ -16,6 +16,7 @@ import {
   tempDir,
   writeTree,
 } from "../fixtures/projects.js";
+import { waitFor } from "../fixtures/wait.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 import { FaultProxy } from "../harness/tcp-fault-proxy.js";
 import { verifiedCurrent } from "../harness/verified-current.js";
@@ -44,14 +45,6 @@ except BlockingIOError: print("held")
 ' ${w.deployDir}/${NAME}/.lock`,
   );
   return r.stdout.trim() === "held";
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Resolves when the child has exited, also when it already had. */
@@ -153,18 +146,42 @@ describe("interrupted pushes leave every worker on a complete release", {
   });
 
   test("the worker's sshd killed during a push: the others complete, and after a restart all converge", async () => {
-    const w2 = cluster.workers[1]!;
+    const [, w2, w3] = cluster.workers as [WorkerHandle, WorkerHandle, WorkerHandle];
+    const before = await currentState(cluster, w2);
     await writeFile(join(project, "data", "blob3.bin"), randomBytes(1 << 20));
-    proxy.slow(2_000_000);
-    const pushing = pushAll(inventory, await resolve());
-    await new Promise((r) => setTimeout(r, 150));
-    await w2.stop();
-    const outcomes = await pushing;
-    proxy.heal();
-    assert.match(await currentState(cluster, cluster.workers[2]!), /^complete /);
-    assert.ok(outcomes.find((o) => o.node === cluster.workers[2]!.name)?.ok);
+    // w2's push is held in progress: its lock is taken (by a process of this test, as by another
+    // pusher), so the push's prepare waits on the worker while its sshd is killed.
+    const holder = spawn(
+      SYSTEM_PYTHON,
+      [
+        "-c",
+        "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(600)",
+        `${w2.deployDir}/${NAME}/.lock`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      await new Promise<void>((r) => holder.stdout!.once("data", () => r()));
+      const phases: string[] = [];
+      const pushing = pushAll(inventory, await resolve(), {
+        onEvent: (e) => {
+          if (e.type === "node-progress" && e.node === w2.name) phases.push(e.phase);
+        },
+      });
+      await waitFor("w2's push to wait on its lock", () => phases.includes("preparing"), 30_000);
+      await w2.stop();
+      const outcomes = await pushing;
+      const byNode = new Map(outcomes.map((o) => [o.node, o]));
+      assert.equal(byNode.get(w2.name)?.ok, false, JSON.stringify(outcomes));
+      assert.ok(byNode.get(w2.name)?.error, "the failure is explained");
+      assert.ok(byNode.get(w3.name)?.ok, JSON.stringify(outcomes));
+      assert.match(await currentState(cluster, w3), /^complete /);
+    } finally {
+      holder.kill("SIGKILL");
+      await exited(holder);
+    }
     await w2.start();
-    assert.match(await currentState(cluster, w2), /^(none|complete .*)$/);
+    assert.equal(await currentState(cluster, w2), before, "w2 kept the release it had");
     const again = await pushAll(inventory, await resolve());
     assert.ok(
       again.every((o) => o.ok),
@@ -177,18 +194,28 @@ describe("interrupted pushes leave every worker on a complete release", {
     const w1 = cluster.workers[0]!;
     const before = await currentState(cluster, w1);
     await writeFile(join(project, "data", "blob0.bin"), randomBytes(1 << 20));
-    proxy.slow(500_000);
+    proxy.slow(200_000);
     const child = spawn(BIN, ["push", "-i", inventoryPath, "--no-check"], {
       cwd: project,
       env: { ...env, PYTHONPATH: "" },
       stdio: "ignore",
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Killed while its upload to w1 is in flight: a release is being staged there (a staging
+    // directory exists only between prepare and publish, under the worker's lock).
+    await waitFor(
+      "the upload to w1 in flight",
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the push ended first (exit ${child.exitCode})`);
+        return (await leftovers(cluster, w1)) !== "";
+      },
+      60_000,
+    );
     child.kill("SIGKILL");
     await exited(child);
     proxy.heal();
-    const during = await currentState(cluster, w1);
-    assert.ok(during === before || /^complete /.test(during), during);
+    assert.equal(await currentState(cluster, w1), before, "w1 kept the release it had");
+    // The agent sees its connection close: it removes its staging and its lock goes with it.
+    await waitFor("w1's lock released", async () => !(await lockHeld(cluster, w1)), 20_000);
     const again = await pushAll(inventory, await resolve());
     assert.ok(
       again.every((o) => o.ok),
@@ -216,7 +243,7 @@ describe("interrupted pushes leave every worker on a complete release", {
     await writeFile(join(project, "data", "blob1.bin"), randomBytes(1 << 20));
     proxy.slow(100_000);
     const killed = run(["push", "-i", inventoryPath, "--no-check"]);
-    await waitFor(() => lockHeld(cluster, w1), 20_000);
+    await waitFor("the pusher to hold w1's lock", () => lockHeld(cluster, w1), 20_000);
     assert.equal(killed.exitCode, null, "the pusher still runs while it holds the lock");
     killed.kill("SIGKILL");
     await exited(killed);

@@ -14,26 +14,12 @@ import {
   workflowMainOptions,
   writeTree,
 } from "../fixtures/projects.js";
+import { waitFor } from "../fixtures/wait.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 import { verifiedCurrent } from "../harness/verified-current.js";
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
 const BIN = join(process.cwd(), "bin", "sync-cluster");
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`);
-}
 
 describe("watch keeps real sshd workers in step", {
   skip: !sshdAvailable() && "sshd is not installed",

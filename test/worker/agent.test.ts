@@ -13,6 +13,7 @@ import { hello, pushToNode, type Release } from "../../src/push/node-push.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
 import { localAgent, manifestOf } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
+import { waitFor } from "../fixtures/wait.js";
 
 const wire = (files: ManifestFile[]) => files.map((f) => [f.path, f.size, f.mode, f.sha256]);
 
@@ -335,11 +336,12 @@ describe("worker agent", () => {
     const releases = (await readdir(join(deployDir, project, "releases"))).sort();
     assert.deepEqual(releases, ids.slice(2).sort());
     // The releases renamed away are deleted in the background, soon, and the lock stays free.
-    const deadline = Date.now() + 10_000;
-    while ((await readdir(join(deployDir, project))).some((n) => n.startsWith(".trash-"))) {
-      assert.ok(Date.now() < deadline, "old releases were never deleted");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(
+      "the old releases deleted",
+      async () => !(await readdir(join(deployDir, project))).some((n) => n.startsWith(".trash-")),
+      10_000,
+      20,
+    );
     const other = localAgent(python);
     children.push(other.child);
     await other.session.request({ op: "hello", deployDir, project, venv: join(base, "venv"), keep: 3 });

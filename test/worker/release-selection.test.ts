@@ -9,6 +9,7 @@ import { buildArchive } from "../../src/push/archive.js";
 import type { AgentSession } from "../../src/transport/agent-session.js";
 import { localAgent, manifestOf } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
+import { waitFor } from "../fixtures/wait.js";
 
 /**
  * What a worker's venv imports after a push: the release its .pth selects (agent.py, SELECTOR),
@@ -68,13 +69,14 @@ describe("release selection on a worker", () => {
   // Every project of this venv has a .pth of its own: each test's package has a name of its own.
   /** Garbage collection runs after the reply: waits until the directory holds exactly `names`. */
   async function settled(dir: string, names: string[]): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const now = (await readdir(dir)).sort();
-      if (JSON.stringify(now) === JSON.stringify([...names].sort()) || Date.now() > deadline)
-        return assert.deepEqual(now, [...names].sort());
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const want = JSON.stringify([...names].sort());
+    await waitFor(
+      `${dir} to hold ${want}`,
+      async () => JSON.stringify((await readdir(dir)).sort()) === want,
+      10_000,
+      20,
+    ).catch(() => undefined);
+    assert.deepEqual((await readdir(dir)).sort(), [...names].sort());
   }
 
   const version = (v: number, pkg = "wf") => ({
