@@ -1,5 +1,5 @@
+import { NodeError } from "../core/errors.js";
 import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
-import { NodeError } from "../errors.js";
 import { allNodes, onNodes } from "../fleet/on-nodes.js";
 import type { Inventory } from "../inventory/types.js";
 import { hello } from "../push/node-push.js";

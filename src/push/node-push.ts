@@ -1,8 +1,8 @@
+import { NodeError } from "../core/errors.js";
 import type { ManifestFile } from "../core/manifest.js";
 import { entryVerdict, type OriginsProbe } from "../core/node-checks.js";
 import { originConflict, type ProjectOrigin } from "../core/project-origin.js";
 import { type PublishPlan, planPublish, type WireFile } from "../core/publish-plan.js";
-import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import { AgentError, type AgentReply, type AgentSession } from "../transport/agent-session.js";
 import type { ArchiveCache } from "./archive.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { ClientChannel } from "ssh2";
+import { NodeError } from "../core/errors.js";
 import { remotePath, shellQuote } from "../core/shell-quote.js";
-import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import { pythonSourcePath } from "../python-source.js";
 import type { NodeConnection } from "./connection.js";

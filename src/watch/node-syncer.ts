@@ -1,7 +1,7 @@
 import { checkNode } from "../check/node-check.js";
 import { retryDelayMs } from "../core/backoff.js";
+import { NodeError } from "../core/errors.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import type { ArchiveCache } from "../push/archive.js";
 import {
