@@ -10,9 +10,9 @@ import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
+import { hello } from "../transport/worker-client.js";
 import { ArchiveCache } from "./archive.js";
 import {
-  hello,
   type NodeProgress,
   type NodePushResult,
   pushToNode,
