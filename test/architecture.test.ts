@@ -1,11 +1,32 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { test } from "node:test";
 
-// The pure core (manifest, delta, plans, rules, parsers) does no I/O: it may not import the
-// file system, processes, the network, SSH or the watcher. This test keeps it that way.
-const FORBIDDEN = [
+/**
+ * The layers of src/, bottom up: each folder may import itself and the folders listed for it,
+ * nothing else. The pure core (manifest, delta, plans, rules, parsers) imports nothing outside
+ * itself; transport executes requests; the commands (check, push, operate, watch) sit on top of
+ * it; the CLI parses and prints. `worker` is the Python agent: nothing imports its code.
+ * `(root)` is src/'s own files (python-source.ts, and errors.ts re-exporting core/errors.ts).
+ */
+const LAYERS: Record<string, readonly string[]> = {
+  core: [],
+  "(root)": ["core"],
+  inventory: ["core"],
+  resolve: ["core", "(root)"],
+  transport: ["core", "inventory", "(root)"],
+  fleet: ["core", "inventory", "transport"],
+  check: ["core", "inventory", "resolve", "transport", "fleet"],
+  push: ["core", "inventory", "resolve", "transport", "fleet", "check"],
+  operate: ["core", "inventory", "transport", "fleet", "check"],
+  watch: ["core", "inventory", "resolve", "transport", "fleet", "check", "push"],
+  cli: ["core", "inventory", "resolve", "transport", "fleet", "check", "push", "operate", "watch", "(root)"],
+  worker: [],
+};
+
+// The pure core does no I/O: it may not import the file system, processes, the network, SSH or the watcher.
+const CORE_FORBIDDEN = [
   "node:fs",
   "node:fs/promises",
   "node:child_process",
@@ -16,19 +37,86 @@ const FORBIDDEN = [
   "p-limit",
 ];
 
-test("src/core imports nothing that does I/O", () => {
-  const dir = join(process.cwd(), "src", "core");
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
-    const source = readFileSync(join(dir, file), "utf8");
-    for (const match of source.matchAll(/^import[^"]*"([^"]+)"/gm)) {
-      const spec = match[1]!;
-      assert.ok(!FORBIDDEN.includes(spec), `src/core/${file} imports ${spec}`);
-      if (spec.startsWith("../")) {
-        assert.ok(
-          ["../errors.js", "../inventory/types.js"].includes(spec) || /^import type /.test(match[0]),
-          `src/core/${file} imports ${spec}`,
-        );
-      }
+const SRC = join(process.cwd(), "src");
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory()
+      ? sourceFiles(join(dir, entry.name))
+      : entry.name.endsWith(".ts")
+        ? [join(dir, entry.name)]
+        : [],
+  );
+}
+
+/** Every module a source names: `import`, `import type`, `export ... from`, `import()` and bare `import "x"`. */
+export function importedSpecifiers(source: string): string[] {
+  const found: string[] = [];
+  const patterns = [
+    /^\s*import\s[^;]*?\sfrom\s*["']([^"']+)["']/gms,
+    /^\s*import\s*["']([^"']+)["']/gm,
+    /^\s*export\s[^;]*?\sfrom\s*["']([^"']+)["']/gms,
+    /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g,
+  ];
+  for (const pattern of patterns) for (const match of source.matchAll(pattern)) found.push(match[1]!);
+  return found;
+}
+
+/** The layer of a file under src/: its first folder, or "(root)". */
+function layerOf(file: string): string {
+  const parts = relative(SRC, file).split(sep);
+  return parts.length === 1 ? "(root)" : parts[0]!;
+}
+
+test("the import scanner sees every form of import", () => {
+  const source = [
+    'import { a } from "../core/a.js";',
+    'import type { B } from "../push/b.js";',
+    "import {\n  c,\n  d,\n} from '../check/c.js';",
+    'export { e } from "../watch/e.js";',
+    'export type * from "../cli/f.js";',
+    'const g = await import("../operate/g.js");',
+    'let h: import("node:fs").Dirent;',
+    'import "../fleet/side-effect.js";',
+  ].join("\n");
+  assert.deepEqual(importedSpecifiers(source).sort(), [
+    "../check/c.js",
+    "../cli/f.js",
+    "../core/a.js",
+    "../fleet/side-effect.js",
+    "../operate/g.js",
+    "../push/b.js",
+    "../watch/e.js",
+    "node:fs",
+  ]);
+});
+
+test("every folder of src/ is in the layer table", () => {
+  const folders = readdirSync(SRC, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  for (const folder of folders) assert.ok(folder in LAYERS, `src/${folder}/ has no place in the layer table`);
+});
+
+test("no import runs up a layer", () => {
+  const violations: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = layerOf(file);
+    const allowed = LAYERS[from];
+    assert.ok(allowed, `${relative(process.cwd(), file)} is in no layer`);
+    for (const spec of importedSpecifiers(readFileSync(file, "utf8"))) {
+      if (!spec.startsWith(".")) continue;
+      const to = layerOf(join(dirname(file), spec));
+      if (to !== from && !allowed.includes(to))
+        violations.push(`${relative(process.cwd(), file)} (${from}) imports ${spec} (${to})`);
     }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test("src/core imports nothing that does I/O", () => {
+  for (const file of sourceFiles(join(SRC, "core"))) {
+    for (const spec of importedSpecifiers(readFileSync(file, "utf8")))
+      assert.ok(!CORE_FORBIDDEN.includes(spec), `${relative(process.cwd(), file)} imports ${spec}`);
   }
 });

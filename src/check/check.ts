@@ -3,9 +3,9 @@ import { jobLaunchOf } from "../core/job-launch.js";
 import type { CheckResult, JobLaunch, LeaderExpectations } from "../core/node-checks.js";
 import { nodePasses } from "../core/node-checks.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
-import { hello } from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
+import { hello } from "../transport/worker-client.js";
 import { checkNode, fixNode } from "./node-check.js";
 
 /** `sync-cluster check`: every node (leader and workers) probed in parallel, bounded like push. */

@@ -7,6 +7,7 @@ import {
 } from "../core/node-checks.js";
 import type { NodeSpec } from "../inventory/types.js";
 import type { AgentSession } from "../transport/agent-session.js";
+import { check, fix } from "../transport/worker-client.js";
 
 /**
  * Runs the readiness probe of one node through its agent (one request, so one SSH command with
@@ -32,21 +33,15 @@ export async function nodeFacts(session: AgentSession, request: NodeCheckRequest
     .filter((t) => t.module !== "toil")
     .map((t) => ({ module: t.module, dist: t.dist }));
   const jobs: JobLaunch | undefined = request.deep ? request.leader.jobs : undefined;
-  return (await session.request(
-    {
-      op: "check",
-      modules,
-      deep: request.deep,
-      ...(request.deep ? { topLevel: request.leader.topLevel } : {}),
-      ...(jobs ? { toilWorker: { command: jobs.command, path: jobs.path } } : {}),
-    },
-    undefined,
-    180_000,
-  )) as unknown as NodeCheckFacts;
+  return check(session, {
+    modules,
+    deep: request.deep,
+    ...(request.deep ? { topLevel: request.leader.topLevel } : {}),
+    ...(jobs ? { toilWorker: { command: jobs.command, path: jobs.path } } : {}),
+  });
 }
 
 /** Applies the safe fixes (create the venv, turn on system site-packages, write Toil's worker entry point). */
 export async function fixNode(session: AgentSession): Promise<string[]> {
-  const reply = await session.request({ op: "fix" }, undefined, 600_000);
-  return (reply.done as string[] | undefined) ?? [];
+  return fix(session);
 }

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { checkAll, type NodeCheckOutcome } from "../check/check.js";
 import { leaderExpectations, localLeaderVenv } from "../check/leader-expectations.js";
+import { ExitCode, UsageError } from "../core/errors.js";
 import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/node-checks.js";
-import { ExitCode, UsageError } from "../errors.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { projectFromOptions } from "./project-context.js";
 import { parseJobs } from "./push-command.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
+import { ExitCode, UsageError } from "../core/errors.js";
 import { selectNodes } from "../core/node-selector.js";
-import { ExitCode, UsageError } from "../errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { type ExecOutcome, execAll } from "../operate/exec.js";
 import { inventoryFor } from "./project-context.js";

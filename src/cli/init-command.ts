@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 import type { Command } from "commander";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../core/errors.js";
 import { inventoryTemplate } from "../inventory/template.js";
 
 interface InitOptions {

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { ExitCode, SyncClusterError } from "../errors.js";
+import { ExitCode, SyncClusterError } from "../core/errors.js";
 import { registerCheck } from "./check-command.js";
 import { registerExec } from "./exec-command.js";
 import { registerInit } from "./init-command.js";

@@ -1,7 +1,7 @@
 import { resolve as resolvePath } from "node:path";
 import type { Command } from "commander";
 import { type Entry, parseEntry } from "../core/entry-rules.js";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../core/errors.js";
 import { findInventory, loadInventory } from "../inventory/load.js";
 import type { Inventory } from "../inventory/types.js";
 import type { ResolveOptions } from "../resolve/resolver.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { leaderExpectations } from "../check/leader-expectations.js";
-import { ExitCode, UsageError } from "../errors.js";
+import { ExitCode, UsageError } from "../core/errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { type NodeOutcome, type PushEvent, pushAll, releaseOf } from "../push/push.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ExitCode, UsageError } from "../errors.js";
+import { ExitCode, UsageError } from "../core/errors.js";
 import { type RollbackOutcome, rollbackAll } from "../operate/rollback.js";
 import { inventoryFor } from "./project-context.js";
 import { parseJobs } from "./push-command.js";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
+import { UsageError } from "../core/errors.js";
 import { selectNodes } from "../core/node-selector.js";
 import { remoteCommand } from "../core/remote-command.js";
-import { UsageError } from "../errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import type { NodeSpec } from "../inventory/types.js";
 import { connect } from "../transport/connection.js";

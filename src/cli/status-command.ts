@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { leaderExpectations } from "../check/leader-expectations.js";
+import { ExitCode, ResolutionError, UsageError } from "../core/errors.js";
 import { releaseIdOf } from "../core/manifest.js";
 import { formatAge } from "../core/node-status.js";
-import { ExitCode, ResolutionError, UsageError } from "../errors.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { projectFromOptions } from "./project-context.js";

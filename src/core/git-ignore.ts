@@ -1,7 +1,7 @@
 import ignore, { type Ignore } from "ignore";
 
 /**
- * Rule 1 of DESIGN.md section 4: files the project's `.gitignore` files ignore do not ship (build
+ * Rule 1 of docs/DESIGN.md section 4: files the project's `.gitignore` files ignore do not ship (build
  * outputs, caches, local data), when the root is inside a git work tree. The matching is the
  * `ignore` library's (gitignore's own syntax: negation, `**`, anchoring, directory-only
  * patterns); what is left here is git's layering, which the library does not do: each

@@ -1,6 +1,6 @@
 import { isAbsolute, join, resolve } from "node:path";
-import { InventoryError } from "../errors.js";
-import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "../inventory/types.js";
+import { InventoryError } from "./errors.js";
+import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
 
 /**

@@ -1,5 +1,5 @@
 import picomatch from "picomatch";
-import type { NodeSpec } from "../inventory/types.js";
+import type { NodeSpec } from "./inventory-types.js";
 
 /**
  * `--nodes` for exec (and NODE for ssh): comma-separated names, globs, or the words `workers`,

@@ -2,7 +2,7 @@ import { type LocatedModule, locateTopLevel } from "./import-classification.js";
 import type { InterpreterFacts, PathEntry } from "./interpreter-facts.js";
 
 /**
- * Rule 1 of DESIGN.md section 4, several roots: project code found on another import-path entry
+ * Rule 1 of docs/DESIGN.md section 4, several roots: project code found on another import-path entry
  * (a second PYTHONPATH directory such as a git submodule's `src/`) is part of the project and
  * ships as a root of its own. An entry counts as project code when it is a PYTHONPATH directory
  * that is neither the standard library nor a site-packages, and belongs to no installed

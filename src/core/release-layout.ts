@@ -1,7 +1,7 @@
 import type { ManifestFile } from "./manifest.js";
 
 /**
- * Where each file of the module set sits in a worker's release (DESIGN.md section 5). With one
+ * Where each file of the module set sits in a worker's release (docs/DESIGN.md section 5). With one
  * root the release holds the root's files at its top. With several (project code on a second
  * import-path entry) it holds them as `.roots/0/...`, `.roots/1/...`, numbered in the leader's
  * sys.path order and nothing else at its top, and the worker puts every `.roots/<k>` on its path

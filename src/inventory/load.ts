@@ -4,9 +4,9 @@ import { homedir, userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import SSHConfig from "ssh-config";
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
+import { InventoryError } from "../core/errors.js";
 import { type SshHostConfig, validateInventory } from "../core/inventory-schema.js";
 import type { MetadataTexts } from "../core/project-name.js";
-import { InventoryError } from "../errors.js";
 import type { Inventory } from "./types.js";
 
 /**

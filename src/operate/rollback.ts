@@ -1,9 +1,8 @@
 import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
-import { NodeError } from "../errors.js";
 import { allNodes, onNodes } from "../fleet/on-nodes.js";
 import type { Inventory } from "../inventory/types.js";
-import { hello } from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";
+import { activate, hello } from "../transport/worker-client.js";
 
 /**
  * `rollback`: every node's `current` switched back atomically, under the node's lock; the
@@ -43,13 +42,7 @@ export async function rollbackAll(
           };
         }
         if (target.kind === "switch" && !options.dryRun) {
-          const reply = await session.request(
-            { op: "activate", release: target.release, lockTimeout: 60 },
-            undefined,
-            120_000,
-          );
-          if (reply.status !== "switched")
-            throw new NodeError(node.name, `the worker did not switch: ${JSON.stringify(reply)}`);
+          await activate(session, { release: target.release, lockTimeout: 60 });
         }
         return { node: node.name, ok: true, kind: target.kind, from: state.current, release: target.release };
       } finally {

@@ -4,8 +4,8 @@ import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/n
 import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
 import { allNodes, onNodes } from "../fleet/on-nodes.js";
 import type { Inventory, NodeRole } from "../inventory/types.js";
-import { hello, manifestFromWire } from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";
+import { hello, manifestFromWire } from "../transport/worker-client.js";
 
 /** `status`: what every node runs, in one agent session (one SSH command) per node. */
 

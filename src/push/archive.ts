@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { pack } from "tar-stream";
+import { ResolutionError } from "../core/errors.js";
 import type { ManifestFile } from "../core/manifest.js";
 import { sourceOf } from "../core/release-layout.js";
-import { ResolutionError } from "../errors.js";
 import { openRegularFile } from "../resolve/file-digest.js";
 
 /**

@@ -1,10 +1,20 @@
+import { NodeError } from "../core/errors.js";
 import type { ManifestFile } from "../core/manifest.js";
-import { entryVerdict, type OriginsProbe } from "../core/node-checks.js";
+import { entryVerdict } from "../core/node-checks.js";
 import { originConflict, type ProjectOrigin } from "../core/project-origin.js";
-import { type PublishPlan, planPublish, type WireFile } from "../core/publish-plan.js";
-import { NodeError } from "../errors.js";
+import { type PublishPlan, planPublish } from "../core/publish-plan.js";
 import type { NodeSpec } from "../inventory/types.js";
-import { AgentError, type AgentReply, type AgentSession } from "../transport/agent-session.js";
+import { AgentError, type AgentSession } from "../transport/agent-session.js";
+import {
+  manifestFromWire,
+  type PrepareReply,
+  prepare,
+  TIMEOUTS,
+  type UploadReply,
+  upload,
+  verify,
+  type WorkerState,
+} from "../transport/worker-client.js";
 import type { ArchiveCache } from "./archive.js";
 
 /** One release to bring a worker to. */
@@ -14,26 +24,6 @@ export interface Release {
   project: string;
   /** Where the release comes from; recorded on the worker, and a different recorded one is refused. */
   origin?: ProjectOrigin;
-}
-
-/** What the worker reported about itself when the session started. */
-export interface WorkerState {
-  current: string | null;
-  releases: { id: string; time: number }[];
-  manifest: WireFile[] | null;
-  /** The same manifest, kept as objects once known (watch), so it is not converted per release. */
-  manifestFiles?: ManifestFile[];
-  pthOk: boolean;
-  sitePackages: string | null;
-  /** The venv, expanded on the node, and the PATH its login gives commands. */
-  venv: string;
-  path: string;
-  /** Releases a workflow run used within the last days (agent.py, PIN_SECONDS). */
-  pinned: string[];
-  python: { executable: string; version: string };
-  projectDir: string;
-  /** What the worker recorded of the project's origin (project-origin.ts); absent from older agents. */
-  origin?: unknown;
 }
 
 export type NodePushStatus = "unchanged" | "switched" | "published" | "would-publish";
@@ -66,24 +56,8 @@ export interface PushSettings {
   onProgress?: (progress: NodeProgress) => void;
 }
 
-export async function hello(
-  session: AgentSession,
-  node: NodeSpec,
-  project: string,
-  keep: number,
-  withManifest = true,
-): Promise<WorkerState> {
-  const reply = await session.request(
-    { op: "hello", deployDir: node.deployDir, project, venv: node.venv, keep, withManifest },
-    undefined,
-    60_000,
-  );
-  return reply as unknown as WorkerState;
-}
-
-export function manifestFromWire(rows: WorkerState["manifest"]): ManifestFile[] | undefined {
-  return rows?.map(([path, size, mode, sha256]) => ({ path, size, mode, sha256 }));
-}
+// The handshake moved to the worker client; named here still for the code that imports it from push.
+export { hello, manifestFromWire, type WorkerState } from "../transport/worker-client.js";
 
 /**
  * Fails the node when the venv's python, after the switch, would load a top-level name of the set
@@ -95,13 +69,8 @@ export async function verifyEntry(
   topLevel: readonly string[],
 ): Promise<void> {
   if (topLevel.length === 0) return;
-  const reply = await session.request({ op: "verify", topLevel }, undefined, 60_000);
-  const verdict = entryVerdict(
-    reply as OriginsProbe,
-    topLevel,
-    String(reply.projectDir),
-    (reply.current as string | null) ?? null,
-  );
+  const reply = await verify(session, topLevel);
+  const verdict = entryVerdict(reply, topLevel, reply.projectDir, reply.current);
   if (verdict.status === "fail") throw new NodeError(node.name, `pushed, but ${verdict.detail}`);
 }
 
@@ -137,11 +106,6 @@ function noSpaceExplained(node: NodeSpec, error: unknown): unknown {
   return error instanceof AgentError && error.code === "no-space"
     ? new NodeError(node.name, `${error.message}; the current release was left as it was`)
     : error;
-}
-
-/** Seconds allowed for an upload: generous for slow links, never infinite. */
-function uploadTimeoutMs(bytes: number): number {
-  return 120_000 + Math.ceil(bytes / (256 * 1024)) * 1000;
 }
 
 /**
@@ -184,18 +148,18 @@ export async function pushToNode(
   };
   if (state.releases.some((r) => r.id === release.id)) {
     if (settings.dryRun) return { ...base, status: "switched" };
-    await session.request({ op: "prepare", ...common }, undefined, (settings.lockTimeoutSeconds + 60) * 1000);
+    await prepare(session, common);
     return { ...base, status: "switched" };
   }
   settings.onProgress?.({ phase: "preparing" });
-  const upload = (archive: Buffer, files: number, extraTimeoutMs: number): Promise<AgentReply> => {
+  const send = (archive: Buffer, files: number, extraTimeoutMs: number): Promise<UploadReply> => {
     const progress = settings.onProgress;
     const total = archive.length;
     progress?.({ phase: "sending", bytesSent: 0, bytesTotal: total, files });
-    return session.request(
-      { op: "upload" },
+    return upload(
+      session,
       archive,
-      extraTimeoutMs + uploadTimeoutMs(total),
+      extraTimeoutMs,
       progress &&
         ((bytesSent) => {
           progress({ phase: "sending", bytesSent, bytesTotal: total, files });
@@ -220,20 +184,23 @@ export async function pushToNode(
       };
     }
     const archive = await archives.get(delta.send);
-    const prepareTimeoutMs = (settings.lockTimeoutSeconds + 120) * 1000;
-    const preparing = session.request(
-      { op: "prepare", ...common, base: baseId, upsert: plan.upsert, remove: plan.remove, reuse: plan.reuse },
-      undefined,
-      prepareTimeoutMs,
-    );
+    const preparing = prepare(session, {
+      ...common,
+      base: baseId,
+      upsert: plan.upsert,
+      remove: plan.remove,
+      reuse: plan.reuse,
+    });
     // A small archive follows its prepare at once: the worker finds both in one wake-up and the
     // push costs one round trip. A large one waits for the worker's "ready", so a worker that
     // refuses (no space, a release it already has) is not sent megabytes it would throw away.
     // A pipelined upload after a refused prepare is refused in turn ("upload without prepare").
     const pipelined =
-      archive.length <= PIPELINE_BYTES ? upload(archive, delta.send.length, prepareTimeoutMs) : undefined;
+      archive.length <= PIPELINE_BYTES
+        ? send(archive, delta.send.length, TIMEOUTS.prepare(settings.lockTimeoutSeconds))
+        : undefined;
     pipelined?.catch(() => {});
-    let prepared: AgentReply;
+    let prepared: PrepareReply;
     try {
       prepared = await preparing;
     } catch (error) {
@@ -248,18 +215,18 @@ export async function pushToNode(
       baseId = null;
       continue;
     }
-    let published: AgentReply;
+    let published: UploadReply;
     try {
-      published = await (pipelined ?? upload(archive, delta.send.length, 0));
+      published = await (pipelined ?? send(archive, delta.send.length, 0));
     } catch (error) {
       throw noSpaceExplained(node, error);
     }
     return {
       ...base,
       status: "published",
-      filesSent: Number(published.received ?? delta.send.length),
+      filesSent: published.received,
       bytesSent: archive.length,
-      filesLinked: Number(published.linked ?? 0),
+      filesLinked: published.linked,
       filesRemoved: delta.removed.length,
     };
   }

@@ -1,18 +1,18 @@
 import { hostname } from "node:os";
 import pLimit from "p-limit";
 import { checkNode } from "../check/node-check.js";
+import { NodeError, ResolutionError } from "../core/errors.js";
 import { releaseIdOf } from "../core/manifest.js";
 import { topLevelNamesOf } from "../core/module-set.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { NodeError, ResolutionError } from "../errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
+import { hello } from "../transport/worker-client.js";
 import { ArchiveCache } from "./archive.js";
 import {
-  hello,
   type NodeProgress,
   type NodePushResult,
   pushToNode,

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { createInterface, type Interface } from "node:readline";
-import { ResolutionError } from "../errors.js";
+import { ResolutionError } from "../core/errors.js";
 import { pythonSourcePath } from "../python-source.js";
 
 /** A module that does not compile with the leader's interpreter: where, and Python's words. */

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import pLimit from "p-limit";
+import { ResolutionError } from "../core/errors.js";
 import { type PythonImport, scanImports } from "../core/python-imports.js";
-import { ResolutionError } from "../errors.js";
 
 /** Content facts of one file: its hash, and for Python sources the imports written in it. */
 export interface FileDigest {

@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { ResolutionError } from "../core/errors.js";
 import type { InterpreterFacts } from "../core/interpreter-facts.js";
-import { ResolutionError } from "../errors.js";
 import { pythonSourcePath } from "../python-source.js";
 
 /** Runs the probe once with the leader's interpreter and returns what it reported. */

@@ -3,6 +3,7 @@ import { access, realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { type Entry, isValidModuleName, refusedRootReason, scriptNameProblem } from "../core/entry-rules.js";
+import { ResolutionError } from "../core/errors.js";
 import {
   classifyImports,
   distributionFor,
@@ -28,7 +29,6 @@ import {
 } from "../core/module-set.js";
 import { projectRootProviding, sortRootsByPath } from "../core/project-roots.js";
 import { type ResolvedFile, releaseFilesOf } from "../core/release-layout.js";
-import { ResolutionError } from "../errors.js";
 import { CompileChecker } from "./compile-check.js";
 import {
   type DigestCache,

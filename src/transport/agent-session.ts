@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { ClientChannel } from "ssh2";
+import { NodeError } from "../core/errors.js";
 import { remotePath, shellQuote } from "../core/shell-quote.js";
-import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import { pythonSourcePath } from "../python-source.js";
 import type { NodeConnection } from "./connection.js";
@@ -10,8 +10,8 @@ import type { NodeConnection } from "./connection.js";
 const PROGRESS_SLICE = 256 * 1024;
 
 /**
- * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framed
- * request/reply protocol spoken with it. The agent stays up between requests, so watch mode pays
+ * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framing
+ * of the requests and replies spoken with it (their contents: worker-client.ts). The agent stays up between requests, so watch mode pays
  * for one process start per node, not one per change.
  */
 
@@ -39,10 +39,48 @@ export interface AgentReply {
   [key: string]: unknown;
 }
 
+/** The codes of the agent's refusals (agent.py, Refused and serve); "error" stands for any other. */
+export type AgentErrorCode =
+  | "bad-request"
+  | "bad-path"
+  | "bad-manifest"
+  | "bad-archive"
+  | "corrupt"
+  | "corrupt-base"
+  | "incomplete"
+  | "locked"
+  | "no-release"
+  | "no-space"
+  | "fix-failed"
+  | "os-error"
+  | "protocol"
+  | "error";
+
+const AGENT_ERROR_CODES: readonly AgentErrorCode[] = [
+  "bad-request",
+  "bad-path",
+  "bad-manifest",
+  "bad-archive",
+  "corrupt",
+  "corrupt-base",
+  "incomplete",
+  "locked",
+  "no-release",
+  "no-space",
+  "fix-failed",
+  "os-error",
+  "protocol",
+  "error",
+];
+
+function errorCodeOf(code: unknown): AgentErrorCode {
+  return AGENT_ERROR_CODES.find((known) => known === code) ?? "error";
+}
+
 export class AgentError extends NodeError {
   constructor(
     node: string,
-    readonly code: string,
+    readonly code: AgentErrorCode,
     message: string,
   ) {
     super(node, message);
@@ -178,7 +216,11 @@ export class AgentSession {
     try {
       const r = await answered;
       if (!r.ok)
-        throw new AgentError(this.node.name, r.code ?? "error", r.message ?? "the agent refused the request");
+        throw new AgentError(
+          this.node.name,
+          errorCodeOf(r.code),
+          typeof r.message === "string" ? r.message : "the agent refused the request",
+        );
       return r;
     } finally {
       if (timer) clearTimeout(timer);

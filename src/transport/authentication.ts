@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import ssh2 from "ssh2";
-import { NodeError } from "../errors.js";
+import { NodeError } from "../core/errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import { askPassphrase } from "./passphrase.js";
 

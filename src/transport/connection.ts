@@ -1,6 +1,7 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import ssh2, { type ClientChannel, type ConnectConfig, type PseudoTtyOptions } from "ssh2";
+import { NodeError } from "../core/errors.js";
 import {
   fingerprintSha256,
   type KnownHostEntry,
@@ -8,7 +9,6 @@ import {
   parseKnownHosts,
   verifyHostKey,
 } from "../core/known-hosts.js";
-import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import { LoginPlan } from "./authentication.js";
 

@@ -1,19 +1,13 @@
 import { checkNode } from "../check/node-check.js";
 import { retryDelayMs } from "../core/backoff.js";
+import { NodeError } from "../core/errors.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { NodeError } from "../errors.js";
 import type { NodeSpec } from "../inventory/types.js";
 import type { ArchiveCache } from "../push/archive.js";
-import {
-  hello,
-  type NodePushResult,
-  pushToNode,
-  type Release,
-  verifyEntry,
-  type WorkerState,
-} from "../push/node-push.js";
+import { type NodePushResult, pushToNode, type Release, verifyEntry } from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
+import { hello, type WorkerState } from "../transport/worker-client.js";
 
 /**
  * One worker in watch mode: a persistent connection and agent, and a loop that brings the worker

@@ -1,0 +1,51 @@
+import type { BatchSystem } from "./inventory-schema.js";
+
+/** The inventory after validation, with defaults merged and ~/.ssh/config applied. */
+
+export type NodeRole = "leader" | "worker";
+
+export interface NodeSpec {
+  /** Unique name used in output and selectors: `name:` key, else the ssh alias, else host:port. */
+  name: string;
+  role: NodeRole;
+  /** Address to connect to (after ~/.ssh/config HostName resolution). */
+  host: string;
+  port: number;
+  user: string;
+  /** Absolute local paths of private keys to try, in order (may be empty when an agent is used). */
+  identityFiles: string[];
+  /** Absolute local path of the known_hosts file used to verify this node. */
+  knownHosts: string;
+  /** Remote virtualenv path as written (may start with `~/`; expanded on the node). */
+  venv: string;
+  /** Remote deploy directory as written (may start with `~/`; expanded on the node). */
+  deployDir: string;
+  /** Add an unknown host key to known_hosts instead of refusing it. */
+  acceptNewHostKeys: boolean;
+  /** Seconds to wait for the TCP connection and SSH handshake. */
+  connectTimeout: number;
+}
+
+export interface ProjectSpec {
+  /** `-m pkg.mod` or `script.py`, as written in the inventory; undefined when not given. */
+  entry?: string;
+  /** Absolute local directory python is started from. */
+  root: string;
+  /** Leader interpreter as written (resolved relative to the inventory's directory). */
+  python?: string;
+  include: string[];
+  exclude: string[];
+  /** Name of the project on the workers: DEPLOYDIR/NAME/. */
+  name: string;
+  /** Toil's --batchSystem for the runs (default slurm): grid ones start jobs through the leader's PATH. */
+  batchSystem: BatchSystem;
+}
+
+export interface Inventory {
+  /** Absolute path of the file it was read from. */
+  file: string;
+  project: ProjectSpec;
+  concurrency: number;
+  leader?: NodeSpec;
+  workers: NodeSpec[];
+}

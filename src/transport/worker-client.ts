@@ -1,0 +1,471 @@
+import { NodeError } from "../core/errors.js";
+import type { ManifestFile } from "../core/manifest.js";
+import type { NodeCheckFacts, OriginsProbe } from "../core/node-checks.js";
+import type { ProjectOrigin } from "../core/project-origin.js";
+import type { WireFile } from "../core/publish-plan.js";
+import type { NodeSpec } from "../inventory/types.js";
+import { AgentError, type AgentReply, type AgentSession } from "./agent-session.js";
+
+/**
+ * The requests the worker agent (src/worker/agent.py, its op_* methods) answers, one typed
+ * request and reply per operation, with the time each may take. Replies are checked here, where
+ * they arrive: code past this module reads typed values, never a cast of what the node sent.
+ */
+
+/** The protocol this client speaks; the agent's AGENT_VERSION. */
+export const PROTOCOL_VERSION = 2;
+
+/** How long each request may take before the node counts as gone. */
+export const TIMEOUTS = {
+  hello: 60_000,
+  /** The quick check imports nothing; the deep one starts the venv's python and imports Toil. */
+  check: 180_000,
+  /** Creating a virtualenv can take minutes on a slow shared file system. */
+  fix: 600_000,
+  verify: 60_000,
+  abort: 60_000,
+  /** Waiting for the worker's lock, then staging: linking the base and reused trees. */
+  prepare: (lockTimeoutSeconds: number) => (lockTimeoutSeconds + 120) * 1000,
+  activate: (lockTimeoutSeconds: number) => (lockTimeoutSeconds + 60) * 1000,
+  /** Generous for slow links, never infinite: two minutes plus a second per 256 KiB. */
+  upload: (bytes: number) => 120_000 + Math.ceil(bytes / (256 * 1024)) * 1000,
+} as const;
+
+export type { AgentErrorCode } from "./agent-session.js";
+
+// ---- requests ------------------------------------------------------------------------------
+
+export interface HelloRequest {
+  op: "hello";
+  protocol: number;
+  deployDir: string;
+  project: string;
+  venv: string;
+  keep: number;
+  withManifest: boolean;
+}
+
+export interface CheckRequest {
+  op: "check";
+  modules: { module: string; dist: string | null }[];
+  deep: boolean;
+  topLevel?: readonly string[];
+  toilWorker?: { command: string; path: string };
+}
+
+export interface FixRequest {
+  op: "fix";
+}
+
+export interface PrepareRequest {
+  op: "prepare";
+  release: string;
+  lockTimeout: number;
+  protect?: readonly string[];
+  origin?: ProjectOrigin;
+  /** Absent when the worker has the release and only switches to it. */
+  base?: string | null;
+  upsert?: readonly WireFile[];
+  remove?: readonly string[];
+  /** [path, the base path its content is linked from] for files that moved. */
+  reuse?: readonly (readonly [string, string])[];
+}
+
+export interface UploadRequest {
+  op: "upload";
+}
+
+export interface ActivateRequest {
+  op: "activate";
+  release: string;
+  lockTimeout: number;
+  protect?: readonly string[];
+}
+
+export interface AbortRequest {
+  op: "abort";
+}
+
+export interface VerifyRequest {
+  op: "verify";
+  topLevel: readonly string[];
+}
+
+export type WorkerRequest =
+  | HelloRequest
+  | CheckRequest
+  | FixRequest
+  | PrepareRequest
+  | UploadRequest
+  | ActivateRequest
+  | AbortRequest
+  | VerifyRequest;
+
+// ---- replies -------------------------------------------------------------------------------
+
+/** What the worker reported about itself when the session started (the hello reply). */
+export interface WorkerState {
+  agent: number;
+  current: string | null;
+  releases: { id: string; time: number }[];
+  manifest: WireFile[] | null;
+  /** The same manifest, kept as objects once known (watch), so it is not converted per release. */
+  manifestFiles?: ManifestFile[];
+  pthOk: boolean;
+  sitePackages: string | null;
+  /** The venv, expanded on the node, and the PATH its login gives commands. */
+  venv: string;
+  path: string;
+  /** Releases a workflow run used within the last days (agent.py, PIN_SECONDS). */
+  pinned: string[];
+  python: { executable: string; version: string };
+  projectDir: string;
+  /** What the worker recorded of the project's origin (project-origin.ts); null when nothing. */
+  origin?: unknown;
+}
+
+export type PrepareReply =
+  | { status: "switched"; release: string }
+  | { status: "base-missing" }
+  | { status: "ready"; expect: number; linked: number };
+
+export interface UploadReply {
+  status: "published";
+  release: string;
+  received: number;
+  bytes: number;
+  linked: number;
+}
+
+export interface ActivateReply {
+  status: "switched";
+  release: string;
+}
+
+export interface VerifyReply extends OriginsProbe {
+  projectDir: string;
+  current: string | null;
+}
+
+// ---- checking replies ----------------------------------------------------------------------
+
+/** A reply that lacks a field or carries one of the wrong kind: the node and the field are named. */
+export class ReplyError extends NodeError {
+  constructor(node: string, op: WorkerRequest["op"], field: string, expected: string, got: unknown) {
+    super(
+      node,
+      `the agent's ${op} reply has ${got === undefined ? "no" : "a malformed"} \`${field}\` (expected ${expected}, got ${describe(got)}); the agent and sync-cluster may come from different versions`,
+    );
+  }
+}
+
+/** The node's agent speaks another protocol version than this sync-cluster. */
+export class ProtocolError extends NodeError {
+  constructor(node: string, detail: string) {
+    super(
+      node,
+      `the node runs an agent of another version than this sync-cluster (${detail}); run the same sync-cluster version on every machine that pushes to it`,
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "string" ? JSON.stringify(value.slice(0, 40)) : typeof value;
+}
+
+type Record_ = { [key: string]: unknown };
+
+function isRecord(value: unknown): value is Record_ {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Reads the fields of one reply, each checked against the kind it must have. */
+class Fields {
+  constructor(
+    private readonly node: string,
+    private readonly op: WorkerRequest["op"],
+    private readonly reply: Record_,
+    private readonly prefix = "",
+  ) {}
+
+  private fail(field: string, expected: string): never {
+    throw new ReplyError(this.node, this.op, this.prefix + field, expected, this.reply[field]);
+  }
+
+  string(field: string): string {
+    const v = this.reply[field];
+    return typeof v === "string" ? v : this.fail(field, "a string");
+  }
+
+  stringOrNull(field: string): string | null {
+    const v = this.reply[field];
+    return v === null || typeof v === "string" ? v : this.fail(field, "a string or null");
+  }
+
+  number(field: string): number {
+    const v = this.reply[field];
+    return typeof v === "number" && Number.isFinite(v) ? v : this.fail(field, "a number");
+  }
+
+  numberOr(field: string, fallback: number): number {
+    return this.reply[field] === undefined ? fallback : this.number(field);
+  }
+
+  boolean(field: string): boolean {
+    const v = this.reply[field];
+    return typeof v === "boolean" ? v : this.fail(field, "true or false");
+  }
+
+  strings(field: string): string[] {
+    const v = this.reply[field];
+    return Array.isArray(v) && v.every((s) => typeof s === "string")
+      ? v
+      : this.fail(field, "a list of strings");
+  }
+
+  record(field: string): Fields {
+    const v = this.reply[field];
+    return isRecord(v)
+      ? new Fields(this.node, this.op, v, `${this.prefix}${field}.`)
+      : this.fail(field, "an object");
+  }
+
+  /** An optional object: only its kind is checked here, its judge reads its fields. */
+  optionalRecord(field: string): Record_ | undefined {
+    const v = this.reply[field];
+    return v === undefined ? undefined : isRecord(v) ? v : this.fail(field, "an object");
+  }
+
+  releases(field: string): { id: string; time: number }[] {
+    const v = this.reply[field];
+    const rows = Array.isArray(v) ? v : this.fail(field, "a list of releases");
+    return rows.map((row: unknown) =>
+      isRecord(row) && typeof row.id === "string" && typeof row.time === "number"
+        ? { id: row.id, time: row.time }
+        : this.fail(field, "a list of { id, time }"),
+    );
+  }
+
+  wireFiles(field: string): WireFile[] | null {
+    const v = this.reply[field];
+    if (v === null || v === undefined) return null;
+    const rows = Array.isArray(v) ? v : this.fail(field, "a manifest or null");
+    return rows.map((row: unknown): WireFile => {
+      if (
+        Array.isArray(row) &&
+        row.length === 4 &&
+        typeof row[0] === "string" &&
+        typeof row[1] === "number" &&
+        typeof row[2] === "number" &&
+        typeof row[3] === "string"
+      )
+        return [row[0], row[1], row[2], row[3]];
+      return this.fail(field, "a list of [path, size, mode, sha256]");
+    });
+  }
+}
+
+function helloReply(node: string, reply: AgentReply): WorkerState {
+  const r = new Fields(node, "hello", reply);
+  const agent = r.number("agent");
+  if (agent !== PROTOCOL_VERSION)
+    throw new ProtocolError(
+      node,
+      `its agent speaks protocol ${agent}, this sync-cluster ${PROTOCOL_VERSION}`,
+    );
+  const python = r.record("python");
+  return {
+    agent,
+    current: r.stringOrNull("current"),
+    releases: r.releases("releases"),
+    manifest: r.wireFiles("manifest"),
+    pthOk: r.boolean("pthOk"),
+    sitePackages: r.stringOrNull("sitePackages"),
+    venv: r.string("venv"),
+    path: r.string("path"),
+    pinned: r.strings("pinned"),
+    python: { executable: python.string("executable"), version: python.string("version") },
+    projectDir: r.string("projectDir"),
+    origin: reply.origin,
+  };
+}
+
+function checkReply(node: string, reply: AgentReply): NodeCheckFacts {
+  const r = new Fields(node, "check", reply);
+  const cfg = r.record("pyvenvCfg");
+  const deploy = r.record("deploy");
+  const pth = r.record("pth");
+  const line = reply.pyvenvCfg && isRecord(reply.pyvenvCfg) ? reply.pyvenvCfg.line : null;
+  const free = isRecord(reply.deploy) ? reply.deploy.free : null;
+  const imports = r.optionalRecord("imports");
+  const entry = r.optionalRecord("entry");
+  const toilWorker = r.optionalRecord("toilWorker");
+  return {
+    venvPython: r.stringOrNull("venvPython"),
+    venvIsVenv: r.boolean("venvIsVenv"),
+    pyvenvCfg: {
+      path: cfg.string("path"),
+      line: typeof line === "number" ? line : null,
+      value: cfg.stringOrNull("value"),
+    },
+    deploy: {
+      path: deploy.string("path"),
+      existing: deploy.string("existing"),
+      writable: deploy.boolean("writable"),
+      free: typeof free === "number" ? free : null,
+    },
+    pth: {
+      path: pth.stringOrNull("path"),
+      expected: pth.string("expected"),
+      serves: pth.stringOrNull("serves"),
+    },
+    current: r.stringOrNull("current"),
+    releases: r.releases("releases"),
+    ...(reply.venv !== undefined ? { venv: r.string("venv") } : {}),
+    ...(reply.projectDir !== undefined ? { projectDir: r.string("projectDir") } : {}),
+    // The probes' inner fields are each optional and read defensively by core/node-checks.ts.
+    ...(imports ? { imports: imports as NonNullable<NodeCheckFacts["imports"]> } : {}),
+    ...(entry ? { entry: entry as OriginsProbe } : {}),
+    ...(toilWorker ? { toilWorker: toilWorker as unknown as NonNullable<NodeCheckFacts["toilWorker"]> } : {}),
+  };
+}
+
+function prepareReply(node: string, reply: AgentReply): PrepareReply {
+  const r = new Fields(node, "prepare", reply);
+  const status = r.string("status");
+  if (status === "switched") return { status, release: r.string("release") };
+  if (status === "base-missing") return { status };
+  if (status === "ready") return { status, expect: r.numberOr("expect", 0), linked: r.numberOr("linked", 0) };
+  throw new ReplyError(node, "prepare", "status", '"switched", "base-missing" or "ready"', status);
+}
+
+function uploadReply(node: string, reply: AgentReply): UploadReply {
+  const r = new Fields(node, "upload", reply);
+  const status = r.string("status");
+  if (status !== "published") throw new ReplyError(node, "upload", "status", '"published"', status);
+  return {
+    status,
+    release: r.string("release"),
+    received: r.number("received"),
+    bytes: r.numberOr("bytes", 0),
+    linked: r.numberOr("linked", 0),
+  };
+}
+
+function activateReply(node: string, reply: AgentReply): ActivateReply {
+  const r = new Fields(node, "activate", reply);
+  const status = r.string("status");
+  if (status !== "switched") throw new ReplyError(node, "activate", "status", '"switched"', status);
+  return { status, release: r.string("release") };
+}
+
+function verifyReply(node: string, reply: AgentReply): VerifyReply {
+  const r = new Fields(node, "verify", reply);
+  const origins = r.optionalRecord("origins");
+  return {
+    projectDir: r.string("projectDir"),
+    current: r.stringOrNull("current"),
+    ...(reply.executable !== undefined ? { executable: r.string("executable") } : {}),
+    ...(reply.error !== undefined ? { error: r.string("error") } : {}),
+    // Each origin is read defensively by core/node-checks.ts (entryVerdict).
+    ...(origins ? { origins: origins as NonNullable<OriginsProbe["origins"]> } : {}),
+  };
+}
+
+// ---- the operations ------------------------------------------------------------------------
+
+/** Sends one request; a refusal for another protocol version reads as such. */
+async function send(
+  session: AgentSession,
+  request: WorkerRequest,
+  timeoutMs: number,
+  payload?: Buffer,
+  onPayloadSent?: (bytes: number) => void,
+): Promise<AgentReply> {
+  try {
+    return await session.request({ ...request }, payload, timeoutMs, onPayloadSent);
+  } catch (error) {
+    if (error instanceof AgentError && error.code === "protocol")
+      throw new ProtocolError(session.node.name, `the agent said: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The handshake: names the project and its venv, and returns the worker's state. */
+export async function hello(
+  session: AgentSession,
+  node: NodeSpec,
+  project: string,
+  keep: number,
+  withManifest = true,
+): Promise<WorkerState> {
+  const request: HelloRequest = {
+    op: "hello",
+    protocol: PROTOCOL_VERSION,
+    deployDir: node.deployDir,
+    project,
+    venv: node.venv,
+    keep,
+    withManifest,
+  };
+  return helloReply(node.name, await send(session, request, TIMEOUTS.hello));
+}
+
+export function manifestFromWire(rows: WorkerState["manifest"]): ManifestFile[] | undefined {
+  return rows?.map(([path, size, mode, sha256]) => ({ path, size, mode, sha256 }));
+}
+
+export async function check(
+  session: AgentSession,
+  request: Omit<CheckRequest, "op">,
+): Promise<NodeCheckFacts> {
+  return checkReply(session.node.name, await send(session, { op: "check", ...request }, TIMEOUTS.check));
+}
+
+/** The fixes applied, in words. */
+export async function fix(session: AgentSession): Promise<string[]> {
+  return new Fields(session.node.name, "fix", await send(session, { op: "fix" }, TIMEOUTS.fix)).strings(
+    "done",
+  );
+}
+
+export async function prepare(
+  session: AgentSession,
+  request: Omit<PrepareRequest, "op">,
+): Promise<PrepareReply> {
+  const reply = await send(session, { op: "prepare", ...request }, TIMEOUTS.prepare(request.lockTimeout));
+  return prepareReply(session.node.name, reply);
+}
+
+/** Sends the archive a `prepare` announced; `extraTimeoutMs` covers a prepare still under way ahead of it. */
+export async function upload(
+  session: AgentSession,
+  archive: Buffer,
+  extraTimeoutMs: number,
+  onPayloadSent?: (bytes: number) => void,
+): Promise<UploadReply> {
+  const timeoutMs = extraTimeoutMs + TIMEOUTS.upload(archive.length);
+  return uploadReply(
+    session.node.name,
+    await send(session, { op: "upload" }, timeoutMs, archive, onPayloadSent),
+  );
+}
+
+export async function activate(
+  session: AgentSession,
+  request: Omit<ActivateRequest, "op">,
+): Promise<ActivateReply> {
+  const reply = await send(session, { op: "activate", ...request }, TIMEOUTS.activate(request.lockTimeout));
+  return activateReply(session.node.name, reply);
+}
+
+/** Drops a staged release and the lock. */
+export async function abort(session: AgentSession): Promise<void> {
+  await send(session, { op: "abort" }, TIMEOUTS.abort);
+}
+
+export async function verify(session: AgentSession, topLevel: readonly string[]): Promise<VerifyReply> {
+  return verifyReply(session.node.name, await send(session, { op: "verify", topLevel }, TIMEOUTS.verify));
+}

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { NodeSpec } from "../../src/inventory/types.js";
+import { AgentSession } from "../../src/transport/agent-session.js";
+import {
+  hello,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  prepare,
+  ReplyError,
+  TIMEOUTS,
+} from "../../src/transport/worker-client.js";
+import { localAgent } from "../fixtures/local-agent.js";
+
+/** An agent that answers every request with the next canned reply, and records the requests. */
+function cannedAgent(replies: object[]): { session: AgentSession; requests: Record<string, unknown>[] } {
+  const stdout = new EventEmitter();
+  const requests: Record<string, unknown>[] = [];
+  let pending = Buffer.alloc(0);
+  const stdin = {
+    write(chunk: Buffer) {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
+        const length = pending.readUInt32BE(0);
+        requests.push(JSON.parse(pending.subarray(4, 4 + length).toString("utf8")));
+        pending = pending.subarray(4 + length);
+        const body = Buffer.from(
+          JSON.stringify(replies.shift() ?? { ok: false, message: "no more replies" }),
+        );
+        const header = Buffer.alloc(4);
+        header.writeUInt32BE(body.length, 0);
+        setImmediate(() => stdout.emit("data", Buffer.concat([header, body])));
+      }
+      return true;
+    },
+    end() {},
+  };
+  const session = new AgentSession(
+    { name: "n1" },
+    { stdin, stdout, stderr: new EventEmitter(), lifecycle: new EventEmitter(), close() {} },
+  );
+  return { session, requests };
+}
+
+const node = { name: "n1", deployDir: "/tmp/deploy", venv: "/tmp/venv" } as NodeSpec;
+
+const goodHello = {
+  ok: true,
+  agent: PROTOCOL_VERSION,
+  python: { executable: "/usr/bin/python3", version: "3.11.2" },
+  home: "/root",
+  projectDir: "/tmp/deploy/p",
+  venv: "/tmp/venv",
+  path: "/usr/bin:/bin",
+  sitePackages: null,
+  pthOk: false,
+  pinned: [],
+  current: null,
+  releases: [],
+  manifest: null,
+  origin: null,
+};
+
+test("hello says which protocol it speaks and reads the real agent's reply", async () => {
+  const base = mkdtempSync(join(tmpdir(), "worker-client-"));
+  const agent = localAgent();
+  try {
+    const state = await hello(agent.session, { ...node, deployDir: base, venv: join(base, "venv") }, "p", 3);
+    assert.equal(state.agent, PROTOCOL_VERSION);
+    assert.equal(state.current, null);
+    assert.deepEqual(state.releases, []);
+    assert.equal(state.projectDir, join(base, "p"));
+  } finally {
+    agent.session.close();
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test("hello sends the protocol version", async () => {
+  const { session, requests } = cannedAgent([goodHello]);
+  await hello(session, node, "p", 3);
+  assert.equal(requests[0]?.protocol, PROTOCOL_VERSION);
+  assert.equal(requests[0]?.op, "hello");
+});
+
+test("an agent of another version is named as such, whether it refuses or answers", async () => {
+  const refusing = cannedAgent([{ ok: false, code: "protocol", message: "this agent speaks protocol 3" }]);
+  await assert.rejects(
+    hello(refusing.session, node, "p", 3),
+    (e: unknown) =>
+      e instanceof ProtocolError &&
+      e.node === "n1" &&
+      /the node runs an agent of another version/.test(e.message),
+  );
+  const older = cannedAgent([{ ...goodHello, agent: 1 }]);
+  await assert.rejects(
+    hello(older.session, node, "p", 3),
+    (e: unknown) => e instanceof ProtocolError && /protocol 1/.test(e.message),
+  );
+});
+
+test("a malformed reply names the node and the field", async () => {
+  const { current: _, ...noCurrent } = goodHello;
+  const missing = cannedAgent([noCurrent]);
+  await assert.rejects(
+    hello(missing.session, node, "p", 3),
+    (e: unknown) =>
+      e instanceof ReplyError && e.node === "n1" && /hello reply has no `current`/.test(e.message),
+  );
+  const badRow = cannedAgent([{ ...goodHello, releases: [{ id: 5 }] }]);
+  await assert.rejects(hello(badRow.session, node, "p", 3), /`releases`/);
+  const nested = cannedAgent([{ ...goodHello, python: { executable: 1, version: "3" } }]);
+  await assert.rejects(hello(nested.session, node, "p", 3), /`python\.executable`/);
+  const status = cannedAgent([{ ok: true, status: "maybe" }]);
+  await assert.rejects(
+    prepare(status.session, { release: "r", lockTimeout: 1 }),
+    (e: unknown) => e instanceof ReplyError && /prepare reply has a malformed `status`/.test(e.message),
+  );
+});
+
+test("prepare has one timeout, whether it switches or stages", () => {
+  assert.equal(TIMEOUTS.prepare(60), 180_000);
+  assert.ok(TIMEOUTS.upload(10 * 1024 * 1024) > TIMEOUTS.upload(0));
+});
