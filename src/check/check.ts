@@ -1,11 +1,10 @@
-import pLimit from "p-limit";
 import { jobLaunchOf } from "../core/job-launch.js";
 import type { CheckResult, JobLaunch, LeaderExpectations } from "../core/node-checks.js";
 import { nodePasses } from "../core/node-checks.js";
+import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
-import { AgentSession } from "../transport/agent-session.js";
-import { connect, type NodeConnection } from "../transport/connection.js";
-import { hello } from "../transport/worker-client.js";
+import type { AgentSession } from "../transport/agent-session.js";
+import type { WorkerState } from "../transport/worker-client.js";
 import { checkNode, fixNode } from "./node-check.js";
 
 /** `sync-cluster check`: every node (leader and workers) probed in parallel, bounded like push. */
@@ -55,56 +54,60 @@ export async function checkAll(
         jobsKnown = resolve;
       })
     : Promise.resolve(launch(side.localVenv, env.PATH ?? "/usr/bin:/bin"));
-  const nodes = [...(inventory.leader ? [inventory.leader] : []), ...inventory.workers];
-  const limit = pLimit(Math.max(1, options.concurrency ?? inventory.concurrency));
-  return Promise.all(
-    nodes.map((node) =>
-      limit(async (): Promise<NodeCheckOutcome> => {
-        let connection: NodeConnection | undefined;
-        const fixed: string[] = [];
-        try {
-          connection = await connect(node, { acceptNew: options.acceptNew ?? false });
-          let session = await AgentSession.start(connection);
-          try {
-            let state = await hello(session, node, inventory.project.name, 3);
-            if (options.fix) {
-              fixed.push(...(await fixNode(session)));
-              if (fixed.length > 0) {
-                // The agent may have started without the venv; start it again inside the new one.
-                session.close();
-                session = await AgentSession.start(connection);
-                state = await hello(session, node, inventory.project.name, 3);
-              }
-            }
-            if (node.role === "leader") jobsKnown(launch(state.sitePackages ? state.venv : null, state.path));
-            const jobs = await leaderJobs;
-            const results = await checkNode(session, node, { leader: { ...leader, jobs }, deep: true });
-            return {
-              node: node.name,
-              role: node.role,
-              reachable: true,
-              results,
-              fixed,
-              ok: nodePasses(results),
-            };
-          } finally {
-            session.close();
-          }
-        } catch (error) {
-          if (node.role === "leader") jobsKnown(undefined);
-          return {
-            node: node.name,
-            role: node.role,
-            reachable: false,
-            error: (error as Error).message,
-            results: [],
-            fixed,
-            ok: false,
-          };
-        } finally {
-          connection?.close();
+  const nodes = allNodes(inventory);
+  const greeting = { project: inventory.project.name, keep: 3 };
+  const fixedOn = new Map<string, string[]>();
+  const judge = async (node: NodeSpec, session: AgentSession, state: WorkerState): Promise<CheckResult[]> => {
+    if (node.role === "leader") jobsKnown(launch(state.sitePackages ? state.venv : null, state.path));
+    const jobs = await leaderJobs;
+    return checkNode(session, node, { leader: { ...leader, jobs }, deep: true });
+  };
+  const outcomes = await onNodes<CheckResult[]>(
+    nodes,
+    {
+      concurrency: options.concurrency ?? inventory.concurrency,
+      acceptNew: options.acceptNew ?? false,
+      // Workers wait for the leader's PATH: a leader that fails tells them there is none.
+      onResult: (r) => {
+        if (!r.ok && r.node.role === "leader") jobsKnown(undefined);
+      },
+    },
+    async (connection) => {
+      const node = connection.node;
+      const fixed: string[] = [];
+      fixedOn.set(node.name, fixed);
+      const results = await withAgent(connection, greeting, async (session, state) => {
+        if (options.fix) {
+          fixed.push(...(await fixNode(session)));
+          // A fixed venv is probed by a fresh agent, started with the venv's python.
+          if (fixed.length > 0) return undefined;
         }
-      }),
-    ),
+        return judge(node, session, state);
+      });
+      return (
+        results ?? (await withAgent(connection, greeting, (session, state) => judge(node, session, state)))
+      );
+    },
+  );
+  return outcomes.map(
+    (r): NodeCheckOutcome =>
+      r.ok
+        ? {
+            node: r.node.name,
+            role: r.node.role,
+            reachable: true,
+            results: r.value,
+            fixed: fixedOn.get(r.node.name) ?? [],
+            ok: nodePasses(r.value),
+          }
+        : {
+            node: r.node.name,
+            role: r.node.role,
+            reachable: false,
+            error: r.error,
+            results: [],
+            fixed: fixedOn.get(r.node.name) ?? [],
+            ok: false,
+          },
   );
 }

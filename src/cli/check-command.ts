@@ -5,7 +5,7 @@ import { ExitCode, UsageError } from "../core/errors.js";
 import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/node-checks.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { projectFromOptions } from "./project-context.js";
-import { parseJobs } from "./push-command.js";
+import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJson } from "./terminal.js";
 
 interface CheckCommandOptions {
@@ -22,13 +22,13 @@ export function registerCheck(program: Command): void {
     .description(
       "Check every node's virtualenv and readiness (system site-packages, Python, Toil, imports, deploy dir)",
     )
-    .option("-i, --inventory <path>", "the cluster inventory")
-    .option("-j, --jobs <n>", "nodes checked at once (default: the inventory's concurrency)")
+    .addOption(inventoryOption())
+    .addOption(jobsOption("nodes checked"))
     .option(
       "--fix",
       "create a missing venv, turn on system site-packages in an existing one, give it Toil's worker entry point (never installs packages)",
     )
-    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .addOption(acceptNewOption())
     .option("--json", "print the results as one JSON document")
     .action(async (options: CheckCommandOptions) => {
       const concurrency = parseJobs(options.jobs);

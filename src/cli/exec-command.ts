@@ -4,7 +4,7 @@ import { selectNodes } from "../core/node-selector.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { type ExecOutcome, execAll } from "../operate/exec.js";
 import { inventoryFor } from "./project-context.js";
-import { parseJobs } from "./push-command.js";
+import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { printJson } from "./terminal.js";
 
 interface ExecOptions {
@@ -23,13 +23,13 @@ export function registerExec(program: Command): void {
     .command("exec")
     .description("Run a command on many nodes at once, in the deploy directory with the venv activated")
     .argument("<command...>", "after --: the command, run by each node's shell")
-    .option("-i, --inventory <path>", "the cluster inventory")
+    .addOption(inventoryOption())
     .option("-n, --nodes <selector>", "names, globs, `workers`, `leader` or `all`, comma-separated", "all")
-    .option("-j, --jobs <n>", "nodes at once (default: the inventory's concurrency)")
+    .addOption(jobsOption("nodes"))
     .option("--group", "print each node's output together when it finishes, instead of prefixed lines")
     .option("--no-venv", "do not activate the venv")
     .option("--timeout <seconds>", "give up on a node whose command runs longer")
-    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .addOption(acceptNewOption())
     .option("--json", "collect stdout, stderr and status per node into one JSON document")
     .action(async (command: string[], options: ExecOptions) => {
       const concurrency = parseJobs(options.jobs);

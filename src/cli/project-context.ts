@@ -5,6 +5,7 @@ import { UsageError } from "../core/errors.js";
 import { findInventory, loadInventory } from "../inventory/load.js";
 import type { Inventory } from "../inventory/types.js";
 import type { ResolveOptions } from "../resolve/resolver.js";
+import { inventoryOption } from "./shared-options.js";
 
 /** Options shared by the commands that resolve the workflow (resolve, push, watch). */
 export interface EntryOptions {
@@ -17,10 +18,7 @@ export interface EntryOptions {
 export function addEntryOptions(command: Command): Command {
   return command
     .option("-m, --module <module>", "run the workflow as `python3 -m MODULE` (package-hierarchy scenario)")
-    .option(
-      "-i, --inventory <path>",
-      "the cluster inventory (default: $SYNC_CLUSTER_INVENTORY, ./sync-cluster.yaml, config/cluster.yaml)",
-    );
+    .addOption(inventoryOption());
 }
 
 export interface ProjectContext {

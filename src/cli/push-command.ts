@@ -7,6 +7,7 @@ import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { progressThinner } from "./progress-thinner.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { PushDisplay } from "./push-display.js";
+import { acceptNewOption, jobsOption, parseJobs } from "./shared-options.js";
 import { formatBytes, isInteractive, printJson, printJsonLine } from "./terminal.js";
 
 interface PushCommandOptions extends EntryOptions {
@@ -20,14 +21,6 @@ interface PushCommandOptions extends EntryOptions {
   force?: boolean;
 }
 
-export function parseJobs(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`-j takes a whole number of workers at once (1 or more), not ${value}.`);
-  return n;
-}
-
 export function registerPush(program: Command): void {
   addEntryOptions(
     program
@@ -35,12 +28,12 @@ export function registerPush(program: Command): void {
       .description("Push the workflow's module set to every worker: in parallel, incremental and atomic")
       .argument("[script]", "the workflow's main script (sibling-files scenario)"),
   )
-    .option("-j, --jobs <n>", "workers handled at once (default: the inventory's concurrency, 8)")
+    .addOption(jobsOption("workers handled", "the inventory's concurrency, 8"))
     .option("--root <dir>", "the directory python is started from")
     .option("--python <py>", "the leader's interpreter")
     .option("--dry-run", "say what each worker would receive, change nothing")
     .option("--no-check", "push even to nodes whose readiness check fails")
-    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .addOption(acceptNewOption())
     .option("--force", "push even modules that do not compile with the leader's Python")
     .option("--replace", "replace a project of the same name that another leader or root pushed to a worker")
     .option("--json", "print the outcome as one JSON document")

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { type RollbackOutcome, rollbackAll } from "../operate/rollback.js";
 import { inventoryFor } from "./project-context.js";
-import { parseJobs } from "./push-command.js";
+import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { printJson } from "./terminal.js";
 
 interface RollbackOptions {
@@ -18,11 +18,11 @@ export function registerRollback(program: Command): void {
   program
     .command("rollback")
     .description("Switch every worker back to the release it ran before (or --to RELEASE), atomically")
-    .option("-i, --inventory <path>", "the cluster inventory")
+    .addOption(inventoryOption())
     .option("--to <release>", "the release to go back to (full id or a unique prefix, see `status`)")
-    .option("-j, --jobs <n>", "workers handled at once (default: the inventory's concurrency)")
+    .addOption(jobsOption("workers handled"))
     .option("--dry-run", "say what each worker would switch to, change nothing")
-    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .addOption(acceptNewOption())
     .option("--json", "print the outcome as one JSON document")
     .action(async (options: RollbackOptions) => {
       const concurrency = parseJobs(options.jobs);

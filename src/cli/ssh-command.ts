@@ -8,6 +8,7 @@ import { connect } from "../transport/connection.js";
 import { runAttached } from "../transport/remote-terminal.js";
 import { inventoryFor } from "./project-context.js";
 import { wordsAfterDoubleDash } from "./raw-args.js";
+import { acceptNewOption, inventoryOption } from "./shared-options.js";
 
 interface SshOptions {
   inventory?: string;
@@ -22,10 +23,10 @@ export function registerSsh(program: Command): void {
     .description("A shell (or COMMAND) on a node, in its deploy directory with its venv activated")
     .argument("[node]", "node name (default: the leader, else the first worker)")
     .argument("[command...]", "after --: the command to run instead of a shell")
-    .option("-i, --inventory <path>", "the cluster inventory")
+    .addOption(inventoryOption())
     .option("--no-venv", "do not activate the node's venv")
     .option("-t, --tty", "ask for a terminal even when running a command")
-    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .addOption(acceptNewOption())
     .action(async (nodeArg: string | undefined, commandArgs: string[], options: SshOptions) => {
       // `ssh -- ls` has no NODE: the operands all came after the `--`.
       const afterDash = wordsAfterDoubleDash();

@@ -1,12 +1,11 @@
 import type { Command } from "commander";
-import { leaderExpectations } from "../check/leader-expectations.js";
 import { ExitCode, ResolutionError, UsageError } from "../core/errors.js";
-import { releaseIdOf } from "../core/manifest.js";
 import { formatAge } from "../core/node-status.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
+import { leaderReleaseOf } from "../push/leader-release.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { projectFromOptions } from "./project-context.js";
-import { parseJobs } from "./push-command.js";
+import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJson } from "./terminal.js";
 
 interface StatusOptions {
@@ -22,9 +21,9 @@ export function registerStatus(program: Command): void {
     .description(
       "Show what every node runs: reachable, current release and its age, in sync with the leader, venv",
     )
-    .option("-i, --inventory <path>", "the cluster inventory")
-    .option("-j, --jobs <n>", "nodes asked at once (default: the inventory's concurrency)")
-    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .addOption(inventoryOption())
+    .addOption(jobsOption("nodes asked"))
+    .addOption(acceptNewOption())
     .option("--json", "print the status as one JSON document")
     .action(async (options: StatusOptions) => {
       const concurrency = parseJobs(options.jobs);
@@ -41,11 +40,8 @@ export function registerStatus(program: Command): void {
       let leaderProblem: string | undefined;
       try {
         const resolution = await resolveWithStoredDigests(project.resolveOptions);
-        leader = {
-          id: releaseIdOf(resolution.release),
-          files: resolution.release,
-          expectations: leaderExpectations(resolution),
-        };
+        const { release, expectations } = leaderReleaseOf(resolution, inventory.project.name);
+        leader = { id: release.id, files: release.files, expectations };
       } catch (error) {
         if (!(error instanceof ResolutionError || error instanceof UsageError)) throw error;
         leaderProblem = error.message;

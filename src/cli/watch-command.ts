@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { type WatchEvent, WatchSession } from "../watch/watch.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
-import { parseJobs } from "./push-command.js";
+import { acceptNewOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJsonLine } from "./terminal.js";
 import { WatchDisplay } from "./watch-display.js";
 
@@ -25,12 +25,12 @@ export function registerWatch(program: Command): void {
       .description("Keep every worker in step with the project: push each saved change as it happens")
       .argument("[script]", "the workflow's main script (sibling-files scenario)"),
   )
-    .option("-j, --jobs <n>", "workers handled at once (default: the inventory's concurrency)")
+    .addOption(jobsOption("workers handled"))
     .option("--debounce <ms>", "wait this long after the last change before pushing", "10")
     .option("--root <dir>", "the directory python is started from")
     .option("--python <py>", "the leader's interpreter")
     .option("--no-check", "sync even nodes whose readiness check fails")
-    .option("--accept-new", "accept and record host keys not yet in known_hosts")
+    .addOption(acceptNewOption())
     .option("--replace", "replace a project of the same name that another leader or root pushed to a worker")
     .option("--json", "print one JSON event per line (the default when stdout is not a terminal)")
     .action(async (script: string | undefined, options: WatchCommandOptions) => {

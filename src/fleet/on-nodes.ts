@@ -1,6 +1,8 @@
 import pLimit from "p-limit";
 import type { NodeSpec } from "../inventory/types.js";
+import { AgentSession } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
+import { hello, type WorkerState } from "../transport/worker-client.js";
 
 /**
  * The shape every fan-out command shares: connect to each node, a bounded number at a time, run
@@ -9,33 +11,42 @@ import { connect, type NodeConnection } from "../transport/connection.js";
 
 export type NodeResult<T> =
   | { node: NodeSpec; ok: true; value: T; ms: number }
-  | { node: NodeSpec; ok: false; error: string; ms: number };
+  /** `cause` is what was thrown; `error` its message. */
+  | { node: NodeSpec; ok: false; error: string; cause?: unknown; ms: number };
 
-export interface FanOutOptions {
+export interface FanOutOptions<T> {
   concurrency: number;
   acceptNew?: boolean;
+  /** Once aborted, nodes not yet started fail at once ("interrupted before it started"), unconnected. */
+  signal?: AbortSignal;
+  /** Called as a node's turn comes, before it connects. */
+  onStart?: (node: NodeSpec) => void;
   /** Called as each node finishes, in completion order (for progress and streaming output). */
-  onResult?: (result: NodeResult<unknown>) => void;
+  onResult?: (result: NodeResult<T>) => void;
 }
 
 export async function onNodes<T>(
   nodes: readonly NodeSpec[],
-  options: FanOutOptions,
+  options: FanOutOptions<T>,
   work: (connection: NodeConnection) => Promise<T>,
 ): Promise<NodeResult<T>[]> {
   const limit = pLimit(Math.max(1, options.concurrency));
   return Promise.all(
     nodes.map((node) =>
       limit(async (): Promise<NodeResult<T>> => {
+        if (options.signal?.aborted)
+          return { node, ok: false, error: "interrupted before it started", ms: 0 };
         const started = performance.now();
         let connection: NodeConnection | undefined;
         let result: NodeResult<T>;
         try {
+          options.onStart?.(node);
           connection = await connect(node, { acceptNew: options.acceptNew ?? false });
           const value = await work(connection);
           result = { node, ok: true, value, ms: performance.now() - started };
         } catch (error) {
-          result = { node, ok: false, error: (error as Error).message, ms: performance.now() - started };
+          const message = error instanceof Error ? error.message : String(error);
+          result = { node, ok: false, error: message, cause: error, ms: performance.now() - started };
         } finally {
           connection?.close();
         }
@@ -49,4 +60,35 @@ export async function onNodes<T>(
 /** The leader (when the inventory has one) followed by the workers. */
 export function allNodes(inventory: { leader?: NodeSpec | undefined; workers: NodeSpec[] }): NodeSpec[] {
   return [...(inventory.leader ? [inventory.leader] : []), ...inventory.workers];
+}
+
+/** What the handshake names: the project, how many releases to keep, whether to send the manifest. */
+export interface Greeting {
+  project: string;
+  keep: number;
+  withManifest?: boolean;
+}
+
+/**
+ * One agent session over a node's connection: starts the agent, says hello, runs `work` with the
+ * worker's state, and closes the session whatever happens.
+ */
+export async function withAgent<T>(
+  connection: NodeConnection,
+  greeting: Greeting,
+  work: (session: AgentSession, state: WorkerState) => Promise<T>,
+): Promise<T> {
+  const session = await AgentSession.start(connection);
+  try {
+    const state = await hello(
+      session,
+      connection.node,
+      greeting.project,
+      greeting.keep,
+      greeting.withManifest,
+    );
+    return await work(session, state);
+  } finally {
+    session.close();
+  }
 }

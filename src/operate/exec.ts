@@ -36,12 +36,12 @@ export async function execAll(
   command: readonly string[],
   options: ExecOptions = {},
 ): Promise<ExecOutcome[]> {
-  const results = await onNodes(
+  const results = await onNodes<CommandResult>(
     nodes,
     {
       concurrency: options.concurrency ?? inventory.concurrency,
       acceptNew: options.acceptNew ?? false,
-      onResult: (r) => options.onDone?.(toOutcome(r as NodeResult<CommandResult>)),
+      onResult: (r) => options.onDone?.(toOutcome(r)),
     },
     async (connection): Promise<CommandResult> => {
       const node = connection.node;

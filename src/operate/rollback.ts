@@ -1,8 +1,7 @@
 import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
-import { allNodes, onNodes } from "../fleet/on-nodes.js";
+import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory } from "../inventory/types.js";
-import { AgentSession } from "../transport/agent-session.js";
-import { activate, hello } from "../transport/worker-client.js";
+import { activate } from "../transport/worker-client.js";
 
 /**
  * `rollback`: every node's `current` switched back atomically, under the node's lock; the
@@ -26,29 +25,33 @@ export async function rollbackAll(
   const results = await onNodes(
     allNodes(inventory),
     { concurrency: options.concurrency ?? inventory.concurrency, acceptNew: options.acceptNew ?? false },
-    async (connection): Promise<RollbackOutcome> => {
-      const node = connection.node;
-      const session = await AgentSession.start(connection);
-      try {
-        const state = await hello(session, node, inventory.project.name, 3, false);
-        const target = rollbackTarget(state.current, state.releases, options.to);
-        if (target.kind === "missing") {
+    (connection) =>
+      withAgent(
+        connection,
+        { project: inventory.project.name, keep: 3, withManifest: false },
+        async (session, state): Promise<RollbackOutcome> => {
+          const node = connection.node;
+          const target = rollbackTarget(state.current, state.releases, options.to);
+          if (target.kind === "missing") {
+            return {
+              node: node.name,
+              ok: false,
+              kind: "missing",
+              from: state.current,
+              error: `left unchanged: ${target.reason}`,
+            };
+          }
+          if (target.kind === "switch" && !options.dryRun)
+            await activate(session, { release: target.release, lockTimeout: 60 });
           return {
             node: node.name,
-            ok: false,
-            kind: "missing",
+            ok: true,
+            kind: target.kind,
             from: state.current,
-            error: `left unchanged: ${target.reason}`,
+            release: target.release,
           };
-        }
-        if (target.kind === "switch" && !options.dryRun) {
-          await activate(session, { release: target.release, lockTimeout: 60 });
-        }
-        return { node: node.name, ok: true, kind: target.kind, from: state.current, release: target.release };
-      } finally {
-        session.close();
-      }
-    },
+        },
+      ),
   );
   return results.map((r) => (r.ok ? r.value : { node: r.node.name, ok: false, error: r.error }));
 }

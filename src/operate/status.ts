@@ -2,10 +2,9 @@ import { checkNode } from "../check/node-check.js";
 import type { ManifestFile } from "../core/manifest.js";
 import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
 import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
-import { allNodes, onNodes } from "../fleet/on-nodes.js";
+import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory, NodeRole } from "../inventory/types.js";
-import { AgentSession } from "../transport/agent-session.js";
-import { hello, manifestFromWire } from "../transport/worker-client.js";
+import { manifestFromWire } from "../transport/worker-client.js";
 
 /** `status`: what every node runs, in one agent session (one SSH command) per node. */
 
@@ -32,14 +31,11 @@ export async function statusAll(
   const results = await onNodes(
     allNodes(inventory),
     { concurrency: options.concurrency ?? inventory.concurrency, acceptNew: options.acceptNew ?? false },
-    async (connection) => {
-      const session = await AgentSession.start(connection);
-      try {
-        const state = await hello(session, connection.node, inventory.project.name, 3);
+    (connection) =>
+      withAgent(connection, { project: inventory.project.name, keep: 3 }, async (session, state) => {
         const manifest = manifestFromWire(state.manifest);
         const release = releaseStatus(
           { current: state.current, releases: state.releases, manifest },
-          // The leader is compared too: a workflow run takes its release from there.
           leader,
           Date.now() / 1000,
         );
@@ -52,10 +48,7 @@ export async function statusAll(
           checks = summarize(results.filter((r) => r.id !== "release"));
         }
         return { release, checks };
-      } finally {
-        session.close();
-      }
-    },
+      }),
   );
   return results.map((r) =>
     r.ok

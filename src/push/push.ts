@@ -1,17 +1,12 @@
-import { hostname } from "node:os";
-import pLimit from "p-limit";
 import { checkNode } from "../check/node-check.js";
 import { NodeError, ResolutionError } from "../core/errors.js";
-import { releaseIdOf } from "../core/manifest.js";
-import { topLevelNamesOf } from "../core/module-set.js";
 import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { allNodes } from "../fleet/on-nodes.js";
+import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
-import { AgentSession } from "../transport/agent-session.js";
-import { connect, type NodeConnection } from "../transport/connection.js";
-import { hello } from "../transport/worker-client.js";
-import { ArchiveCache } from "./archive.js";
+import type { NodeConnection } from "../transport/connection.js";
+import type { ArchiveCache } from "./archive.js";
+import { leaderReleaseOf } from "./leader-release.js";
 import {
   type NodeProgress,
   type NodePushResult,
@@ -58,14 +53,8 @@ export interface PushOptions {
   signal?: AbortSignal;
 }
 
-export function releaseOf(resolution: Resolution, project: string): Release {
-  return {
-    id: releaseIdOf(resolution.release),
-    files: resolution.release,
-    project,
-    origin: { host: hostname(), root: resolution.root },
-  };
-}
+// Built from the resolution with the archives and the names to verify (leader-release.ts).
+export { releaseOf } from "./leader-release.js";
 
 /** A release and what it needs, shared by every node of one push. */
 interface PushPlan {
@@ -83,11 +72,9 @@ async function pushOverConnection(
   options: PushOptions,
   leaderPinned: LeaderPins,
 ): Promise<NodePushResult> {
-  const session = await AgentSession.start(connection);
-  try {
-    const keep = options.keep ?? 3;
-    // The handshake and the worker's state are fetched while the leader is still resolving.
-    const state = await hello(session, connection.node, project, keep);
+  const keep = options.keep ?? 3;
+  // The handshake and the worker's state are fetched while the leader is still resolving.
+  return withAgent(connection, { project, keep }, async (session, state) => {
     if (connection.node.role === "leader") leaderPinned.known(state.pinned ?? []);
     const { release, archives, leader, topLevel } = await plan;
     const onProgress = (progress: NodeProgress) =>
@@ -116,9 +103,7 @@ async function pushOverConnection(
     // Whatever --no-check says: a node that would import anything but the release is not converged.
     if (!options.dryRun) await verifyEntry(session, connection.node, topLevel);
     return result;
-  } finally {
-    session.close();
-  }
+  });
 }
 
 /** The releases workflow runs on the leader use: workers must not collect them. */
@@ -157,7 +142,7 @@ export async function pushAll(
   const resolved = Promise.resolve(resolution);
   const plan = resolved.then((r): PushPlan => {
     if (r.syntaxErrors.length > 0 && !options.force) throw brokenModulesError(r);
-    const release = releaseOf(r, inventory.project.name);
+    const { release, archives, topLevel } = leaderReleaseOf(r, inventory.project.name);
     options.onEvent?.({
       type: "release",
       release: release.id,
@@ -165,59 +150,38 @@ export async function pushAll(
       bytes: r.files.reduce((s, f) => s + f.size, 0),
     });
     const leader = typeof options.leader === "function" ? options.leader(r) : options.leader;
-    return {
-      release,
-      archives: new ArchiveCache(r.roots),
-      leader,
-      topLevel: [...topLevelNamesOf(r.files)].sort(),
-    };
+    return { release, archives, leader, topLevel };
   });
   const planned = plan.catch((error: unknown) => {
     throw new ResolutionAborted((error as Error).message);
   });
   planned.catch(() => {});
-  const limit = pLimit(Math.max(1, options.concurrency ?? inventory.concurrency));
-  const outcomes = Promise.all(
-    nodes.map((node) =>
-      limit(async (): Promise<NodeOutcome> => {
-        const started = performance.now();
-        if (options.signal?.aborted) {
-          return {
-            node: node.name,
-            role: node.role,
-            ok: false,
-            error: "interrupted before it started",
-            ms: 0,
-          };
+  const fanOut = onNodes<NodePushResult>(
+    nodes,
+    {
+      concurrency: options.concurrency ?? inventory.concurrency,
+      acceptNew: options.acceptNew ?? false,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onStart: (node) => options.onEvent?.({ type: "node-start", node: node.name }),
+      onResult: (r) => {
+        if (r.ok) {
+          options.onEvent?.({ type: "node-done", node: r.node.name, result: r.value, ms: r.ms });
+          return;
         }
-        let connection: NodeConnection | undefined;
-        try {
-          options.onEvent?.({ type: "node-start", node: node.name });
-          connection = await connect(node, { acceptNew: options.acceptNew ?? false });
-          const result = await pushOverConnection(
-            connection,
-            inventory.project.name,
-            planned,
-            options,
-            leaderPinned,
-          );
-          const ms = performance.now() - started;
-          options.onEvent?.({ type: "node-done", node: node.name, result, ms });
-          return { node: node.name, role: node.role, ok: true, result, ms };
-        } catch (error) {
-          if (node.role === "leader") leaderPinned.known([]);
-          const ms = performance.now() - started;
-          const message = (error as Error).message;
-          if (!(error instanceof ResolutionAborted))
-            options.onEvent?.({ type: "node-failed", node: node.name, error: message, ms });
-          return { node: node.name, role: node.role, ok: false, error: message, ms };
-        } finally {
-          connection?.close();
-        }
-      }),
-    ),
+        if (r.node.role === "leader") leaderPinned.known([]);
+        if (!(r.cause instanceof ResolutionAborted))
+          options.onEvent?.({ type: "node-failed", node: r.node.name, error: r.error, ms: r.ms });
+      },
+    },
+    (connection) => pushOverConnection(connection, inventory.project.name, planned, options, leaderPinned),
   );
-  // A resolution error is the whole command's error (exit 2): nothing was changed on any node.
-  const [all] = await Promise.all([outcomes, plan]);
-  return all;
+  // A resolution error is the whole command's error (exit 2): nothing was changed on any node, and
+  // it is thrown without waiting for the nodes.
+  const [results] = await Promise.all([fanOut, plan]);
+  return results.map(
+    (r): NodeOutcome =>
+      r.ok
+        ? { node: r.node.name, role: r.node.role, ok: true, result: r.value, ms: r.ms }
+        : { node: r.node.name, role: r.node.role, ok: false, error: r.error, ms: r.ms },
+  );
 }

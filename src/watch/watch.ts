@@ -2,16 +2,14 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import pLimit from "p-limit";
-import { leaderExpectations } from "../check/leader-expectations.js";
 import type { InterpreterFacts } from "../core/interpreter-facts.js";
 import { releaseIdOf, totalBytes } from "../core/manifest.js";
-import { isNeverShippedName, topLevelNamesOf } from "../core/module-set.js";
+import { isNeverShippedName } from "../core/module-set.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
-import { ArchiveCache } from "../push/archive.js";
-import { releaseOf } from "../push/push.js";
+import { leaderReleaseOf } from "../push/leader-release.js";
 import { CompileChecker } from "../resolve/compile-check.js";
 import { DigestCache } from "../resolve/file-digest.js";
 import { ListingCache } from "../resolve/listing-cache.js";
@@ -216,14 +214,15 @@ export class WatchSession {
       return;
     }
     this.seq++;
+    const leader = leaderReleaseOf(resolution, this.inventory.project.name);
     this.release = {
-      ...releaseOf(resolution, this.inventory.project.name),
+      ...leader.release,
       seq: this.seq,
-      archives: new ArchiveCache(resolution.roots),
+      archives: leader.archives,
       changedAt,
-      topLevel: [...topLevelNamesOf(resolution.files)].sort(),
+      topLevel: leader.topLevel,
     };
-    this.expectations = this.options.check ? leaderExpectations(resolution) : undefined;
+    this.expectations = this.options.check ? leader.expectations : undefined;
     this.options.onEvent({
       type: "release",
       release: id,
