@@ -867,28 +867,22 @@ class VenvDoctor:
         at = next((i for i, p in enumerate(path) if os.path.basename(p) in ("site-packages", "dist-packages")), len(path))
         path[at:at] = roots
         importlib.invalidate_caches()
-        origins = {}
-        for name in names:
-            spec = None
-            try:
-                for finder in sys.meta_path:
-                    if finder is importlib.machinery.PathFinder or not hasattr(finder, "find_spec"):
-                        continue
-                    if getattr(finder, "__module__", "").startswith(("_frozen_importlib", "importlib")):
-                        continue
-                    spec = finder.find_spec(name, None)
-                    if spec is not None:
-                        break
-                if spec is None:
-                    spec = importlib.machinery.PathFinder.find_spec(name, path)
-            except Exception as e:
-                origins[name] = {"error": "%s: %s" % (type(e).__name__, e)}
-                continue
-            if spec is None:
-                origins[name] = None
-            else:
-                where = spec.origin if spec.origin not in (None, "namespace") else next(iter(spec.submodule_search_locations or []), None)
-                origins[name] = {"origin": where, "real": os.path.realpath(where) if where else None}
+
+        def find(name):
+            for finder in sys.meta_path:
+                if finder is importlib.machinery.PathFinder or not hasattr(finder, "find_spec"):
+                    continue
+                if getattr(finder, "__module__", "").startswith(("_frozen_importlib", "importlib")):
+                    continue
+                spec = finder.find_spec(name, None)
+                if spec is not None:
+                    return spec
+            return importlib.machinery.PathFinder.find_spec(name, path)
+
+        # The same reading of a spec as the subprocess probe of `check` (PROBE_ORIGINS).
+        namespace = {"__name__": "sync_cluster_origins"}
+        exec(PROBE_ORIGINS, namespace)
+        origins = namespace["origins_of"](names, find)
         return {"executable": sys.executable, "origins": origins, "projectDir": self.store.project_dir, "current": current}
 
     def probe_toil_worker(self, command, path, names):
@@ -1323,19 +1317,25 @@ if __name__ == "__main__":
 PROBE_ORIGINS = r"""
 import importlib.util, json, os, sys
 
-origins = {}
-for name in json.loads(sys.argv[1]):
-    try:
-        spec = importlib.util.find_spec(name)
-    except Exception as e:
-        origins[name] = {"error": "%s: %s" % (type(e).__name__, e)}
-        continue
-    if spec is None:
-        origins[name] = None
-    else:
-        where = spec.origin if spec.origin not in (None, "namespace") else next(iter(spec.submodule_search_locations or []), None)
-        origins[name] = {"origin": where, "real": os.path.realpath(where) if where else None}
-print(json.dumps({"executable": sys.executable, "origins": origins}))
+
+def origins_of(names, find):
+    origins = {}
+    for name in names:
+        try:
+            spec = find(name)
+        except Exception as e:
+            origins[name] = {"error": "%s: %s" % (type(e).__name__, e)}
+            continue
+        if spec is None:
+            origins[name] = None
+        else:
+            where = spec.origin if spec.origin not in (None, "namespace") else next(iter(spec.submodule_search_locations or []), None)
+            origins[name] = {"origin": where, "real": os.path.realpath(where) if where else None}
+    return origins
+
+
+if __name__ == "__main__":
+    print(json.dumps({"executable": sys.executable, "origins": origins_of(json.loads(sys.argv[1]), importlib.util.find_spec)}))
 """
 
 
