@@ -4,10 +4,9 @@ import { mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises"
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
-import { buildArchive } from "../../src/push/archive.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
-import { localAgent, manifestOf } from "../fixtures/local-agent.js";
-import { SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
+import { localAgent, manifestOf, publishContent, wire } from "../fixtures/local-agent.js";
+import { SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 
 /**
  * A hostile leader (or a corrupted stream) sends the worker agent crafted archives. Whatever the
@@ -93,8 +92,6 @@ const pax = (records: Record<string, string>): RawEntry => ({
 });
 
 // ---- the agent as a local process -----------------------------------------------------------------
-
-const wire = (files: readonly ManifestFile[]) => files.map((f) => [f.path, f.size, f.mode, f.sha256]);
 
 /** Every path below a directory (links not followed), relative to it. */
 async function listAll(dir: string): Promise<string[]> {
@@ -305,21 +302,9 @@ describe("hostile archives sent to the worker agent", () => {
   });
 
   async function publishGood(project: string, content: Record<string, string>): Promise<string> {
-    const src = await tempDir("hostile-src");
-    await writeTree(src, content);
-    const files = manifestOf(content);
-    const id = releaseIdOf(files);
-    const prepared = await session.request({
-      op: "prepare",
-      release: id,
-      base: null,
-      upsert: wire(files),
-      remove: [],
-      reuse: [],
-    });
+    const { id, prepared, published } = await publishContent(session, content);
     assert.equal(prepared.status, "ready");
-    const published = await session.request({ op: "upload" }, await buildArchive(src, files));
-    assert.equal(published.status, "published", project);
+    assert.equal(published?.status, "published", project);
     return id;
   }
 

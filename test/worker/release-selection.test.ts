@@ -3,11 +3,9 @@ import type { ChildProcess } from "node:child_process";
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
 import { entryVerdict, type OriginsProbe } from "../../src/core/node-checks.js";
-import { buildArchive } from "../../src/push/archive.js";
 import type { AgentSession } from "../../src/transport/agent-session.js";
-import { localAgent, manifestOf } from "../fixtures/local-agent.js";
+import { localAgent, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
 
@@ -16,8 +14,6 @@ import { waitFor } from "../fixtures/wait.js";
  * one release per workflow run, carried to child processes through SYNC_CLUSTER_RELEASE, ahead of
  * any older installed copy; pinned releases survive garbage collection; Toil's worker entry point.
  */
-
-const wire = (files: ManifestFile[]) => files.map((f) => [f.path, f.size, f.mode, f.sha256]);
 
 describe("release selection on a worker", () => {
   let base: string;
@@ -49,21 +45,7 @@ describe("release selection on a worker", () => {
   }
 
   async function publish(session: AgentSession, content: Record<string, string>, protect: string[] = []) {
-    const src = await tempDir("sel-src");
-    await writeTree(src, content);
-    const files = manifestOf(content);
-    const id = releaseIdOf(files);
-    const prepared = await session.request({
-      op: "prepare",
-      release: id,
-      base: null,
-      upsert: wire(files),
-      remove: [],
-      reuse: [],
-      protect,
-    });
-    if (prepared.status === "ready") await session.request({ op: "upload" }, await buildArchive(src, files));
-    return id;
+    return (await publishContent(session, content, { protect })).id;
   }
 
   // Every project of this venv has a .pth of its own: each test's package has a name of its own.
