@@ -35,7 +35,7 @@ export interface CheckResult {
   detail: string;
 }
 
-interface ImportProbe {
+export interface ImportProbe {
   found: boolean;
   origin?: string | null;
   version?: string | null;
