@@ -129,7 +129,12 @@ export class AgentSession {
 
   static async start(connection: NodeConnection): Promise<AgentSession> {
     const channel = await connection.channel(agentCommand(connection.node));
-    return new AgentSession(connection.node, channelStreams(channel));
+    const session = new AgentSession(connection.node, channelStreams(channel));
+    // The connection's own failure (a stalled network) says more than its channel closing.
+    connection.onClose((reason) => {
+      if (reason) session.fail(reason);
+    });
+    return session;
   }
 
   private endedError(): Error {
