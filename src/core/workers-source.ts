@@ -7,7 +7,11 @@ import { shellQuote } from "./shell-quote.js";
  * programs are run by inventory/workers-command.ts, on the machine sync-cluster runs on.
  */
 
-/** The node states a partition's usable nodes are in: up and answering, whether busy or not. */
+/**
+ * The node states a partition's usable nodes are in: up, whether busy or not. sinfo counts a
+ * drained idle node as idle too: those are dropped from its output (usableSinfoNodes), as no new
+ * job starts there.
+ */
 export const SLURM_USABLE_STATES = ["idle", "mixed", "allocated", "completing"] as const;
 
 export type SlurmSelection = { partition: string } | { job: string };
@@ -34,6 +38,8 @@ export interface WorkersSource {
 export interface CommandStep {
   argv: string[];
   previousOutput?: true;
+  /** Its output is `NAME STATE` lines from sinfo, read by usableSinfoNodes. */
+  sinfoStates?: true;
 }
 
 /** A `current` job needs the environment of a job: sync-cluster started inside it. */
@@ -53,12 +59,13 @@ export function workersCommandSteps(
           "sinfo",
           "--Node",
           "--noheader",
-          "--format=%N",
+          "--format=%N %T",
           `--partition=${slurm.partition}`,
           `--states=${SLURM_USABLE_STATES.join(",")}`,
           // Nodes in those states are listed even when their slurmd stopped answering: not those.
           "--responding",
         ],
+        sinfoStates: true,
       },
     ];
   }
@@ -80,4 +87,14 @@ export function workersCommandSteps(
 export function describeStep(step: CommandStep): string {
   if (step.argv[0] === "/bin/sh" && step.argv[1] === "-c") return step.argv[2]!;
   return step.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : shellQuote(a))).join(" ");
+}
+
+/** sinfo's `NAME STATE` lines to one host a line, without the drained and draining nodes. */
+export function usableSinfoNodes(output: string): string {
+  const names: string[] = [];
+  for (const line of output.split("\n")) {
+    const [name, state = ""] = line.trim().split(/\s+/);
+    if (name && !state.toLowerCase().startsWith("drain")) names.push(name);
+  }
+  return names.map((n) => `${n}\n`).join("");
 }

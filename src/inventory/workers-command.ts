@@ -5,6 +5,7 @@ import {
   type CommandStep,
   describeStep,
   NotInJobError,
+  usableSinfoNodes,
   type WorkersSource,
   workersCommandSteps,
 } from "../core/workers-source.js";
@@ -104,6 +105,14 @@ function stepProblem(step: CommandStep, outcome: StepOutcome, timeoutSeconds: nu
   return undefined;
 }
 
+/** What an empty answer from Slurm usually means. */
+function slurmHint(source: WorkersSource, outcome: StepOutcome): string {
+  if (!source.slurm || outcome.code !== 0 || outcome.stdout.trim() !== "") return "";
+  if ("partition" in source.slurm)
+    return ` (no node of partition ${source.slurm.partition} is idle, mixed, allocated or completing and answering: is the partition's name right? \`sinfo --partition=${source.slurm.partition}\` shows its nodes)`;
+  return ` (job ${source.slurm.job} has no nodes: is it still pending? \`squeue --jobs=${source.slurm.job}\` shows it)`;
+}
+
 /**
  * The hosts the source's command prints now. Run in `cwd` (the inventory's directory, so a
  * script beside it can be named `./list-nodes`) with `env`.
@@ -127,8 +136,8 @@ export async function listWorkers(
     const argv = step.previousOutput ? [...step.argv, output.trim()] : step.argv;
     const outcome = await runStep(argv, { ...options, timeoutMs: source.timeoutSeconds * 1000 });
     const problem = stepProblem({ ...step, argv }, outcome, source.timeoutSeconds);
-    if (problem) fail(`the workers could not be listed: ${problem}`);
-    output = outcome.stdout;
+    if (problem) fail(`the workers could not be listed: ${problem}${slurmHint(source, outcome)}`);
+    output = step.sinfoStates ? usableSinfoNodes(outcome.stdout) : outcome.stdout;
   }
   let hosts: ListedHost[] = [];
   try {

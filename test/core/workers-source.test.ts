@@ -9,6 +9,7 @@ import {
 import {
   describeStep,
   NotInJobError,
+  usableSinfoNodes,
   type WorkersSource,
   workersCommandSteps,
 } from "../../src/core/workers-source.js";
@@ -107,16 +108,24 @@ describe("the programs a workers source runs", () => {
           "sinfo",
           "--Node",
           "--noheader",
-          "--format=%N",
+          "--format=%N %T",
           "--partition=debug",
           "--states=idle,mixed,allocated,completing",
           "--responding",
         ],
+        sinfoStates: true,
       },
     ]);
     assert.equal(
       describeStep(steps[0]!),
-      "sinfo --Node --noheader --format=%N --partition=debug --states=idle,mixed,allocated,completing --responding",
+      "sinfo --Node --noheader '--format=%N %T' --partition=debug --states=idle,mixed,allocated,completing --responding",
+    );
+    // sinfo counts a drained idle node as idle: no job starts there, so it is left out.
+    assert.equal(
+      usableSinfoNodes(
+        "n1 idle\nn2 drained\nn3 mixed\nn4 draining\nn5 allocated\n\nn6 DRAINED\nn7 completing\n",
+      ),
+      "n1\nn3\nn5\nn7\n",
     );
   });
 
