@@ -299,7 +299,9 @@ export class WatchSession {
   }
 
   private addNode(node: NodeSpec, announce: boolean): void {
-    const syncer = new NodeSyncer(node, {
+    // Declared first: the syncer's events name it (undefined only while it is being built).
+    let syncer: NodeSyncer | undefined;
+    syncer = new NodeSyncer(node, {
       project: this.inventory.project.name,
       keep: this.options.keep ?? 3,
       acceptNew: this.options.acceptNew,
@@ -308,6 +310,9 @@ export class WatchSession {
       slot: (work) => this.limit(work),
       leaderPins: this.leaderPins,
       onEvent: (e) => {
+        // A node dropped from the set is gone from the display: its syncer's last words (its own
+        // "stopped") would show it again. At the end of watch every node says it stopped.
+        if (syncer && this.syncers.get(node.name) !== syncer && !this.stopping) return;
         this.options.onEvent(e);
         if (e.type === "node-phase" && e.phase === "in-sync") this.noticeAllSynced();
       },

@@ -195,6 +195,12 @@ describe("watch with workers listed by a script", {
     await allSynced(release);
     assert.equal(await currentOf(stays), release);
     assert.equal(await currentOf(gone), held);
+    // Nothing more is said about it: its syncer's own stop would otherwise show it again as "stopped".
+    const after = events.slice(events.indexOf(left) + 1);
+    assert.deepEqual(
+      after.filter((e) => "node" in e && e.node === gone.name),
+      [],
+    );
     await waitFor("the run for it", async () => (await runs()).at(-1) === `${release} ${stays.name}`);
   });
 
