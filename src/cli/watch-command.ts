@@ -57,6 +57,10 @@ export function registerWatch(program: Command): void {
       if (options.onSynced !== undefined && options.onSynced.trim() === "")
         throw new UsageError("--on-synced takes a command to run, not an empty text");
       const project = await projectFromOptions(script, options, true);
+      if (refreshSeconds !== undefined && !project.inventory!.workersSource)
+        throw new UsageError(
+          `--refresh-workers is for workers listed by a command (workers: {command} or {slurm}); ${project.inventory!.file} lists them`,
+        );
       const json = options.json === true || !isInteractive(process.stdout);
       const display = json ? undefined : new WatchDisplay(process.stdout);
       const onEvent = (event: WatchEvent) => {

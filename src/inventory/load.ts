@@ -25,6 +25,8 @@ export interface InventoryLookup {
 export interface LoadOptions extends InventoryLookup {
   homeDir?: string;
   sshConfigPath?: string;
+  /** Run a `workers` command to list the workers (default true); false leaves them empty. */
+  listWorkers?: boolean;
 }
 
 export function findInventory(lookup: InventoryLookup): string {
@@ -228,7 +230,7 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
     }),
   );
   const source = validated.inventory.workersSource;
-  if (source && validated.workersFrom) {
+  if (source && validated.workersFrom && options.listWorkers !== false) {
     // Run on this machine, in the inventory's directory, every time the inventory is loaded.
     const hosts = await listWorkers(source, { cwd: dirname(file), env });
     validated.inventory.workers = validated.workersFrom(hosts);
