@@ -30,8 +30,9 @@ export interface ProjectContext {
 export async function inventoryFor(
   options: { inventory?: string },
   required: boolean,
+  listWorkers = true,
 ): Promise<Inventory | undefined> {
-  const lookup = { explicitPath: options.inventory, env: process.env, cwd: process.cwd() };
+  const lookup = { explicitPath: options.inventory, env: process.env, cwd: process.cwd(), listWorkers };
   if (!options.inventory && !required) {
     try {
       findInventory(lookup);
@@ -51,7 +52,8 @@ export async function projectFromOptions(
   if (script && options.module) {
     throw new UsageError("Give either a SCRIPT or -m MODULE, not both.");
   }
-  const inventory = await inventoryFor(options, requireInventory);
+  // Only the commands that reach nodes ask the scheduler for them (`resolve` needs the project only).
+  const inventory = await inventoryFor(options, requireInventory, requireInventory);
   let entry: Entry;
   if (options.module) entry = { kind: "module", name: options.module };
   // A script named on the command line is relative to where the user is, not to the project root.

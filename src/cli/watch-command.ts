@@ -13,6 +13,8 @@ interface WatchCommandOptions extends EntryOptions {
   check?: boolean;
   acceptNew?: boolean;
   replace?: boolean;
+  onSynced?: string;
+  refreshWorkers?: string;
 }
 
 /** How long in-flight pushes may take to finish after SIGINT/SIGTERM before they are cut. */
@@ -32,13 +34,33 @@ export function registerWatch(program: Command): void {
     .option("--no-check", "sync even nodes whose readiness check fails")
     .addOption(acceptNewOption())
     .option("--replace", "replace a project of the same name that another leader or root pushed to a worker")
+    .option(
+      "--on-synced <command>",
+      "run COMMAND on this machine (with sh -c) each time every node holds a new release; it gets SYNC_CLUSTER_RELEASE and SYNC_CLUSTER_NODES",
+    )
+    .option(
+      "--refresh-workers <seconds>",
+      "run the inventory's workers command again this often (default: its `refresh`, 30)",
+    )
     .option("--json", "print one JSON event per line (the default when stdout is not a terminal)")
     .action(async (script: string | undefined, options: WatchCommandOptions) => {
       const concurrency = parseJobs(options.jobs);
       const debounceMs = Number(options.debounce);
       if (!Number.isFinite(debounceMs) || debounceMs < 0)
         throw new UsageError(`--debounce takes milliseconds, not ${options.debounce}`);
+      const refreshSeconds =
+        options.refreshWorkers === undefined ? undefined : Number(options.refreshWorkers);
+      if (refreshSeconds !== undefined && !(Number.isFinite(refreshSeconds) && refreshSeconds > 0))
+        throw new UsageError(
+          `--refresh-workers takes a positive number of seconds, not ${options.refreshWorkers}`,
+        );
+      if (options.onSynced !== undefined && options.onSynced.trim() === "")
+        throw new UsageError("--on-synced takes a command to run, not an empty text");
       const project = await projectFromOptions(script, options, true);
+      if (refreshSeconds !== undefined && !project.inventory!.workersSource)
+        throw new UsageError(
+          `--refresh-workers is for workers listed by a command (workers: {command} or {slurm}); ${project.inventory!.file} lists them`,
+        );
       const json = options.json === true || !isInteractive(process.stdout);
       const display = json ? undefined : new WatchDisplay(process.stdout);
       const onEvent = (event: WatchEvent) => {
@@ -53,6 +75,9 @@ export function registerWatch(program: Command): void {
         acceptNew: options.acceptNew ?? false,
         replace: options.replace ?? false,
         check: options.check !== false,
+        refreshSeconds,
+        onSynced: options.onSynced,
+        onSyncedCwd: process.cwd(),
         onEvent,
       });
       await session.start();

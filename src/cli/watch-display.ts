@@ -13,6 +13,14 @@ export function clock24(date: Date): string {
   return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
 }
 
+/** Nodes shown as left at most: older ones drop off the block. */
+const MAX_LEFT_SHOWN = 5;
+
+/** A line of a command's output without what a terminal would act on (colors, cursor moves, carriage returns). */
+function printable(line: string): string {
+  return line.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "").replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
+
 interface NodeLine {
   phase: string;
   release?: string;
@@ -30,6 +38,13 @@ export class WatchDisplay {
   }
 
   handle(event: WatchEvent): void {
+    if (event.type === "on-synced-output") {
+      // Each line of the command's output gets the clock and a prefix; nothing it prints can
+      // move the cursor into the live block.
+      const time = clock24(new Date());
+      this.block.printAbove(event.lines.map((l) => `${time} on-synced | ${printable(l)}\n`).join(""));
+      return;
+    }
     const log = this.logLine(event);
     this.track(event);
     if (log) this.block.printAbove(`${clock24(new Date())} ${log}\n`);
@@ -70,7 +85,18 @@ export class WatchDisplay {
       case "node-removed":
         this.nodes.delete(event.node);
         break;
+      case "node-left":
+        // Shown as left (the most recent few only: an autoscaled cluster sees many come and go).
+        this.nodes.delete(event.node);
+        this.nodes.set(event.node, { phase: "left", detail: `no longer listed by ${event.source}` });
+        this.forgetOldLeft();
+        break;
     }
+  }
+
+  private forgetOldLeft(): void {
+    const left = [...this.nodes].filter(([, l]) => l.phase === "left").map(([name]) => name);
+    for (const name of left.slice(0, Math.max(0, left.length - MAX_LEFT_SHOWN))) this.nodes.delete(name);
   }
 
   private logLine(event: WatchEvent): string | undefined {
@@ -91,6 +117,22 @@ export class WatchDisplay {
         return `${event.node} added`;
       case "node-removed":
         return `${event.node} removed`;
+      case "node-left":
+        return `${event.node} left (no longer listed by ${event.source})`;
+      case "workers-error":
+        return `${event.source} failed; keeping the last ${event.keeping} worker(s) until it works again:\n  ${event.message.replaceAll("\n", "\n  ")}`;
+      case "workers-recovered":
+        return `${event.source} works again: ${event.workers} worker(s)`;
+      case "all-synced":
+        return `every node (${event.nodes.length}) holds release ${event.release}`;
+      case "on-synced-start":
+        return `on-synced: running \`${event.command}\` for release ${event.release}`;
+      case "on-synced-queued":
+        return `on-synced: release ${event.release} is on every node; it runs once the run for ${event.running} ends`;
+      case "on-synced-done":
+        if (event.ok)
+          return `on-synced: done for release ${event.release} (${(event.ms / 1000).toFixed(1)}s)`;
+        return `on-synced: FAILED for release ${event.release} (${event.signal ? `killed by ${event.signal}` : `exit ${event.code}`}); watch goes on${event.stderrTail.length ? `; its last stderr lines:\n${event.stderrTail.map((l) => `  ${printable(l)}`).join("\n")}` : ""}`;
       case "warning":
         return `warning: ${event.message}`;
       case "stopping":

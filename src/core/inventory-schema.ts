@@ -1,7 +1,9 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { InventoryError } from "./errors.js";
+import type { ListedHost } from "./host-list.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
+import type { SlurmSelection, WorkersSource } from "./workers-source.js";
 
 /**
  * The inventory's rules, applied to an already-parsed document: every key checked, defaults
@@ -34,6 +36,12 @@ export interface ValidatedInventory {
   inventory: Inventory;
   /** Identity files named in the inventory, each with the first key that named it. */
   identityFiles: { file: string; key: string; path: (string | number)[] }[];
+  /**
+   * With `inventory.workersSource`: the workers its command printed, as nodes (`defaults` and
+   * ~/.ssh/config applied as for listed workers; the leader, when printed, left out). Errors name
+   * the key and the line of the output.
+   */
+  workersFrom?: (hosts: readonly ListedHost[]) => NodeSpec[];
 }
 
 type Path = (string | number)[];
@@ -68,6 +76,8 @@ const NODE_KEYS = [
   "connectTimeout",
 ];
 const DEFAULT_KEYS = NODE_KEYS.filter((k) => k !== "name" && k !== "host");
+const SOURCE_KEYS = ["command", "slurm", "timeout", "refresh"];
+const SLURM_KEYS = ["partition", "job"];
 
 export function keyPath(path: readonly (string | number)[]): string {
   let out = "";
@@ -335,56 +345,53 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   };
   noteIdentity(defaults.identityFiles);
 
-  const names = new Map<string, Path>();
+  /** Every node name taken, with where it was written (for the message when it is used again). */
+  const names = new Map<string, string>();
   // Names are typed in `--nodes` selectors: comma-separated globs, with role words.
-  const checkNodeName = (name: string, at: Path, role: NodeRole) => {
-    if (/[\s,*?[\]{}()!]/.test(name)) {
-      v.fail(
-        at,
-        `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas or * ? [ ] { } ( ) !); set another \`name\``,
-      );
-    }
-    if (SELECTOR_WORDS.has(name) && !(role === "leader" && name === "leader")) {
-      v.fail(at, `\`${name}\` means a group of nodes in --nodes; give this node another \`name\``);
-    }
+  const nameProblem = (name: string, role: NodeRole): string | undefined => {
+    if (/[\s,*?[\]{}()!]/.test(name))
+      return `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas or * ? [ ] { } ( ) !); set another \`name\``;
+    if (SELECTOR_WORDS.has(name) && !(role === "leader" && name === "leader"))
+      return `\`${name}\` means a group of nodes in --nodes; give this node another \`name\``;
+    return undefined;
   };
-  const node = (raw: unknown, path: Path, role: NodeRole): NodeSpec => {
-    let alias: string;
-    let own: NodeDefaults = {};
-    let explicitName: string | undefined;
-    let hostPath: Path = path;
-    if (typeof raw === "string") {
-      alias = v.host(raw, path);
-    } else {
-      const m = v.mapping(raw, path, NODE_KEYS, role === "leader" ? "`leader`" : "a worker");
-      if (m.host === undefined)
-        v.fail(path, "this node has no `host` (an address, or an alias from ~/.ssh/config)");
-      hostPath = [...path, "host"];
-      alias = v.host(m.host, hostPath);
-      if (m.name !== undefined) explicitName = v.string(m.name, [...path, "name"]);
-      own = readNodeSettings(v, m, path);
-    }
+  /** How a node was written: its alias (host or ~/.ssh/config Host), its own settings, where. */
+  interface NodeInput {
+    alias: string;
+    own: NodeDefaults;
+    explicitName?: string;
+    /** A bare alias is named by it whatever port ~/.ssh/config gives it. */
+    bare: boolean;
+    path: Path;
+    hostPath: Path;
+    /** Said before each problem: which line of a workers command's output the node came from. */
+    origin?: string;
+  }
+  const build = (input: NodeInput, role: NodeRole): NodeSpec => {
+    const { alias, own, explicitName, path, hostPath } = input;
+    const fail = (at: Path, problem: string): never =>
+      v.fail(at, input.origin ? `${input.origin}: ${problem}` : problem);
     noteIdentity(own.identityFiles);
     const ssh = ctx.sshHost(alias);
     if (ssh?.hostName !== undefined && (/\s/.test(ssh.hostName) || ssh.hostName.startsWith("-"))) {
-      v.fail(
+      fail(
         hostPath,
         `~/.ssh/config gives \`${alias}\` the HostName \`${ssh.hostName}\`, which is not a host name; fix it there`,
       );
     }
     const port = own.port ?? ssh?.port ?? defaults.port ?? 22;
     // A bare alias is how the user calls the node (ssh w13), whatever port ~/.ssh/config gives it.
-    const name = explicitName ?? (port === 22 || typeof raw === "string" ? alias : `${alias}:${port}`);
-    checkNodeName(name, explicitName === undefined ? hostPath : [...path, "name"], role);
+    const name = explicitName ?? (port === 22 || input.bare ? alias : `${alias}:${port}`);
+    const badName = nameProblem(name, role);
+    if (badName) fail(explicitName === undefined ? hostPath : [...path, "name"], badName);
     const seen = names.get(name);
-    if (seen) {
-      const where = ctx.locate(seen);
-      v.fail(
+    if (seen)
+      fail(
         path,
-        `the node name \`${name}\` is used twice (first at ${keyPath(seen)}${where ? `, line ${where.line}` : ""}); give one of them another \`name\``,
+        `the node name \`${name}\` is used twice (first at ${seen}); give one of them another \`name\``,
       );
-    }
-    names.set(name, path);
+    const where = ctx.locate(path);
+    names.set(name, input.origin ?? `${keyPath(path)}${where ? `, line ${where.line}` : ""}`);
     const sshIdentity = ssh?.identityFiles?.map((f) => v.localPath(f));
     return {
       name,
@@ -404,13 +411,35 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
       connectTimeout: own.connectTimeout ?? defaults.connectTimeout ?? 10,
     };
   };
+  const node = (raw: unknown, path: Path, role: NodeRole): NodeSpec => {
+    if (typeof raw === "string")
+      return build({ alias: v.host(raw, path), own: {}, bare: true, path, hostPath: path }, role);
+    const m = v.mapping(raw, path, NODE_KEYS, role === "leader" ? "`leader`" : "a worker");
+    if (m.host === undefined)
+      v.fail(path, "this node has no `host` (an address, or an alias from ~/.ssh/config)");
+    const hostPath = [...path, "host"];
+    const input: NodeInput = {
+      alias: v.host(m.host, hostPath),
+      own: readNodeSettings(v, m, path),
+      bare: false,
+      path,
+      hostPath,
+    };
+    if (m.name !== undefined) input.explicitName = v.string(m.name, [...path, "name"]);
+    return build(input, role);
+  };
 
   const leader =
     top.leader === undefined || top.leader === null ? undefined : node(top.leader, ["leader"], "leader");
   let workers: NodeSpec[] = [];
-  if (top.workers !== undefined && top.workers !== null) {
+  let workersSource: WorkersSource | undefined;
+  if (isMapping(top.workers)) workersSource = readWorkersSource(v, top.workers, ctx);
+  else if (top.workers !== undefined && top.workers !== null) {
     if (!Array.isArray(top.workers))
-      v.fail(["workers"], `must be a list of nodes, not ${describe(top.workers)}`);
+      v.fail(
+        ["workers"],
+        `must be a list of nodes, or a mapping with \`command\` or \`slurm\` that lists them, not ${describe(top.workers)}`,
+      );
     workers = top.workers.map((w, i) => node(w, ["workers", i], "worker"));
   }
   const inventory: Inventory = {
@@ -419,6 +448,104 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     concurrency,
     workers,
     ...(leader ? { leader } : {}),
+    ...(workersSource ? { workersSource } : {}),
   };
-  return { inventory, identityFiles: [...identityFiles.values()] };
+  const validated: ValidatedInventory = { inventory, identityFiles: [...identityFiles.values()] };
+  if (workersSource) {
+    const sourcePath = workersSource.key.split(".");
+    const fixedNames = new Map(names);
+    validated.workersFrom = (hosts) => {
+      // Each listing starts from the inventory's own names: the same host printed again is no duplicate.
+      names.clear();
+      for (const [n, where] of fixedNames) names.set(n, where);
+      const listed: NodeSpec[] = [];
+      for (const host of hosts) {
+        const origin = `line ${host.line} of the output of ${workersSource.key} (\`${host.text}\`)`;
+        const own: NodeDefaults = {};
+        if (host.user !== undefined) own.user = host.user;
+        if (host.port !== undefined) own.port = host.port;
+        // The leader is pushed to as the leader: a scheduler that lists it too does not make it a worker.
+        if (leader && isLeader(host, leader, ctx.sshHost(host.host), own.port ?? defaults.port)) continue;
+        listed.push(
+          build(
+            {
+              alias: host.host,
+              own,
+              bare: host.port === undefined,
+              path: sourcePath,
+              hostPath: sourcePath,
+              origin,
+            },
+            "worker",
+          ),
+        );
+      }
+      return listed;
+    };
+  }
+  return validated;
+}
+
+/** Whether a printed host is the leader: its name, or the same address and port. */
+function isLeader(
+  host: ListedHost,
+  leader: NodeSpec,
+  ssh: SshHostConfig | undefined,
+  port: number | undefined,
+): boolean {
+  if (host.host === leader.name) return true;
+  return (
+    (ssh?.hostName ?? host.host) === leader.host && (host.port ?? ssh?.port ?? port ?? 22) === leader.port
+  );
+}
+
+/** `workers: {command: ..., timeout, refresh}` or `workers: {slurm: {partition | job}, ...}`. */
+function readWorkersSource(v: Validator, raw: Record<string, unknown>, ctx: SchemaContext): WorkersSource {
+  const m = v.mapping(raw, ["workers"], SOURCE_KEYS, "`workers`");
+  const given = ["command", "slurm"].filter((k) => m[k] !== undefined);
+  if (given.length !== 1)
+    v.fail(
+      ["workers"],
+      given.length === 0
+        ? "a `workers` mapping lists the workers with a command: give `command` (a shell command printing one host a line) or `slurm` (`partition: NAME` or `job: ID`); or write `workers` as a list"
+        : "give either `command` or `slurm`, not both",
+    );
+  const key = given[0]!;
+  const at = ctx.locate(["workers", key]);
+  const source: WorkersSource = {
+    key: `workers.${key}`,
+    at: { file: ctx.file, ...(at ? { line: at.line, column: at.column } : {}), key: `workers.${key}` },
+    timeoutSeconds: m.timeout === undefined ? 30 : v.positive(m.timeout, ["workers", "timeout"]),
+    refreshSeconds: m.refresh === undefined ? 30 : v.positive(m.refresh, ["workers", "refresh"]),
+  };
+  if (key === "command") source.command = v.string(m.command, ["workers", "command"]);
+  else source.slurm = readSlurm(v, m.slurm);
+  return source;
+}
+
+function readSlurm(v: Validator, raw: unknown): SlurmSelection {
+  const path = ["workers", "slurm"];
+  const m = v.mapping(raw, path, SLURM_KEYS, "`workers.slurm`");
+  if ((m.partition === undefined) === (m.job === undefined))
+    v.fail(
+      path,
+      "give `partition: NAME` (its nodes that are up) or `job: ID` (a job's nodes; `current` for the job sync-cluster runs in), one of them",
+    );
+  if (m.partition !== undefined) {
+    const partition = v.string(m.partition, [...path, "partition"]);
+    if (!/^[\w.-]+$/.test(partition))
+      v.fail(
+        [...path, "partition"],
+        `\`${partition}\` is not a Slurm partition name (letters, digits, ".", "_", "-")`,
+      );
+    return { partition };
+  }
+  const job = typeof m.job === "number" ? String(m.job) : v.string(m.job, [...path, "job"]);
+  // Array jobs (1234_5) and heterogeneous components (1234+0) are jobs too.
+  if (job !== "current" && !/^\d+([_+]\d+)?$/.test(job))
+    v.fail(
+      [...path, "job"],
+      `\`${job}\` is not a Slurm job id: write a number (1234, 1234_5) or \`current\``,
+    );
+  return { job };
 }

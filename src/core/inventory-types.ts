@@ -1,4 +1,5 @@
 import type { BatchSystem } from "./inventory-schema.js";
+import type { WorkersSource } from "./workers-source.js";
 
 /** The inventory after validation, with defaults merged and ~/.ssh/config applied. */
 
@@ -48,4 +49,6 @@ export interface Inventory {
   concurrency: number;
   leader?: NodeSpec;
   workers: NodeSpec[];
+  /** Set when the workers are listed by a command (`workers: {command}` or `{slurm}`), run at load. */
+  workersSource?: WorkersSource;
 }

@@ -8,10 +8,12 @@ import { InventoryError } from "../core/errors.js";
 import { type SshHostConfig, validateInventory } from "../core/inventory-schema.js";
 import type { MetadataTexts } from "../core/project-name.js";
 import type { Inventory } from "./types.js";
+import { listWorkers } from "./workers-command.js";
 
 /**
  * Finding and reading the inventory (docs/DESIGN.md section 3): the file, ~/.ssh/config and the
- * identity files are read here; the rules are in core/inventory-schema.ts. Nothing is contacted.
+ * identity files are read here, and a `workers` command is run on this machine (workers-command.ts);
+ * the rules are in core/inventory-schema.ts. No node is contacted.
  */
 
 export interface InventoryLookup {
@@ -23,6 +25,8 @@ export interface InventoryLookup {
 export interface LoadOptions extends InventoryLookup {
   homeDir?: string;
   sshConfigPath?: string;
+  /** Run a `workers` command to list the workers (default true); false leaves them empty. */
+  listWorkers?: boolean;
 }
 
 export function findInventory(lookup: InventoryLookup): string {
@@ -225,6 +229,12 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
       }
     }),
   );
+  const source = validated.inventory.workersSource;
+  if (source && validated.workersFrom && options.listWorkers !== false) {
+    // Run on this machine, in the inventory's directory, every time the inventory is loaded.
+    const hosts = await listWorkers(source, { cwd: dirname(file), env });
+    validated.inventory.workers = validated.workersFrom(hosts);
+  }
   return validated.inventory;
 }
 

@@ -70,5 +70,8 @@ concurrency: 8                   # workers handled at once (-j overrides)
 
 workers:
 ${workers}
+# Or let the scheduler list them, instead of the list above (see config/cluster.example.yaml):
+# workers: { slurm: { partition: debug } }
+# workers: { command: "scontrol show hostnames $SLURM_JOB_NODELIST" }
 `;
 }

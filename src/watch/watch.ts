@@ -6,6 +6,7 @@ import type { InterpreterFacts } from "../core/interpreter-facts.js";
 import { releaseIdOf, totalBytes } from "../core/manifest.js";
 import { isNeverShippedName } from "../core/module-set.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
+import { diffNodeSets } from "../core/node-set-diff.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
@@ -25,6 +26,7 @@ import { refreshProjectEntries } from "../resolve/top-level-listing.js";
 import { relativePosix } from "../resolve/tree-lister.js";
 import { ChangeBatcher } from "./change-batcher.js";
 import { NodeSyncer, type SyncerEvent, type WatchRelease } from "./node-syncer.js";
+import { type OnSyncedEvent, OnSyncedRunner } from "./on-synced.js";
 
 /**
  * `watch`: the project root and the inventory watched; every batch of changes re-resolved
@@ -44,10 +46,19 @@ export type WatchEvent =
   | { type: "inventory-error"; message: string }
   | { type: "node-added"; node: string }
   | { type: "node-removed"; node: string }
+  /** No longer printed by the inventory's workers command (`source`: its key): its syncer stopped. */
+  | { type: "node-left"; node: string; source: string }
+  /** The workers command failed: said once per streak of failures; the last good list is kept. */
+  | { type: "workers-error"; source: string; message: string; keeping: number }
+  /** It works again after failing. */
+  | { type: "workers-recovered"; source: string; workers: number }
+  /** Every node holds `release`, a release not all of them held together before. */
+  | { type: "all-synced"; release: string; nodes: string[] }
   | { type: "warning"; message: string }
   | { type: "stopping"; inFlight: number }
   | { type: "stopped" }
-  | SyncerEvent;
+  | SyncerEvent
+  | OnSyncedEvent;
 
 export interface WatchOptions {
   inventory: Inventory;
@@ -62,6 +73,11 @@ export interface WatchOptions {
   keep?: number;
   /** Replace a project of the same name pushed from another leader or root (--replace). */
   replace?: boolean;
+  /** How often the inventory's workers command runs again; default: its `refresh`. */
+  refreshSeconds?: number | undefined;
+  /** Run on the leader (`sh -c`, in `onSyncedCwd`) each time every node holds a new release. */
+  onSynced?: string | undefined;
+  onSyncedCwd?: string;
   onEvent: (event: WatchEvent) => void;
 }
 
@@ -97,10 +113,26 @@ export class WatchSession {
   /** Unresolved imports already reported (module and file), so each is shown when it appears. */
   private unresolvedSeen = new Set<string>();
   private stopping = false;
+  /** Inventory reloads (file edits, workers command runs), one at a time, in order. */
+  private reloading: Promise<void> = Promise.resolve();
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** Whether the workers command failed last time (its failures are said once per streak). */
+  private workersFailing = false;
+  /** The last release every node held together (all-synced is said once per release). */
+  private allSyncedOn: string | undefined;
+  private readonly onSynced: OnSyncedRunner | undefined;
 
   constructor(private readonly options: WatchOptions) {
     this.inventory = options.inventory;
     this.limit = pLimit(Math.max(1, options.concurrency ?? this.inventory.concurrency));
+    if (options.onSynced !== undefined) {
+      this.onSynced = new OnSyncedRunner({
+        command: options.onSynced,
+        cwd: options.onSyncedCwd ?? process.cwd(),
+        env: { ...process.env, SYNC_CLUSTER_INVENTORY: this.inventory.file },
+        onEvent: (e) => options.onEvent(e),
+      });
+    }
   }
 
   /** Resolves once (a failure here is the caller's: nothing was started), then starts watching. */
@@ -137,9 +169,10 @@ export class WatchSession {
     await new Promise<void>((resolve) => this.watcher!.once("ready", () => resolve()));
     if (this.options.watchInventory !== false) {
       this.inventoryWatcher = chokidarWatch(this.inventory.file, { ignoreInitial: true });
-      this.inventoryWatcher.on("all", () => this.reloadInventory());
+      this.inventoryWatcher.on("all", () => this.queueReload("edited"));
       await new Promise<void>((resolve) => this.inventoryWatcher!.once("ready", () => resolve()));
     }
+    this.scheduleRefresh();
     this.options.onEvent({
       type: "watching",
       root: resolution.root,
@@ -266,7 +299,9 @@ export class WatchSession {
   }
 
   private addNode(node: NodeSpec, announce: boolean): void {
-    const syncer = new NodeSyncer(node, {
+    // Declared first: the syncer's events name it (undefined only while it is being built).
+    let syncer: NodeSyncer | undefined;
+    syncer = new NodeSyncer(node, {
       project: this.inventory.project.name,
       keep: this.options.keep ?? 3,
       acceptNew: this.options.acceptNew,
@@ -274,15 +309,50 @@ export class WatchSession {
       leader: () => this.expectations,
       slot: (work) => this.limit(work),
       leaderPins: this.leaderPins,
-      onEvent: (e) => this.options.onEvent(e),
+      onEvent: (e) => {
+        // A node dropped from the set is gone from the display: its syncer's last words (its own
+        // "stopped") would show it again. At the end of watch every node says it stopped.
+        if (syncer && this.syncers.get(node.name) !== syncer && !this.stopping) return;
+        this.options.onEvent(e);
+        if (e.type === "node-phase" && e.phase === "in-sync") this.noticeAllSynced();
+      },
     });
     this.syncers.set(node.name, syncer);
     if (announce) this.options.onEvent({ type: "node-added", node: node.name });
     if (this.release) syncer.offer(this.release);
   }
 
-  private async reloadInventory(): Promise<void> {
+  /** Says so (and runs --on-synced) the first time every node holds the newest release. */
+  private noticeAllSynced(): void {
+    const release = this.release?.id;
+    if (!release || this.stopping || this.allSyncedOn === release || this.syncers.size === 0) return;
+    for (const s of this.syncers.values())
+      if (s.currentPhase !== "in-sync" || s.currentRelease !== release) return;
+    this.allSyncedOn = release;
+    const nodes = [...this.syncers.keys()];
+    this.options.onEvent({ type: "all-synced", release, nodes });
+    this.onSynced?.offer(release, nodes);
+  }
+
+  /** Runs the workers command again after the refresh interval (only when the inventory has one). */
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    const source = this.inventory.workersSource;
+    if (!source || this.stopping) return;
+    const seconds = this.options.refreshSeconds ?? source.refreshSeconds;
+    this.refreshTimer = setTimeout(() => this.queueReload("refresh"), seconds * 1000);
+  }
+
+  /** `edited`: the inventory file changed; `refresh`: the workers command's interval came round. */
+  private queueReload(why: "edited" | "refresh"): void {
+    this.reloading = this.reloading
+      .then(() => this.reloadInventory(why))
+      .finally(() => this.scheduleRefresh());
+  }
+
+  private async reloadInventory(why: "edited" | "refresh"): Promise<void> {
     if (this.stopping) return;
+    const source = this.inventory.workersSource;
     let next: Inventory;
     try {
       next = await loadInventory({
@@ -290,42 +360,70 @@ export class WatchSession {
         env: this.options.inventoryEnv ?? process.env,
       });
     } catch (error) {
-      this.options.onEvent({
-        type: "inventory-error",
-        message: `${(error as Error).message} (keeping the previous workers)`,
-      });
+      const message = (error as Error).message;
+      if (why === "edited") {
+        this.options.onEvent({
+          type: "inventory-error",
+          message: `${message} (keeping the previous workers)`,
+        });
+      } else if (source && !this.workersFailing) {
+        this.options.onEvent({
+          type: "workers-error",
+          source: source.key,
+          message,
+          keeping: this.inventory.workers.length,
+        });
+      }
+      if (source) this.workersFailing = true;
       return;
     }
-    if (JSON.stringify(next.project) !== JSON.stringify(this.inventory.project)) {
+    if (this.stopping) return;
+    if (this.workersFailing && next.workersSource) {
+      this.options.onEvent({
+        type: "workers-recovered",
+        source: next.workersSource.key,
+        workers: next.workers.length,
+      });
+    }
+    this.workersFailing = false;
+    if (why === "edited" && JSON.stringify(next.project) !== JSON.stringify(this.inventory.project)) {
       this.options.onEvent({
         type: "warning",
         message: "the project section of the inventory changed: restart watch to apply it",
       });
     }
-    const wanted = new Map(allNodes(next).map((w) => [w.name, w]));
-    for (const [name, syncer] of this.syncers) {
-      const spec = wanted.get(name);
+    const diff = diffNodeSets(allNodes(this.inventory), allNodes(next));
+    const listedBy = (node: NodeSpec) => (node.role === "worker" ? next.workersSource?.key : undefined);
+    for (const node of [...diff.removed, ...diff.changed]) {
+      const syncer = this.syncers.get(node.name);
+      if (!syncer) continue;
+      this.syncers.delete(node.name);
+      const source = diff.removed.includes(node) ? listedBy(node) : undefined;
       // A node whose address or settings changed is reconnected from scratch.
-      if (!spec || JSON.stringify(spec) !== JSON.stringify(syncer.node)) {
-        this.syncers.delete(name);
-        this.options.onEvent({ type: "node-removed", node: name });
-        void syncer.stop(0);
-      }
+      if (source) this.options.onEvent({ type: "node-left", node: node.name, source });
+      else this.options.onEvent({ type: "node-removed", node: node.name });
+      void syncer.stop(0);
     }
     this.inventory = { ...next, project: this.inventory.project };
     this.limit.concurrency = Math.max(1, this.options.concurrency ?? next.concurrency);
     for (const node of allNodes(next)) if (!this.syncers.has(node.name)) this.addNode(node, true);
+    // The nodes that held the release back may be the ones that left.
+    this.noticeAllSynced();
   }
 
   /** Stops watching; in-flight pushes get `graceMs` to finish, then are cut before publishing. */
   async stop(graceMs: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearTimeout(this.refreshTimer);
     this.batcher?.cancel();
     await Promise.all([this.watcher?.close(), this.inventoryWatcher?.close()]);
     const inFlight = [...this.syncers.values()].filter((s) => s.currentPhase === "syncing").length;
     this.options.onEvent({ type: "stopping", inFlight });
-    await Promise.all([...this.syncers.values()].map((s) => s.stop(graceMs)));
+    await Promise.all([
+      ...[...this.syncers.values()].map((s) => s.stop(graceMs)),
+      this.onSynced?.stop(graceMs),
+    ]);
     this.compiler?.close();
     this.options.onEvent({ type: "stopped" });
   }

@@ -67,6 +67,12 @@ export interface ClusterOptions {
   cleanup?: boolean;
   /** Login user on the workers (default root); its directories are made its own. */
   user?: string;
+  /**
+   * Each worker's sessions get its own directory as HOME, so that `~/venv` and `~/deploy` are
+   * its own, as on separate machines: for inventories where every worker has the same settings
+   * (workers listed by a command get only `defaults`).
+   */
+  ownHomes?: boolean;
 }
 
 // Every daemon any cluster of this process started: killed on exit, so a failed test leaks none.
@@ -124,7 +130,8 @@ export async function keygen(file: string): Promise<void> {
   await execFileAsync(SSH_KEYGEN, ["-q", "-t", "ed25519", "-N", "", "-C", "sync-cluster-test", "-f", file]);
 }
 
-export function sshdConfig(port: number, dir: string): string {
+/** `home`: the HOME of its sessions (by default the user's own). */
+export function sshdConfig(port: number, dir: string, home?: string): string {
   return [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
@@ -142,8 +149,9 @@ export function sshdConfig(port: number, dir: string): string {
     "LogLevel ERROR",
     "Subsystem sftp internal-sftp",
     "AcceptEnv LANG LC_*",
-    // Lets a command find this worker's own directory (the benchmark's anchors use it).
-    `SetEnv SC_WORKER_DIR=${dir}`,
+    // Lets a command find this worker's own directory (the benchmark's anchors use it). sshd
+    // takes one SetEnv line: a second one would be ignored.
+    `SetEnv SC_WORKER_DIR=${dir}${home ? ` HOME=${home}` : ""}`,
     "",
   ].join("\n");
 }
@@ -334,7 +342,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const port = await freePort();
     await keygen(join(wdir, "host_ed25519"));
     writeFileSync(join(wdir, "authorized_keys"), clientPub);
-    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir));
+    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, options.ownHomes ? wdir : undefined));
     const hostPub = readFileSync(join(wdir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     appendFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
     const worker = new LocalWorker(name, port, wdir);
