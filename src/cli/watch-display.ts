@@ -93,6 +93,8 @@ export class WatchDisplay {
         return `${event.node} removed`;
       case "warning":
         return `warning: ${event.message}`;
+      case "node-warning":
+        return `warning: ${event.node}: ${event.message}`;
       case "stopping":
         return `stopping${event.inFlight ? ` (${event.inFlight} push(es) in flight)` : ""}`;
       case "node-failed":

@@ -96,3 +96,8 @@ function formatSize(bytes: number): string {
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
+
+/** The warning shown once when a node's login shell printed before the agent started. */
+export function loginOutputWarning(summary: PreambleSummary): string {
+  return `the login shell ${describePreamble(summary)} before the sync-cluster agent started (set aside; commands run over SSH should print nothing: see the README, Troubleshooting)`;
+}

@@ -35,6 +35,8 @@ export interface WorkerHandle {
   name: string;
   port: number;
   dir: string;
+  /** The login's HOME when the cluster was started with `homes` (else the user's own). */
+  home?: string | undefined;
   venv: string;
   deployDir: string;
   pid(): number | undefined;
@@ -67,6 +69,11 @@ export interface ClusterOptions {
   cleanup?: boolean;
   /** Login user on the workers (default root); its directories are made its own. */
   user?: string;
+  /**
+   * Give each worker a home of its own, WORKERDIR/home (sshd sets HOME to it), so a test can write
+   * a worker's login files (~/.bashrc) without touching the user's real ones.
+   */
+  homes?: boolean;
 }
 
 // Every daemon any cluster of this process started: killed on exit, so a failed test leaks none.
@@ -124,7 +131,7 @@ export async function keygen(file: string): Promise<void> {
   await execFileAsync(SSH_KEYGEN, ["-q", "-t", "ed25519", "-N", "", "-C", "sync-cluster-test", "-f", file]);
 }
 
-export function sshdConfig(port: number, dir: string): string {
+export function sshdConfig(port: number, dir: string, home?: string): string {
   return [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
@@ -142,8 +149,9 @@ export function sshdConfig(port: number, dir: string): string {
     "LogLevel ERROR",
     "Subsystem sftp internal-sftp",
     "AcceptEnv LANG LC_*",
-    // Lets a command find this worker's own directory (the benchmark's anchors use it).
-    `SetEnv SC_WORKER_DIR=${dir}`,
+    // Lets a command find this worker's own directory (the benchmark's anchors use it). sshd honours
+    // only its first SetEnv line, and applies it after setting HOME from the password file.
+    `SetEnv SC_WORKER_DIR=${dir}${home ? ` HOME=${home}` : ""}`,
     "",
   ].join("\n");
 }
@@ -153,6 +161,7 @@ export function sshdConfig(port: number, dir: string): string {
  * nsenter that execs it inside a namespace: the prefix must exec, so the child's PID is sshd's).
  */
 export class LocalWorker implements WorkerHandle {
+  readonly home: string | undefined;
   readonly venv: string;
   readonly deployDir: string;
   private readonly enter: readonly string[];
@@ -162,8 +171,9 @@ export class LocalWorker implements WorkerHandle {
     readonly name: string,
     readonly port: number,
     readonly dir: string,
-    options: { venv?: string; deployDir?: string; enter?: readonly string[] } = {},
+    options: { venv?: string; deployDir?: string; enter?: readonly string[]; home?: string } = {},
   ) {
+    this.home = options.home;
     this.venv = options.venv ?? join(dir, "venv");
     this.deployDir = options.deployDir ?? join(dir, "deploy");
     this.enter = options.enter ?? [];
@@ -334,10 +344,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const port = await freePort();
     await keygen(join(wdir, "host_ed25519"));
     writeFileSync(join(wdir, "authorized_keys"), clientPub);
-    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir));
+    const home = options.homes ? join(wdir, "home") : undefined;
+    if (home) mkdirSync(home);
+    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, home));
     const hostPub = readFileSync(join(wdir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     appendFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
-    const worker = new LocalWorker(name, port, wdir);
+    const worker = new LocalWorker(name, port, wdir, home ? { home } : {});
     if (options.venv !== false) {
       await execFileAsync(SYSTEM_PYTHON, [
         "-m",
