@@ -87,7 +87,11 @@ export function summarizePreamble(preamble: Buffer): PreambleSummary {
 export function describePreamble(summary: PreambleSummary): string {
   if (summary.lines === 0) return `printed ${summary.bytes} byte(s) of blank or control characters`;
   const more =
-    summary.lines > 1 ? ` (and ${summary.lines - 1} more line(s), ${formatSize(summary.bytes)} in all)` : "";
+    summary.lines > 1
+      ? ` (and ${summary.lines - 1} more line(s), ${formatSize(summary.bytes)} in all)`
+      : summary.bytes > 1024
+        ? ` (${formatSize(summary.bytes)})`
+        : "";
   return `printed '${summary.firstLine}'${more}`;
 }
 

@@ -208,7 +208,7 @@ export class AgentSession {
         : `on ${this.node.name}, ${what}`;
     const detail = this.stderrTail();
     const hint = this.stderr.includes(NO_PYTHON_MESSAGE)
-      ? "install python3 there, or create the venv (`sync-cluster check --fix`)"
+      ? "install python3 there, and create the venv (`sync-cluster check --fix` makes it)"
       : "check that `ssh NODE true` prints nothing and returns at once: the login files (~/.bashrc, ~/.profile) must not wait for input or run a program that never ends";
     return new NodeError(this.node.name, `${shell}${detail ? `: ${detail}` : ""}; ${hint}`);
   }
