@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { test } from "node:test";
-import { AGENT_MARKER, AnnouncementScanner, summarizePreamble } from "../../src/core/agent-announcement.js";
+import { AGENT_MARKER } from "../../src/core/agent-announcement.js";
 import { NodeError } from "../../src/core/errors.js";
 import { agentCommand, BOOTSTRAP_PROGRAM, PROTOCOL_VERSION } from "../../src/transport/agent-bootstrap.js";
 import { AgentSession, MAX_REPLY_BYTES, ProtocolError } from "../../src/transport/agent-session.js";
@@ -157,20 +157,6 @@ test("a node without python says so when the channel closes", async () => {
     node.session.started,
     /on w1, the node has no python for the sync-cluster agent: sync-cluster: no python .*neither \/opt\/venv\/bin\/python nor python3 on PATH.*install python3/,
   );
-});
-
-test("the scanner finds a marker split across chunks and keeps the bytes after it", () => {
-  const scanner = new AnnouncementScanner();
-  const bytes = Buffer.concat([Buffer.from("hi\n"), announcement(), Buffer.from([0, 0, 0, 2, 123, 125])]);
-  let found = scanner.push(bytes.subarray(0, 10));
-  assert.equal(found.kind, "waiting");
-  found = scanner.push(bytes.subarray(10));
-  assert.equal(found.kind, "announced");
-  if (found.kind !== "announced") return;
-  assert.equal(found.version, PROTOCOL_VERSION);
-  assert.equal(found.preamble.toString(), "hi\n");
-  assert.deepEqual([...found.rest], [0, 0, 0, 2, 123, 125]);
-  assert.equal(summarizePreamble(Buffer.from("\n \n\x07")).lines, 0);
 });
 
 /** The real bootstrap run by a local shell that prints first, as a chatty ~/.bashrc makes sshd's shell do. */
