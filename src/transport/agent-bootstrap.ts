@@ -42,12 +42,13 @@ export const BOOTSTRAP_PROGRAM = [
 ].join(";");
 
 /**
- * How long the login shell and the bootstrap may take until the agent announces itself: three times
- * the node's connectTimeout (30 s by default). Not the connectTimeout itself: the login files run
- * first, and `pyenv init` or `conda init` alone took 3 to 10 s on a loaded machine in the tests.
+ * How long the login shell and the bootstrap may take until the agent announces itself: six times
+ * the node's connectTimeout (60 s by default, what the first request used to wait). Not the
+ * connectTimeout itself: the login files run first, and a ~/.bashrc running `pyenv init` took 7 to
+ * 24 s to start bash on this project's loaded test machine (4 at once: over 30 s).
  */
 export function agentStartTimeoutMs(node: Pick<NodeSpec, "connectTimeout">): number {
-  return 3 * node.connectTimeout * 1000;
+  return 6 * node.connectTimeout * 1000;
 }
 
 /** What the bootstrap says on stderr, and exits 127 with, when the node has no python to run the agent. */

@@ -124,9 +124,9 @@ describe("login shells that print, hang or change PATH, on real sshd workers", {
     const [w1, w2, w3] = cluster.workers as [WorkerHandle, WorkerHandle, WorkerHandle];
     await bashrc(w1, "");
     await bashrc(w2, "head -c 3000000 /dev/zero | tr '\\0' '#'\n");
-    await bashrc(w3, "echo 'Press any key to continue'\nsleep 40\n");
+    await bashrc(w3, "echo 'Press any key to continue'\nsleep 60\n");
     try {
-      // The agent has 3 x connectTimeout to announce itself.
+      // The agent has 6 x connectTimeout to announce itself.
       const inv = inventory({ defaults: { connectTimeout: 2 } });
       const started = Date.now();
       const push = await runCli(["push", "-i", inv, "--no-check", "--json"], project, env);
@@ -142,9 +142,9 @@ describe("login shells that print, hang or change PATH, on real sshd workers", {
       );
       assert.match(
         byName.get("w3")?.error ?? "",
-        /^the login shell on w3 printed 'Press any key to continue' and no sync-cluster agent started within 6s; check that `ssh NODE true` prints nothing and returns at once/,
+        /^the login shell on w3 printed 'Press any key to continue' and no sync-cluster agent started within 12s; check that `ssh NODE true` prints nothing and returns at once/,
       );
-      assert.ok(took < 30_000, `took ${took} ms, not the 60 s of a request's timeout`);
+      assert.ok(took < 40_000, `took ${took} ms`);
     } finally {
       await bashrc(w2, "");
       await bashrc(w3, "");
