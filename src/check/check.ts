@@ -1,3 +1,4 @@
+import { loginOutputWarning } from "../core/agent-announcement.js";
 import { jobLaunchOf } from "../core/job-launch.js";
 import type { CheckResult, JobLaunch, LeaderExpectations } from "../core/node-checks.js";
 import { nodePasses } from "../core/node-checks.js";
@@ -16,6 +17,8 @@ export interface NodeCheckOutcome {
   error?: string;
   results: CheckResult[];
   fixed: string[];
+  /** What did not fail the node but deserves a word (its login shell printed before the agent started). */
+  warnings: string[];
   ok: boolean;
 }
 
@@ -57,7 +60,9 @@ export async function checkAll(
   const nodes = allNodes(inventory);
   const greeting = { project: inventory.project.name, keep: 3 };
   const fixedOn = new Map<string, string[]>();
+  const warningsOn = new Map<string, string[]>();
   const judge = async (node: NodeSpec, session: AgentSession, state: WorkerState): Promise<CheckResult[]> => {
+    if (session.loginOutput) warningsOn.set(node.name, [loginOutputWarning(session.loginOutput)]);
     if (node.role === "leader") jobsKnown(launch(state.sitePackages ? state.venv : null, state.path));
     const jobs = await leaderJobs;
     return checkNode(session, node, { leader: { ...leader, jobs }, deep: true });
@@ -98,6 +103,7 @@ export async function checkAll(
             reachable: true,
             results: r.value,
             fixed: fixedOn.get(r.node.name) ?? [],
+            warnings: warningsOn.get(r.node.name) ?? [],
             ok: nodePasses(r.value),
           }
         : {
@@ -107,6 +113,7 @@ export async function checkAll(
             error: r.error,
             results: [],
             fixed: fixedOn.get(r.node.name) ?? [],
+            warnings: [],
             ok: false,
           },
   );

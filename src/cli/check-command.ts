@@ -71,6 +71,7 @@ export function checkTable(outcomes: readonly NodeCheckOutcome[], _color: boolea
     const byId = new Map(o.results.map((r) => [r.id, r]));
     lines.push(row([o.node, ...ids.map((id) => MARK[byId.get(id)?.status ?? "skip"])]));
     for (const f of o.fixed) reasons.push(`${o.node}: fixed: ${f}`);
+    for (const w of o.warnings) reasons.push(`${o.node}: warning: ${w}`);
     for (const r of o.results) {
       if (r.status === "fail" || r.status === "warn")
         reasons.push(`${o.node}: ${CHECK_TITLES[r.id]}: ${r.detail}`);

@@ -55,7 +55,9 @@ export function registerPush(program: Command): void {
             )
           : undefined;
       const keep = options.ndjson ? progressThinner(250) : undefined;
+      const nodeWarnings: string[] = [];
       const onEvent = (event: PushEvent) => {
+        if (event.type === "node-warning") nodeWarnings.push(`${event.node}: ${event.message}`);
         display?.handle(event);
         if (keep?.(event)) printJsonLine({ time: new Date().toISOString(), ...event });
       };
@@ -74,13 +76,13 @@ export function registerPush(program: Command): void {
         release: release.id,
         mode: resolution.mode,
         files: resolution.files.length,
-        warnings: resolution.warnings,
+        warnings: [...resolution.warnings, ...nodeWarnings],
         nodes: outcomes,
       };
       if (options.json) printJson(outcome);
       else if (options.ndjson) printJsonLine({ time: new Date().toISOString(), type: "summary", ...outcome });
       else {
-        for (const w of resolution.warnings) process.stderr.write(`warning: ${w}\n`);
+        for (const w of outcome.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stdout.write(pushSummary(release.id, outcomes, options.dryRun ?? false));
       }
       process.exitCode = outcomes.every((o) => o.ok) ? ExitCode.ok : ExitCode.nodesFailed;

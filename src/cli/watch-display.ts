@@ -135,6 +135,8 @@ export class WatchDisplay {
         return `on-synced: FAILED for release ${event.release} (${event.signal ? `killed by ${event.signal}` : `exit ${event.code}`}); watch goes on${event.stderrTail.length ? `; its last stderr lines:\n${event.stderrTail.map((l) => `  ${printable(l)}`).join("\n")}` : ""}`;
       case "warning":
         return `warning: ${event.message}`;
+      case "node-warning":
+        return `warning: ${event.node}: ${event.message}`;
       case "stopping":
         return `stopping${event.inFlight ? ` (${event.inFlight} push(es) in flight)` : ""}`;
       case "node-failed":

@@ -1,4 +1,5 @@
 import { requireNodeReady } from "../check/node-check.js";
+import { loginOutputWarning } from "../core/agent-announcement.js";
 import { ResolutionError } from "../core/errors.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
@@ -25,7 +26,9 @@ export type PushEvent =
   | { type: "node-start"; node: string }
   | ({ type: "node-progress"; node: string } & NodeProgress)
   | { type: "node-done"; node: string; result: NodePushResult; ms: number }
-  | { type: "node-failed"; node: string; error: string; ms: number };
+  | { type: "node-failed"; node: string; error: string; ms: number }
+  /** Something the user should know about a node that did not stop it (its login shell printed). */
+  | { type: "node-warning"; node: string; message: string };
 
 export interface NodeOutcome {
   node: string;
@@ -75,6 +78,12 @@ async function pushOverConnection(
   const keep = options.keep ?? 3;
   // The handshake and the worker's state are fetched while the leader is still resolving.
   return withAgent(connection, { project, keep }, async (session, state) => {
+    if (session.loginOutput)
+      options.onEvent?.({
+        type: "node-warning",
+        node: connection.node.name,
+        message: loginOutputWarning(session.loginOutput),
+      });
     if (connection.node.role === "leader") leaderPinned.known(state.pinned ?? []);
     const { release, archives, leader, topLevel } = await plan;
     const onProgress = (progress: NodeProgress) =>

@@ -1,36 +1,41 @@
-import { readFileSync } from "node:fs";
 import type { ClientChannel } from "ssh2";
+import {
+  AnnouncementScanner,
+  describePreamble,
+  PREAMBLE_LIMIT,
+  type PreambleSummary,
+  summarizePreamble,
+} from "../core/agent-announcement.js";
 import { NodeError } from "../core/errors.js";
-import { remotePath, shellQuote } from "../core/shell-quote.js";
 import type { NodeSpec } from "../inventory/types.js";
-import { pythonSourcePath } from "../python-source.js";
+import {
+  agentCommand,
+  agentSourceMessage,
+  agentStartTimeoutMs,
+  NO_PYTHON_MESSAGE,
+  PROTOCOL_VERSION,
+} from "./agent-bootstrap.js";
 import type { NodeConnection } from "./connection.js";
 
 // Small enough that progress moves visibly on a slow link, large enough to cost nothing.
 const PROGRESS_SLICE = 256 * 1024;
 
 /**
- * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framing
- * of the requests and replies spoken with it (their contents: worker-client.ts). The agent stays up between requests, so watch mode pays
- * for one process start per node, not one per change.
+ * The largest reply frame believed. The largest real one is hello's manifest (withManifest): about
+ * 150 bytes a file, so 64 MiB is some 400,000 files. A longer length is garbage in the stream (or a
+ * broken agent), and buffering it would only fill the leader's memory.
  */
-
-let agentSource: string | undefined;
-export function agentCode(): string {
-  agentSource ??= readFileSync(pythonSourcePath("worker/agent.py"), "utf8");
-  return agentSource;
-}
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 /**
- * The command that starts the agent: with the venv's python (so it knows the venv's site-packages),
- * else the node's python3. Paths are quoted; only a leading `~/` is left for the remote shell.
+ * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framing
+ * of the requests and replies spoken with it (their contents: worker-client.ts). The agent stays up between requests, so watch mode pays
+ * for one process start per node, not one per change. It is started through a bootstrap
+ * (agent-bootstrap.ts) and announces itself before its first frame (core/agent-announcement.ts).
  */
-export function agentCommand(node: NodeSpec): string {
-  const venvPython = `${remotePath(node.venv)}/bin/python`;
-  const code = shellQuote(agentCode());
-  // The agent and the interpreters it starts are no workflow run: they pin no release (agent.py, SELECTOR).
-  return `export SYNC_CLUSTER_NO_PIN=1; if [ -x ${venvPython} ]; then exec ${venvPython} -c ${code}; else exec python3 -c ${code}; fi`;
-}
+
+/** The bytes from the agent cannot be followed: not its protocol, another version, a frame too long. */
+export class ProtocolError extends NodeError {}
 
 export interface AgentReply {
   ok: boolean;
@@ -107,16 +112,40 @@ export function channelStreams(channel: ClientChannel): AgentStreams {
   };
 }
 
+export interface AgentSessionOptions {
+  /**
+   * How long the agent may take to announce itself, from the start of the command
+   * (agentStartTimeoutMs over SSH): a login shell that hangs, or a node without python, fails within it.
+   * 0 waits as long as the requests do.
+   */
+  startTimeoutMs?: number;
+}
+
 export class AgentSession {
   private buffer: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (r: AgentReply) => void; reject: (e: Error) => void }[] = [];
   private ended: Error | undefined;
   private stderr = "";
+  // Until the agent has announced itself, stdout is the login shell's.
+  private scanner: AnnouncementScanner | undefined = new AnnouncementScanner();
+  private startTimer: NodeJS.Timeout | undefined;
+  private announcedResolve!: () => void;
+  private announcedReject!: (e: Error) => void;
+  /** What the user's login shell printed on stdout before the agent started, when it printed anything. */
+  loginOutput: PreambleSummary | undefined;
+  /** Settles once the agent has announced itself (or has failed to). */
+  readonly started: Promise<void>;
 
   constructor(
     readonly node: Pick<NodeSpec, "name">,
     private readonly streams: AgentStreams,
+    options: AgentSessionOptions = {},
   ) {
+    this.started = new Promise<void>((resolve, reject) => {
+      this.announcedResolve = resolve;
+      this.announcedReject = reject;
+    });
+    this.started.catch(() => {}); // also reported to every request waiting
     streams.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
     streams.stderr.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString("utf8")).slice(-4000);
@@ -125,20 +154,43 @@ export class AgentSession {
     streams.lifecycle.on("error", (e: Error) =>
       this.fail(new NodeError(node.name, `the agent's channel failed: ${e.message}`)),
     );
+    if (options.startTimeoutMs && options.startTimeoutMs > 0) {
+      const seconds = options.startTimeoutMs / 1000;
+      this.startTimer = setTimeout(() => {
+        this.failAndClose(this.notStartedError(`no sync-cluster agent started within ${seconds}s`));
+      }, options.startTimeoutMs);
+    }
+    // The bootstrap reads the source first; the requests follow it on the same stream.
+    streams.stdin.write(agentSourceMessage());
   }
 
+  /** Starts the agent on a node through the bootstrap and waits until it has announced itself. */
   static async start(connection: NodeConnection): Promise<AgentSession> {
     const channel = await connection.channel(agentCommand(connection.node));
-    const session = new AgentSession(connection.node, channelStreams(channel));
+    const session = new AgentSession(connection.node, channelStreams(channel), {
+      startTimeoutMs: agentStartTimeoutMs(connection.node),
+    });
     // The connection's own failure (a stalled network) says more than its channel closing.
     connection.onClose((reason) => {
       if (reason) session.fail(reason);
     });
+    await session.started;
     return session;
   }
 
+  /** The last lines the node wrote on stderr, for an error message. */
+  private stderrTail(): string {
+    return this.stderr.trim().split("\n").slice(-3).join(" / ");
+  }
+
   private endedError(): Error {
-    const detail = this.stderr.trim().split("\n").slice(-3).join(" / ");
+    if (this.scanner) {
+      const noPython = this.stderr.includes(NO_PYTHON_MESSAGE);
+      return this.notStartedError(
+        noPython ? "the node has no python for the sync-cluster agent" : "no sync-cluster agent started",
+      );
+    }
+    const detail = this.stderrTail();
     return new NodeError(
       this.node.name,
       detail
@@ -147,25 +199,102 @@ export class AgentSession {
     );
   }
 
+  /** Why the agent never announced itself, with what the login shell said on stdout and stderr. */
+  private notStartedError(what: string): Error {
+    const printed = this.scanner?.received ?? Buffer.alloc(0);
+    const shell =
+      printed.length > 0
+        ? `the login shell on ${this.node.name} ${describePreamble(summarizePreamble(printed))} and ${what}`
+        : `on ${this.node.name}, ${what}`;
+    const detail = this.stderrTail();
+    const hint = this.stderr.includes(NO_PYTHON_MESSAGE)
+      ? "install python3 there, and create the venv (`sync-cluster check --fix` makes it)"
+      : "check that `ssh NODE true` prints nothing and returns at once: the login files (~/.bashrc, ~/.profile) must not wait for input or run a program that never ends";
+    return new NodeError(this.node.name, `${shell}${detail ? `: ${detail}` : ""}; ${hint}`);
+  }
+
   private fail(error: Error): void {
     if (!this.ended) this.ended = error;
-    for (const w of this.waiting.splice(0)) w.reject(error);
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.announcedReject(this.ended);
+    for (const w of this.waiting.splice(0)) w.reject(this.ended);
+  }
+
+  /** For a stream that cannot be trusted any more: nothing more is read from it. */
+  private failAndClose(error: Error): void {
+    this.fail(error);
+    this.buffer = Buffer.alloc(0);
+    this.streams.close();
   }
 
   private onData(chunk: Buffer): void {
+    if (this.ended) return;
+    if (this.scanner) {
+      const found = this.scanner.push(chunk);
+      switch (found.kind) {
+        case "waiting":
+          return;
+        case "overflow":
+          this.failAndClose(
+            this.notStartedError(
+              `kept on printing: over ${PREAMBLE_LIMIT / (1024 * 1024)} MiB before the sync-cluster agent started`,
+            ),
+          );
+          return;
+        case "garbled":
+          this.failAndClose(
+            new ProtocolError(
+              this.node.name,
+              "the sync-cluster agent's announcement is garbled: the stream from the node is not the agent's",
+            ),
+          );
+          return;
+        case "announced":
+          if (found.version !== PROTOCOL_VERSION) {
+            this.failAndClose(
+              new ProtocolError(
+                this.node.name,
+                `the agent announced protocol ${found.version}, this sync-cluster speaks ${PROTOCOL_VERSION}: the agent is sent by this sync-cluster, so its TypeScript and its src/worker/agent.py come from different versions; reinstall sync-cluster`,
+              ),
+            );
+            return;
+          }
+          this.scanner = undefined;
+          if (this.startTimer) clearTimeout(this.startTimer);
+          if (found.preamble.length > 0) this.loginOutput = summarizePreamble(found.preamble);
+          this.announcedResolve();
+          if (found.rest.length === 0) return;
+          chunk = found.rest;
+      }
+    }
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     while (this.buffer.length >= 4) {
       const length = this.buffer.readUInt32BE(0);
+      if (length > MAX_REPLY_BYTES) {
+        this.failAndClose(
+          new ProtocolError(
+            this.node.name,
+            `the agent's reply says it is ${length} bytes long, over the limit of ${MAX_REPLY_BYTES / (1024 * 1024)} MiB: the stream from the node is corrupt (bytes starting ${JSON.stringify(this.buffer.subarray(0, 16).toString("latin1"))}); is something else writing to the agent's output?`,
+          ),
+        );
+        return;
+      }
       if (this.buffer.length < 4 + length) break;
       const body = this.buffer.subarray(4, 4 + length).toString("utf8");
       this.buffer = this.buffer.subarray(4 + length);
-      const waiter = this.waiting.shift();
-      if (!waiter) continue;
+      let reply: AgentReply;
       try {
-        waiter.resolve(JSON.parse(body) as AgentReply);
+        reply = JSON.parse(body) as AgentReply;
       } catch {
-        waiter.reject(new NodeError(this.node.name, "the agent sent a reply that is not JSON"));
+        this.failAndClose(
+          new ProtocolError(
+            this.node.name,
+            `the agent sent a reply that is not JSON (starting ${JSON.stringify(body.slice(0, 40))}): the stream from the node is corrupt`,
+          ),
+        );
+        return;
       }
+      this.waiting.shift()?.resolve(reply);
     }
   }
 

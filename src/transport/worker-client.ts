@@ -4,7 +4,8 @@ import type { ImportProbe, NodeCheckFacts, OriginsProbe, ToilWorkerProbe } from 
 import type { ProjectOrigin } from "../core/project-origin.js";
 import type { WireFile } from "../core/publish-plan.js";
 import type { NodeSpec } from "../inventory/types.js";
-import { AgentError, type AgentReply, type AgentSession } from "./agent-session.js";
+import { PROTOCOL_VERSION } from "./agent-bootstrap.js";
+import { AgentError, type AgentReply, type AgentSession, ProtocolError } from "./agent-session.js";
 
 /**
  * The requests the worker agent (src/worker/agent.py, its op_* methods) answers, one typed
@@ -12,8 +13,8 @@ import { AgentError, type AgentReply, type AgentSession } from "./agent-session.
  * they arrive: code past this module reads typed values, never a cast of what the node sent.
  */
 
-/** The protocol this client speaks; the agent's AGENT_VERSION. */
-export const PROTOCOL_VERSION = 2;
+/** The protocol this client speaks (the agent's AGENT_VERSION), and the error for a stream it cannot follow. */
+export { PROTOCOL_VERSION, ProtocolError };
 
 /** How long each request may take before the node counts as gone. */
 export const TIMEOUTS = {
@@ -160,13 +161,11 @@ export class ReplyError extends NodeError {
 }
 
 /** The node's agent speaks another protocol version than this sync-cluster. */
-export class ProtocolError extends NodeError {
-  constructor(node: string, detail: string) {
-    super(
-      node,
-      `the node runs an agent of another version than this sync-cluster (${detail}); run the same sync-cluster version on every machine that pushes to it`,
-    );
-  }
+function versionMismatch(node: string, detail: string): ProtocolError {
+  return new ProtocolError(
+    node,
+    `the node runs an agent of another version than this sync-cluster (${detail}); run the same sync-cluster version on every machine that pushes to it`,
+  );
 }
 
 function describe(value: unknown): string {
@@ -296,10 +295,7 @@ function helloReply(node: string, reply: AgentReply): WorkerState {
   const r = new Fields(node, "hello", reply);
   const agent = r.number("agent");
   if (agent !== PROTOCOL_VERSION)
-    throw new ProtocolError(
-      node,
-      `its agent speaks protocol ${agent}, this sync-cluster ${PROTOCOL_VERSION}`,
-    );
+    throw versionMismatch(node, `its agent speaks protocol ${agent}, this sync-cluster ${PROTOCOL_VERSION}`);
   const python = r.record("python");
   return {
     agent,
@@ -458,7 +454,7 @@ async function send(
     return await session.request({ ...request }, payload, timeoutMs, onPayloadSent);
   } catch (error) {
     if (error instanceof AgentError && error.code === "protocol")
-      throw new ProtocolError(session.node.name, `the agent said: ${error.message}`);
+      throw versionMismatch(session.node.name, `the agent said: ${error.message}`);
     throw error;
   }
 }

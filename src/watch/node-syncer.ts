@@ -1,4 +1,5 @@
 import { requireNodeReady } from "../check/node-check.js";
+import { loginOutputWarning } from "../core/agent-announcement.js";
 import { retryDelayMs } from "../core/backoff.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
 import type { NodeSpec } from "../inventory/types.js";
@@ -38,7 +39,9 @@ export type SyncerEvent =
       ms: number;
       latencyMs: number;
     }
-  | { type: "node-failed"; node: string; error: string; retryInMs: number; attempt: number };
+  | { type: "node-failed"; node: string; error: string; retryInMs: number; attempt: number }
+  /** Shown once per node per watch: its login shell printed before the agent started. */
+  | { type: "node-warning"; node: string; message: string };
 
 export interface SyncerOptions {
   project: string;
@@ -61,6 +64,8 @@ export class NodeSyncer {
   private state: WorkerState | undefined;
   private connection: NodeConnection | undefined;
   private session: AgentSession | undefined;
+  // Each reconnection meets the same login shell: its output is worth one warning.
+  private warnedLoginOutput = false;
   private phase: NodePhase = "connecting";
   private stopped = false;
   private attempt = 0;
@@ -192,6 +197,14 @@ export class NodeSyncer {
     });
     const session = await AgentSession.start(connection);
     this.session = session;
+    if (session.loginOutput && !this.warnedLoginOutput) {
+      this.warnedLoginOutput = true;
+      this.options.onEvent({
+        type: "node-warning",
+        node: this.node.name,
+        message: loginOutputWarning(session.loginOutput),
+      });
+    }
     const state = await hello(session, this.node, this.options.project, this.options.keep);
     this.verified = false;
     if (this.node.role === "leader") this.options.leaderPins.ids = state.pinned ?? [];

@@ -1,8 +1,13 @@
 """sync-cluster's worker agent: builds, verifies and publishes releases on one worker.
 
-Started over SSH as `PYTHON -c <this file>` with the venv's python (plain python3 when the venv
-is missing); it needs nothing but the standard library. It speaks a framed protocol on stdin and
-stdout and stays up for the whole session, so `watch` pays for no process start per change.
+Started over SSH by a small bootstrap (src/transport/agent-bootstrap.ts) with the venv's python
+(plain python3 when the venv is missing), which reads this file's source from stdin and runs it;
+it needs nothing but the standard library. It speaks a framed protocol on stdin and stdout and
+stays up for the whole session, so `watch` pays for no process start per change.
+
+It first announces itself: ANNOUNCE and AGENT_VERSION on a line of their own, so that the leader
+can tell what the user's login shell printed before the agent started from the frames that follow
+(src/core/agent-announcement.ts).
 
 Frame: 4-byte big-endian length, then that many bytes of UTF-8 JSON. A request with
 "payload": N is followed by N raw bytes (a tar archive). Every request gets one reply frame;
@@ -43,6 +48,8 @@ import time
 
 # The protocol's version: a leader that says it speaks another one is refused at hello.
 AGENT_VERSION = 2
+# Written before any frame, then the version and a newline (agent-announcement.ts, AGENT_MARKER).
+ANNOUNCE = b"\x00\x1esync-cluster-agent/"
 # The on-disk layout's version, in DEPLOY/PROJECT/layout (ReleaseStore.check_layout).
 LAYOUT_VERSION = 2
 LAYOUT_NAME = "layout"
@@ -1368,4 +1375,6 @@ class BoundedReader:
 
 if __name__ == "__main__":
     os.umask(0o022)
+    sys.stdout.buffer.write(ANNOUNCE + b"%d\n" % AGENT_VERSION)
+    sys.stdout.buffer.flush()
     Server(Agent(), sys.stdin.buffer, sys.stdout.buffer).serve()

@@ -35,6 +35,8 @@ export interface WorkerHandle {
   name: string;
   port: number;
   dir: string;
+  /** The login's HOME when the cluster was started with `homes` (else the user's own). */
+  home?: string | undefined;
   venv: string;
   deployDir: string;
   pid(): number | undefined;
@@ -68,11 +70,12 @@ export interface ClusterOptions {
   /** Login user on the workers (default root); its directories are made its own. */
   user?: string;
   /**
-   * Each worker's sessions get its own directory as HOME, so that `~/venv` and `~/deploy` are
-   * its own, as on separate machines: for inventories where every worker has the same settings
-   * (workers listed by a command get only `defaults`).
+   * Each worker's sessions get its own directory as HOME (sshd sets it), where its venv/ and
+   * deploy/ are, as on separate machines: `~/venv` in an inventory's defaults is each worker's own
+   * (workers listed by a command get only `defaults`), and a test can write a worker's login files
+   * (~/.bashrc) without touching the user's real ones.
    */
-  ownHomes?: boolean;
+  homes?: boolean;
 }
 
 // Every daemon any cluster of this process started: killed on exit, so a failed test leaks none.
@@ -149,8 +152,8 @@ export function sshdConfig(port: number, dir: string, home?: string): string {
     "LogLevel ERROR",
     "Subsystem sftp internal-sftp",
     "AcceptEnv LANG LC_*",
-    // Lets a command find this worker's own directory (the benchmark's anchors use it). sshd
-    // takes one SetEnv line: a second one would be ignored.
+    // Lets a command find this worker's own directory (the benchmark's anchors use it). sshd honours
+    // only its first SetEnv line, and applies it after setting HOME from the password file.
     `SetEnv SC_WORKER_DIR=${dir}${home ? ` HOME=${home}` : ""}`,
     "",
   ].join("\n");
@@ -161,6 +164,7 @@ export function sshdConfig(port: number, dir: string, home?: string): string {
  * nsenter that execs it inside a namespace: the prefix must exec, so the child's PID is sshd's).
  */
 export class LocalWorker implements WorkerHandle {
+  readonly home: string | undefined;
   readonly venv: string;
   readonly deployDir: string;
   private readonly enter: readonly string[];
@@ -170,8 +174,9 @@ export class LocalWorker implements WorkerHandle {
     readonly name: string,
     readonly port: number,
     readonly dir: string,
-    options: { venv?: string; deployDir?: string; enter?: readonly string[] } = {},
+    options: { venv?: string; deployDir?: string; enter?: readonly string[]; home?: string } = {},
   ) {
+    this.home = options.home;
     this.venv = options.venv ?? join(dir, "venv");
     this.deployDir = options.deployDir ?? join(dir, "deploy");
     this.enter = options.enter ?? [];
@@ -342,10 +347,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const port = await freePort();
     await keygen(join(wdir, "host_ed25519"));
     writeFileSync(join(wdir, "authorized_keys"), clientPub);
-    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, options.ownHomes ? wdir : undefined));
+    const home = options.homes ? wdir : undefined;
+    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, home));
     const hostPub = readFileSync(join(wdir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     appendFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
-    const worker = new LocalWorker(name, port, wdir);
+    const worker = new LocalWorker(name, port, wdir, home ? { home } : {});
     if (options.venv !== false) {
       await execFileAsync(SYSTEM_PYTHON, [
         "-m",

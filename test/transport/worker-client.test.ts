@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { AGENT_MARKER } from "../../src/core/agent-announcement.js";
 import type { NodeSpec } from "../../src/inventory/types.js";
+import { agentSourceMessage } from "../../src/transport/agent-bootstrap.js";
 import { AgentSession } from "../../src/transport/agent-session.js";
 import {
   check,
@@ -23,8 +25,16 @@ function cannedAgent(replies: object[]): { session: AgentSession; requests: Reco
   const stdout = new EventEmitter();
   const requests: Record<string, unknown>[] = [];
   let pending = Buffer.alloc(0);
+  // What the bootstrap reads first (the agent's source) is no request; the agent then announces itself.
+  let source = agentSourceMessage().length;
+  setImmediate(() =>
+    stdout.emit("data", Buffer.concat([AGENT_MARKER, Buffer.from(`${PROTOCOL_VERSION}\n`)])),
+  );
   const stdin = {
-    write(chunk: Buffer) {
+    write(data: Buffer) {
+      const skipped = Math.min(source, data.length);
+      source -= skipped;
+      const chunk = data.subarray(skipped);
       pending = Buffer.concat([pending, chunk]);
       while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
         const length = pending.readUInt32BE(0);

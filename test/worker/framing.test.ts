@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { AnnouncementScanner } from "../../src/core/agent-announcement.js";
 import { localAgent } from "../fixtures/local-agent.js";
 import { tempDir } from "../fixtures/projects.js";
 
@@ -26,7 +27,16 @@ function rawAgent(children: ChildProcess[]) {
   let buffer = Buffer.alloc(0);
   const replies: Reply[] = [];
   const waiting: ((r: Reply) => void)[] = [];
-  child.stdout!.on("data", (chunk: Buffer) => {
+  // The frames follow the agent's announcement (src/core/agent-announcement.ts).
+  let scanner: AnnouncementScanner | undefined = new AnnouncementScanner();
+  child.stdout!.on("data", (data: Buffer) => {
+    let chunk = data;
+    if (scanner) {
+      const found = scanner.push(chunk);
+      if (found.kind !== "announced") return;
+      scanner = undefined;
+      chunk = found.rest;
+    }
     buffer = Buffer.concat([buffer, chunk]);
     while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
       const length = buffer.readUInt32BE(0);
