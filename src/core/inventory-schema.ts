@@ -1,6 +1,7 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { InventoryError } from "./errors.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
+import { type HostSettings, nodeRoute, type ProxySetting, RouteProblem } from "./node-route.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
 
 /**
@@ -9,12 +10,8 @@ import { defaultProjectName, type MetadataTexts } from "./project-name.js";
  * every rule is tested without touching a disk. Errors name the file, line and key.
  */
 
-export interface SshHostConfig {
-  hostName?: string;
-  port?: number;
-  user?: string;
-  identityFiles?: string[];
-}
+/** ~/.ssh/config applied to one alias: HostName, Port, User, IdentityFile, ProxyJump or ProxyCommand. */
+export type SshHostConfig = HostSettings;
 
 export interface SchemaContext {
   file: string;
@@ -66,6 +63,7 @@ const NODE_KEYS = [
   "deployDir",
   "acceptNewHostKeys",
   "connectTimeout",
+  "jump",
 ];
 const DEFAULT_KEYS = NODE_KEYS.filter((k) => k !== "name" && k !== "host");
 
@@ -251,6 +249,7 @@ interface NodeDefaults {
   deployDir?: string;
   acceptNewHostKeys?: boolean;
   connectTimeout?: number;
+  jump?: { value: string; path: Path };
 }
 
 function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path): NodeDefaults {
@@ -271,6 +270,8 @@ function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path
     out.acceptNewHostKeys = v.boolean(raw.acceptNewHostKeys, [...path, "acceptNewHostKeys"]);
   if (raw.connectTimeout !== undefined)
     out.connectTimeout = v.positive(raw.connectTimeout, [...path, "connectTimeout"]);
+  if (raw.jump !== undefined)
+    out.jump = { value: v.string(raw.jump, [...path, "jump"]), path: [...path, "jump"] };
   return out;
 }
 
@@ -386,7 +387,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     }
     names.set(name, path);
     const sshIdentity = ssh?.identityFiles?.map((f) => v.localPath(f));
-    return {
+    const spec: NodeSpec = {
       name,
       role,
       host: ssh?.hostName ?? alias,
@@ -403,6 +404,21 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
       acceptNewHostKeys: own.acceptNewHostKeys ?? defaults.acceptNewHostKeys ?? false,
       connectTimeout: own.connectTimeout ?? defaults.connectTimeout ?? 10,
     };
+    const jump = own.jump ?? defaults.jump;
+    const jumpSetting: ProxySetting | undefined = jump && {
+      keyword: "ProxyJump",
+      value: jump.value,
+      at: keyPath(jump.path),
+      fromInventory: true,
+    };
+    try {
+      const route = nodeRoute({ ...spec, alias }, jumpSetting, ctx);
+      if (route) spec.route = route;
+    } catch (error) {
+      if (!(error instanceof RouteProblem)) throw error;
+      v.fail(error.fromInventory && jump ? jump.path : hostPath, error.message);
+    }
+    return spec;
   };
 
   const leader =
