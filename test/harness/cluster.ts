@@ -93,9 +93,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolves when the port answers with an SSH banner, i.e. sshd is really serving. */
-export function sshBanner(port: number): Promise<boolean> {
+export function sshBanner(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
+    const socket = createConnection({ host, port });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
@@ -124,10 +124,10 @@ export async function keygen(file: string): Promise<void> {
   await execFileAsync(SSH_KEYGEN, ["-q", "-t", "ed25519", "-N", "", "-C", "sync-cluster-test", "-f", file]);
 }
 
-export function sshdConfig(port: number, dir: string): string {
+export function sshdConfig(port: number, dir: string, listenAddress = "127.0.0.1"): string {
   return [
     `Port ${port}`,
-    "ListenAddress 127.0.0.1",
+    `ListenAddress ${listenAddress}`,
     `HostKey ${join(dir, "host_ed25519")}`,
     `PidFile ${join(dir, "sshd.pid")}`,
     `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
@@ -150,23 +150,31 @@ export function sshdConfig(port: number, dir: string): string {
 
 /**
  * One sshd serving `dir`'s sshd_config on `port`. `enter` prefixes its command line (e.g. an
- * nsenter that execs it inside a namespace: the prefix must exec, so the child's PID is sshd's).
+ * nsenter that execs it inside a namespace: the prefix must exec, so the child's PID is sshd's);
+ * `listening` says when it serves, for an sshd this process cannot reach on 127.0.0.1.
  */
 export class LocalWorker implements WorkerHandle {
   readonly venv: string;
   readonly deployDir: string;
   private readonly enter: readonly string[];
+  private readonly listening: () => Promise<boolean>;
   private child: ChildProcess | undefined;
 
   constructor(
     readonly name: string,
     readonly port: number,
     readonly dir: string,
-    options: { venv?: string; deployDir?: string; enter?: readonly string[] } = {},
+    options: {
+      venv?: string;
+      deployDir?: string;
+      enter?: readonly string[];
+      listening?: () => Promise<boolean>;
+    } = {},
   ) {
     this.venv = options.venv ?? join(dir, "venv");
     this.deployDir = options.deployDir ?? join(dir, "deploy");
     this.enter = options.enter ?? [];
+    this.listening = options.listening ?? (() => sshBanner(this.port));
   }
 
   pid(): number | undefined {
@@ -194,7 +202,7 @@ export class LocalWorker implements WorkerHandle {
       async () => {
         if (!this.child)
           throw new Error(`sshd of ${this.name} exited: ${readFileSync(join(this.dir, "sshd.log"), "utf8")}`);
-        return sshBanner(this.port);
+        return this.listening();
       },
       10_000,
       () => readFileSync(join(this.dir, "sshd.log"), "utf8"),
@@ -222,7 +230,7 @@ export class LocalWorker implements WorkerHandle {
     await exited;
     await waitUntil(
       `${this.name} still accepts connections`,
-      async () => !(await sshBanner(this.port)),
+      async () => !(await this.listening()),
       5000,
       () => "",
     );
