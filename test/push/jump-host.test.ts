@@ -222,6 +222,34 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     assert.match(direct.stdout + direct.stderr, /unreachable from here/);
   });
 
+  test("errors name the hop: a jump host that refuses, a node the jump host cannot reach", async () => {
+    const esc = (t: string) => t.replaceAll(".", "\\.");
+    const refused = await sc(await inventory("jump-refused", {}, { jump: `${net.jumpAddress}:2` }), [
+      "exec",
+      "--",
+      "true",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout + refused.stderr,
+      new RegExp(
+        `jump host ${esc(net.jumpAddress)}:2: connection refused by ${esc(net.jumpAddress)}:2: is sshd running there`,
+      ),
+    );
+    const wrongPort = await sc(await inventory("worker-refused", { port: 9 }, { jump: net.jumpAddress }), [
+      "exec",
+      "--",
+      "true",
+    ]);
+    assert.equal(wrongPort.code, 1);
+    assert.match(
+      wrongPort.stdout + wrongPort.stderr,
+      new RegExp(
+        `jump host ${esc(net.jumpAddress)}:22 could not connect to ${esc(net.workerAddress)}:9 \\(.+\\): is sshd running there, and is the address right as seen from ${esc(net.jumpAddress)}:22\\?`,
+      ),
+    );
+  });
+
   test("through two hops: the bastion, then a second sshd inside the bastion's namespace", async () => {
     const inv = await inventory("two-hops", { jump: `${net.jumpAddress},${net.innerJumpAddress}` });
     const r = await sc(inv, ["exec", "--", "ip -4 -o addr show"]);
