@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { readFile, readlink, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { loadInventory } from "../../src/inventory/load.js";
 import { connect, type NodeConnection } from "../../src/transport/connection.js";
 import { BIN, runCli } from "../fixtures/cli.js";
@@ -323,6 +323,30 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     assert.equal((await connections[2]!.exec("echo still")).stdout.toString(), "still\n");
     connections[2]!.close();
     await waitFor("the bastion connection to close", async () => (await sshPeers(net.jumpNs)).length === 0);
+  });
+
+  test("exec on six nodes behind one bastion logs in to the bastion once", async () => {
+    const file = await inventory("six", {}, { jump: net.jumpAddress });
+    const doc = parse(await readFile(file, "utf8")) as { workers: Record<string, unknown>[] };
+    doc.workers = Array.from({ length: 6 }, (_, i) => ({ ...doc.workers[0], name: `n${i + 1}` }));
+    await writeFile(file, stringify(doc));
+    let sampling = true;
+    let mostAtJump = 0;
+    let mostAtWorker = 0;
+    const sampler = (async () => {
+      while (sampling) {
+        mostAtJump = Math.max(mostAtJump, (await sshPeers(net.jumpNs)).length);
+        mostAtWorker = Math.max(mostAtWorker, (await sshPeers(net.workerNs)).length);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const r = await sc(file, ["exec", "-j", "6", "--", "sleep 1; echo done"]);
+    sampling = false;
+    await sampler;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.stdout.match(/done/g)?.length, 6, r.stdout);
+    assert.ok(mostAtWorker >= 2, `the nodes ran one at a time (${mostAtWorker})`);
+    assert.equal(mostAtJump, 1);
   });
 
   test("a jump host's key is checked like a worker's: a changed key and an unknown key are refused", async () => {
