@@ -19,6 +19,9 @@ import { type JumpNetwork, netnsUnavailable, sshPeers, startJumpNetwork } from "
 
 const unavailable = netnsUnavailable();
 
+/** `text` as a regular expression matching exactly it (addresses have dots, keys have + and /). */
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+
 /** A TCP relay for ProxyCommand, run inside the jump host's namespace: stdin/stdout to HOST PORT. */
 const RELAY = `import socket, sys, threading
 host, port = sys.argv[1], int(sys.argv[2])
@@ -133,8 +136,8 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     // The commands run in the worker's namespace: it has the worker's address, not the jump host's.
     const exec = await sc(inv, ["exec", "--", "ip -4 -o addr show"], extraEnv);
     assert.equal(exec.code, 0, exec.stdout + exec.stderr);
-    assert.match(exec.stdout, new RegExp(net.workerAddress.replaceAll(".", "\\.")));
-    assert.doesNotMatch(exec.stdout, new RegExp(net.jumpAddress.replaceAll(".", "\\.")));
+    assert.match(exec.stdout, new RegExp(escaped(net.workerAddress)));
+    assert.doesNotMatch(exec.stdout, new RegExp(escaped(net.jumpAddress)));
     const ssh = await sc(
       inv,
       ["ssh", "w1", "--", "python -c 'import util.sort.quick as q; print(q.MARKER)'"],
@@ -223,7 +226,6 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
   });
 
   test("errors name the hop: a jump host that refuses, a node the jump host cannot reach", async () => {
-    const esc = (t: string) => t.replaceAll(".", "\\.");
     const refused = await sc(await inventory("jump-refused", {}, { jump: `${net.jumpAddress}:2` }), [
       "exec",
       "--",
@@ -233,7 +235,7 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     assert.match(
       refused.stdout + refused.stderr,
       new RegExp(
-        `jump host ${esc(net.jumpAddress)}:2: connection refused by ${esc(net.jumpAddress)}:2: is sshd running there`,
+        `jump host ${escaped(net.jumpAddress)}:2: connection refused by ${escaped(net.jumpAddress)}:2: is sshd running there`,
       ),
     );
     const wrongPort = await sc(await inventory("worker-refused", { port: 9 }, { jump: net.jumpAddress }), [
@@ -245,7 +247,7 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     assert.match(
       wrongPort.stdout + wrongPort.stderr,
       new RegExp(
-        `jump host ${esc(net.jumpAddress)}:22 could not connect to ${esc(net.workerAddress)}:9 \\(.+\\): is sshd running there, and is the address right as seen from ${esc(net.jumpAddress)}:22\\?`,
+        `jump host ${escaped(net.jumpAddress)}:22 could not connect to ${escaped(net.workerAddress)}:9 \\(.+\\): is sshd running there, and is the address right as seen from ${escaped(net.jumpAddress)}:22\\?`,
       ),
     );
   });
@@ -254,7 +256,7 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     const inv = await inventory("two-hops", { jump: `${net.jumpAddress},${net.innerJumpAddress}` });
     const r = await sc(inv, ["exec", "--", "ip -4 -o addr show"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(net.workerAddress.replaceAll(".", "\\.")));
+    assert.match(r.stdout, new RegExp(escaped(net.workerAddress)));
   });
 
   test("through a ProxyCommand run in the bastion's namespace, with and without a shell", async () => {
@@ -269,7 +271,7 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
       const inv = await inventory(`command-${name}`, { host: "w1" });
       const r = await sc(inv, ["ssh", "w1", "--", "ip -4 -o addr show"], config);
       assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
-      assert.match(r.stdout, new RegExp(net.workerAddress.replaceAll(".", "\\.")));
+      assert.match(r.stdout, new RegExp(escaped(net.workerAddress)));
     }
   });
 
@@ -283,7 +285,7 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     assert.match(
       r.stdout + r.stderr,
       new RegExp(
-        `the ProxyCommand \`ip netns exec ${net.jumpNs} .*relay\\.py ${net.workerAddress.replaceAll(".", "\\.")} 9\` exited with status 1: relay: cannot connect to ${net.workerAddress.replaceAll(".", "\\.")}:9`,
+        `the ProxyCommand \`ip netns exec ${net.jumpNs} ${escaped(SYSTEM_PYTHON)} ${escaped(relay)} ${escaped(net.workerAddress)} 9\` exited with status 1: relay: cannot connect to ${escaped(net.workerAddress)}:9`,
       ),
     );
 
@@ -365,7 +367,7 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     assert.match(
       r.stdout + r.stderr,
       new RegExp(
-        `jump host ${net.jumpAddress.replaceAll(".", "\\.")}:22: THE HOST KEY OF ${net.jumpAddress.replaceAll(".", "\\.")}:22 HAS CHANGED: it now presents ssh-ed25519 SHA256:`,
+        `jump host ${escaped(net.jumpAddress)}:22: THE HOST KEY OF ${escaped(net.jumpAddress)}:22 HAS CHANGED: it now presents ssh-ed25519 SHA256:`,
       ),
     );
 
@@ -377,14 +379,14 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
     assert.match(
       refused.stdout + refused.stderr,
       new RegExp(
-        `jump host ${net.jumpAddress.replaceAll(".", "\\.")}:22: the host key of ${net.jumpAddress.replaceAll(".", "\\.")}:22 is not in ${unknown}`,
+        `jump host ${escaped(net.jumpAddress)}:22: the host key of ${escaped(net.jumpAddress)}:22 is not in ${unknown}`,
       ),
     );
     const accepted = await sc(inv, ["exec", "--accept-new", "--", "true"]);
     assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
     assert.match(
       await readFile(unknown, "utf8"),
-      new RegExp(`^${net.jumpAddress.replaceAll(".", "\\.")} ${net.hostKey(net.jump)}$`, "m"),
+      new RegExp(`^${escaped(`${net.jumpAddress} ${net.hostKey(net.jump)}`)}$`, "m"),
     );
   });
 });

@@ -320,7 +320,10 @@ const nodeFields = {
   knownHosts: mostly(fc.constantFrom("~/.ssh/known_hosts", "/dev/null")),
   jump: mostly(
     fc.oneof(
-      { arbitrary: fc.constantFrom("bastion", "me@gw:2222,login", "none", "w1", "[::1]:22", "%h-gw"), weight: 12 },
+      {
+        arbitrary: fc.constantFrom("bastion", "me@gw:2222,login", "none", "w1", "[::1]:22", "%h-gw"),
+        weight: 12,
+      },
       { arbitrary: fc.constantFrom("a,b,a", "x:0", "a,,b", "%x"), weight: 1 },
       { arbitrary: fc.string({ maxLength: 30 }), weight: 1 },
     ),
