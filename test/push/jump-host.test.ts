@@ -173,7 +173,8 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
         await waitFor(
           `the watch's ${step} on the worker (watch said: ${out.slice(-600)})`,
           async () => (await workerFile("util/sort/quick.py")).includes(`${marker}-${step}`),
-          40_000,
+          // The first sync starts the agent through login files that take seconds here, more under load.
+          120_000,
           100,
         );
       }
