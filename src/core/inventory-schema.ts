@@ -2,6 +2,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { InventoryError } from "./errors.js";
 import type { ListedHost } from "./host-list.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
+import { type HostSettings, nodeRoute, type ProxySetting, RouteProblem } from "./node-route.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
 import type { SlurmSelection, WorkersSource } from "./workers-source.js";
 
@@ -11,12 +12,8 @@ import type { SlurmSelection, WorkersSource } from "./workers-source.js";
  * every rule is tested without touching a disk. Errors name the file, line and key.
  */
 
-export interface SshHostConfig {
-  hostName?: string;
-  port?: number;
-  user?: string;
-  identityFiles?: string[];
-}
+/** ~/.ssh/config applied to one alias: HostName, Port, User, IdentityFile, ProxyJump or ProxyCommand. */
+export type SshHostConfig = HostSettings;
 
 export interface SchemaContext {
   file: string;
@@ -74,6 +71,7 @@ const NODE_KEYS = [
   "deployDir",
   "acceptNewHostKeys",
   "connectTimeout",
+  "jump",
 ];
 const DEFAULT_KEYS = NODE_KEYS.filter((k) => k !== "name" && k !== "host");
 const SOURCE_KEYS = ["command", "slurm", "timeout", "refresh"];
@@ -261,6 +259,7 @@ interface NodeDefaults {
   deployDir?: string;
   acceptNewHostKeys?: boolean;
   connectTimeout?: number;
+  jump?: { value: string; path: Path };
 }
 
 function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path): NodeDefaults {
@@ -281,6 +280,8 @@ function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path
     out.acceptNewHostKeys = v.boolean(raw.acceptNewHostKeys, [...path, "acceptNewHostKeys"]);
   if (raw.connectTimeout !== undefined)
     out.connectTimeout = v.positive(raw.connectTimeout, [...path, "connectTimeout"]);
+  if (raw.jump !== undefined)
+    out.jump = { value: v.string(raw.jump, [...path, "jump"]), path: [...path, "jump"] };
   return out;
 }
 
@@ -393,7 +394,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     const where = ctx.locate(path);
     names.set(name, input.origin ?? `${keyPath(path)}${where ? `, line ${where.line}` : ""}`);
     const sshIdentity = ssh?.identityFiles?.map((f) => v.localPath(f));
-    return {
+    const spec: NodeSpec = {
       name,
       role,
       host: ssh?.hostName ?? alias,
@@ -410,6 +411,21 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
       acceptNewHostKeys: own.acceptNewHostKeys ?? defaults.acceptNewHostKeys ?? false,
       connectTimeout: own.connectTimeout ?? defaults.connectTimeout ?? 10,
     };
+    const jump = own.jump ?? defaults.jump;
+    const jumpSetting: ProxySetting | undefined = jump && {
+      keyword: "ProxyJump",
+      value: jump.value,
+      at: keyPath(jump.path),
+      fromInventory: true,
+    };
+    try {
+      const route = nodeRoute({ ...spec, alias }, jumpSetting, ctx);
+      if (route) spec.route = route;
+    } catch (error) {
+      if (!(error instanceof RouteProblem)) throw error;
+      v.fail(error.fromInventory && jump ? jump.path : hostPath, error.message);
+    }
+    return spec;
   };
   const node = (raw: unknown, path: Path, role: NodeRole): NodeSpec => {
     if (typeof raw === "string")

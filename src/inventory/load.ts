@@ -116,8 +116,39 @@ function sshConfigReader(source: SshConfigSource): (alias: string) => SshHostCon
         .filter(isReadable);
       if (files.length > 0) out.identityFiles = files;
     }
+    // ProxyJump and ProxyCommand compete: the one obtained first wins (ssh_config(5)); compute()
+    // adds keys in the order it obtains them.
+    const keys = Object.keys(computed);
+    const jumpAt = keys.indexOf("proxyjump");
+    const commandAt = keys.indexOf("proxycommand");
+    if (jumpAt >= 0 || commandAt >= 0) {
+      const keyword = commandAt < 0 || (jumpAt >= 0 && jumpAt < commandAt) ? "ProxyJump" : "ProxyCommand";
+      const value = String(one(keyword.toLowerCase()) ?? "");
+      const line = directiveLine(source.text!, keyword, value);
+      out.proxy = {
+        keyword,
+        value,
+        at: line === undefined ? source.path : `${source.path} line ${line}`,
+        fromInventory: false,
+      };
+    }
     return Object.keys(out).length > 0 ? out : undefined;
   };
+}
+
+/** The line (1-based) of the first `KEYWORD value` directive, for messages; undefined if not found. */
+function directiveLine(text: string, keyword: string, value: string): number | undefined {
+  const squash = (t: string) => t.replace(/\s+/g, " ").trim();
+  const pattern = new RegExp(`^\\s*${keyword}(?:\\s*=\\s*|\\s+)(.*)$`, "i");
+  const lines = text.split(/\r?\n/);
+  let firstOfKind: number | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const found = pattern.exec(lines[i]!);
+    if (!found) continue;
+    firstOfKind ??= i + 1;
+    if (squash(found[1]!) === squash(value)) return i + 1;
+  }
+  return firstOfKind;
 }
 
 /** An IdentityFile as ssh expands it: `~`, the common % tokens, relative to where ssh runs. */

@@ -63,6 +63,7 @@ defaults:                        # applied to every node; each node can override
   deployDir: ~/.sync-cluster     # releases live in DEPLOYDIR/PROJECT/
   acceptNewHostKeys: false       # true records unknown host keys instead of refusing them
   connectTimeout: 10             # seconds
+  # jump: bastion                # jump host(s) like ssh -J; default: ~/.ssh/config's ProxyJump/ProxyCommand
 
 concurrency: 8                   # workers handled at once (-j overrides)
 

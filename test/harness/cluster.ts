@@ -102,9 +102,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolves when the port answers with an SSH banner, i.e. sshd is really serving. */
-export function sshBanner(port: number): Promise<boolean> {
+export function sshBanner(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
+    const socket = createConnection({ host, port });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
@@ -133,11 +133,16 @@ export async function keygen(file: string): Promise<void> {
   await execFileAsync(SSH_KEYGEN, ["-q", "-t", "ed25519", "-N", "", "-C", "sync-cluster-test", "-f", file]);
 }
 
-/** `home`: the HOME of its sessions (by default the user's own). */
-export function sshdConfig(port: number, dir: string, home?: string): string {
+/** `home`: the HOME of its sessions (by default the user's own); `listenAddress`: 127.0.0.1 by default. */
+export function sshdConfig(
+  port: number,
+  dir: string,
+  options: { home?: string | undefined; listenAddress?: string } = {},
+): string {
+  const { home, listenAddress = "127.0.0.1" } = options;
   return [
     `Port ${port}`,
-    "ListenAddress 127.0.0.1",
+    `ListenAddress ${listenAddress}`,
     `HostKey ${join(dir, "host_ed25519")}`,
     `PidFile ${join(dir, "sshd.pid")}`,
     `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
@@ -161,25 +166,34 @@ export function sshdConfig(port: number, dir: string, home?: string): string {
 
 /**
  * One sshd serving `dir`'s sshd_config on `port`. `enter` prefixes its command line (e.g. an
- * nsenter that execs it inside a namespace: the prefix must exec, so the child's PID is sshd's).
+ * nsenter that execs it inside a namespace: the prefix must exec, so the child's PID is sshd's);
+ * `listening` says when it serves, for an sshd this process cannot reach on 127.0.0.1.
  */
 export class LocalWorker implements WorkerHandle {
   readonly home: string | undefined;
   readonly venv: string;
   readonly deployDir: string;
   private readonly enter: readonly string[];
+  private readonly listening: () => Promise<boolean>;
   private child: ChildProcess | undefined;
 
   constructor(
     readonly name: string,
     readonly port: number,
     readonly dir: string,
-    options: { venv?: string; deployDir?: string; enter?: readonly string[]; home?: string } = {},
+    options: {
+      venv?: string;
+      deployDir?: string;
+      enter?: readonly string[];
+      home?: string;
+      listening?: () => Promise<boolean>;
+    } = {},
   ) {
     this.home = options.home;
     this.venv = options.venv ?? join(dir, "venv");
     this.deployDir = options.deployDir ?? join(dir, "deploy");
     this.enter = options.enter ?? [];
+    this.listening = options.listening ?? (() => sshBanner(this.port));
   }
 
   pid(): number | undefined {
@@ -207,7 +221,7 @@ export class LocalWorker implements WorkerHandle {
       async () => {
         if (!this.child)
           throw new Error(`sshd of ${this.name} exited: ${readFileSync(join(this.dir, "sshd.log"), "utf8")}`);
-        return sshBanner(this.port);
+        return this.listening();
       },
       10_000,
       () => readFileSync(join(this.dir, "sshd.log"), "utf8"),
@@ -235,7 +249,7 @@ export class LocalWorker implements WorkerHandle {
     await exited;
     await waitUntil(
       `${this.name} still accepts connections`,
-      async () => !(await sshBanner(this.port)),
+      async () => !(await this.listening()),
       5000,
       () => "",
     );
@@ -348,7 +362,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     await keygen(join(wdir, "host_ed25519"));
     writeFileSync(join(wdir, "authorized_keys"), clientPub);
     const home = options.homes ? wdir : undefined;
-    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, home));
+    writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, { home }));
     const hostPub = readFileSync(join(wdir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     appendFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
     const worker = new LocalWorker(name, port, wdir, home ? { home } : {});

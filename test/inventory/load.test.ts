@@ -210,6 +210,71 @@ describe("loadInventory", () => {
     await assert.rejects(access(marker), /ENOENT/);
   });
 
+  test("~/.ssh/config: ProxyJump and ProxyCommand, the first obtained wins; a bad one names its line", async () => {
+    const dir = await dirWith({ "keys/bastion": "k" });
+    const config = join(dir, "ssh_config");
+    await writeFile(
+      config,
+      [
+        "Host w1",
+        "  HostName 10.0.0.1",
+        "  ProxyCommand relay %h %p",
+        "Host w2",
+        "  proxyjump=ops@bastion:2222",
+        "Host bastion",
+        "  HostName 203.0.113.5",
+        `  IdentityFile ${join(dir, "keys/bastion")}`,
+        "  ProxyJump none",
+        "Host broken",
+        "  ProxyJump bastion,,w1",
+        "Host *",
+        "  ProxyJump gw",
+        "  ProxyCommand never %h",
+        "",
+      ].join("\n"),
+    );
+    await writeFile(join(dir, "sync-cluster.yaml"), "workers:\n  - w1\n  - w2\n  - w3\n");
+    const inv = await loadInventory({
+      explicitPath: join(dir, "sync-cluster.yaml"),
+      env: { ...env, HOME: dir },
+      sshConfigPath: config,
+      cwd: dir,
+    });
+    assert.deepEqual(inv.workers[0]!.route, {
+      hops: [],
+      proxyCommand: { command: "relay 10.0.0.1 22", argv: ["relay", "10.0.0.1", "22"] },
+    });
+    assert.deepEqual(inv.workers[1]!.route?.hops, [
+      {
+        label: "bastion:2222",
+        host: "203.0.113.5",
+        port: 2222,
+        user: "ops",
+        identityFiles: [join(dir, "keys/bastion")],
+      },
+    ]);
+    // `Host *` gives both: ProxyJump comes first in the file, so it is the one used.
+    assert.deepEqual(
+      inv.workers[2]!.route?.hops.map((h) => h.label),
+      ["gw:22"],
+    );
+    assert.equal(inv.workers[2]!.route?.proxyCommand, undefined);
+
+    await writeFile(join(dir, "broken.yaml"), "workers:\n  - broken\n");
+    await assert.rejects(
+      loadInventory({
+        explicitPath: join(dir, "broken.yaml"),
+        env: { ...env, HOME: dir },
+        sshConfigPath: config,
+        cwd: dir,
+      }),
+      (error: unknown) =>
+        error instanceof InventoryError &&
+        error.message ===
+          `${join(dir, "broken.yaml")}:2:5 (key workers[0]): ProxyJump \`bastion,,w1\` (${config} line 11): a hop is empty (two commas in a row, or a comma at an end)`,
+    );
+  });
+
   test("a broken ssh config is named; a missing one is fine", async () => {
     const dir = await dirWith({ ssh_config: 'Host "a\n', "sync-cluster.yaml": "workers: [a]\n" });
     await assert.rejects(

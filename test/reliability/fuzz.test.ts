@@ -318,6 +318,16 @@ const nodeFields = {
   acceptNewHostKeys: mostly(fc.boolean()),
   connectTimeout: mostly(fc.integer({ min: 1, max: 120 })),
   knownHosts: mostly(fc.constantFrom("~/.ssh/known_hosts", "/dev/null")),
+  jump: mostly(
+    fc.oneof(
+      {
+        arbitrary: fc.constantFrom("bastion", "me@gw:2222,login", "none", "w1", "[::1]:22", "%h-gw"),
+        weight: 12,
+      },
+      { arbitrary: fc.constantFrom("a,b,a", "x:0", "a,,b", "%x"), weight: 1 },
+      { arbitrary: fc.string({ maxLength: 30 }), weight: 1 },
+    ),
+  ),
 };
 const hostName = fc.constantFrom("w1", "w2", "10.0.0.11", "node-3.example.org", "::1", "h");
 const nearlyValid = fc
