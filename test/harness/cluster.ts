@@ -35,7 +35,7 @@ export interface WorkerHandle {
   name: string;
   port: number;
   dir: string;
-  /** The login's HOME when the cluster was started with `homes` (else the user's own). */
+  /** The login's HOME: the worker's own directory, unless the cluster was started with `homes: false`. */
   home?: string | undefined;
   venv: string;
   deployDir: string;
@@ -73,7 +73,9 @@ export interface ClusterOptions {
    * Each worker's sessions get its own directory as HOME (sshd sets it), where its venv/ and
    * deploy/ are, as on separate machines: `~/venv` in an inventory's defaults is each worker's own
    * (workers listed by a command get only `defaults`), and a test can write a worker's login files
-   * (~/.bashrc) without touching the user's real ones.
+   * (~/.bashrc) without touching the user's real ones. Default true: a worker does not read the
+   * login files of the user running the tests (here root's runs `pyenv init`, a second or more per
+   * SSH command, and puts another python3 first); false logs in with the user's own HOME.
    */
   homes?: boolean;
 }
@@ -361,7 +363,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const port = await freePort();
     await keygen(join(wdir, "host_ed25519"));
     writeFileSync(join(wdir, "authorized_keys"), clientPub);
-    const home = options.homes ? wdir : undefined;
+    const home = options.homes !== false ? wdir : undefined;
     writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, { home }));
     const hostPub = readFileSync(join(wdir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     appendFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);

@@ -35,7 +35,7 @@ describe("login shells that print, hang or change PATH, on real sshd workers", {
     });
 
   before(async () => {
-    cluster = await startCluster({ workers: 3, homes: true });
+    cluster = await startCluster({ workers: 3 });
     project = await realpath(await tempDir("login-shells"));
     await makePackageProject(project);
   });

@@ -54,7 +54,7 @@ describe("watch with workers listed by a script", {
     (await readFile(runsFile(), "utf8").catch(() => "")).split("\n").filter((l) => l.length > 0);
 
   before(async () => {
-    cluster = await startCluster({ workers: 1, homes: true });
+    cluster = await startCluster({ workers: 1 });
     sshConfig = join(cluster.dir, "ssh_config");
     project = await realpath(await tempDir("watch-listed"));
     await makePackageProject(project);
