@@ -46,6 +46,8 @@ export interface Inventory {
   file: string;
   project: ProjectSpec;
   concurrency: number;
+  /** Seconds the user's daemon stays up unused (default DEFAULT_IDLE_SECONDS), or "off": connect directly. */
+  daemon?: number | "off";
   leader?: NodeSpec;
   workers: NodeSpec[];
 }

@@ -107,6 +107,11 @@ export function channelStreams(channel: ClientChannel): AgentStreams {
   };
 }
 
+/** Starts the agent on a node's connection; the daemon holds the streams, a session reads them. */
+export async function startAgent(connection: NodeConnection): Promise<AgentStreams> {
+  return channelStreams(await connection.channel(agentCommand(connection.node)));
+}
+
 export class AgentSession {
   private buffer: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (r: AgentReply) => void; reject: (e: Error) => void }[] = [];
@@ -128,8 +133,7 @@ export class AgentSession {
   }
 
   static async start(connection: NodeConnection): Promise<AgentSession> {
-    const channel = await connection.channel(agentCommand(connection.node));
-    return new AgentSession(connection.node, channelStreams(channel));
+    return new AgentSession(connection.node, await startAgent(connection));
   }
 
   private endedError(): Error {
