@@ -20,8 +20,8 @@ import { DAEMON_PROTOCOL, type DaemonAnswer, type DaemonRequest, type DaemonStat
  * the link connects directly instead, and says why to whoever listens (--verbose).
  */
 
-// A daemon starts in a fraction of a second; past this the command goes on without it.
-const START_TIMEOUT_MS = 5_000;
+// A daemon starts in a fraction of a second (seconds on a loaded machine); past this the command goes on without it.
+const START_TIMEOUT_MS = 15_000;
 // Larger writes toward the daemon are cut into frames of this size (one socket write each).
 const STDIN_SLICE = 1024 * 1024;
 
