@@ -140,32 +140,35 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
       [1, true],
     ]);
 
-    // Remote commands: stdout and stderr apart, exit status kept.
-    const exec = await cli([
+    // Remote commands: stdout and stderr apart and the exit status kept, as over a direct connection.
+    const command = (...options: string[]) => [
       "exec",
       "-i",
       inventory,
       "--json",
+      ...options,
       "--",
-      "sh",
-      "-c",
-      "echo out; echo err >&2; exit 3",
+      "printf 'to stdout'; printf 'to stderr' >&2; exit 3",
+    ];
+    const outcomes = async (r: CliRun) =>
+      (JSON.parse(r.stdout) as { nodes: { status: number; stdout: string; stderr: string }[] }).nodes.map(
+        (o) => [o.status, o.stdout, o.stderr],
+      );
+    const throughDaemon = await cli(command());
+    assert.equal(throughDaemon.code, 1);
+    assert.deepEqual(await outcomes(throughDaemon), await outcomes(await cli(command("--no-daemon"))));
+    assert.deepEqual(await outcomes(throughDaemon), [
+      [3, "to stdout", "to stderr"],
+      [3, "to stdout", "to stderr"],
     ]);
-    assert.equal(exec.code, 1);
-    const { nodes } = JSON.parse(exec.stdout) as {
-      nodes: { status: number; stdout: string; stderr: string }[];
-    };
-    assert.equal(nodes.length, 2);
-    for (const o of nodes) assert.deepEqual([o.status, o.stdout, o.stderr], [3, "out\n", "err\n"]);
+    // The words are joined and run by the remote shell, as ssh does.
     const ssh = await cli([
       "ssh",
       "w1",
       "-i",
       inventory,
       "--",
-      "python",
-      "-c",
-      "import util.added; print(util.added.ADDED)",
+      "python -c 'import util.added; print(util.added.ADDED)'",
     ]);
     assert.deepEqual([ssh.code, ssh.stdout], [0, "1\n"]);
     assert.deepEqual([connectionsTo(w1!.port), connectionsTo(w2!.port)], held);
