@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
+import { PROBE_AFTER_MS } from "../../src/core/daemon-policy.js";
 import { BIN, type CliRun, runCli } from "../fixtures/cli.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { isRoot, openForNobody } from "../fixtures/unprivileged.js";
@@ -205,6 +206,32 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
       (await status())?.nodes.map((n) => n.dials),
       [2, 2],
     );
+  });
+
+  test("a held connection that stopped answering (a frozen sshd, as after a suspend) is probed and redialed", async () => {
+    const w2 = cluster.workers[1]!;
+    assert.equal((await cli(["status", "-i", inventory])).code, 0);
+    const frozen = descendantsOf(w2.pid()!).filter((p) => commandName(p).startsWith("sshd"));
+    assert.ok(frozen.length > 0);
+    for (const p of frozen) process.kill(p, "SIGSTOP");
+    try {
+      // Past the quiet time after which a held connection must answer a probe before use.
+      await new Promise((r) => setTimeout(r, PROBE_AFTER_MS + 1000));
+      const started = Date.now();
+      const r = await cli(["status", "-i", inventory]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.ok(Date.now() - started < 30_000, "no wait for the dead connection's keepalives to give up (about 60 s)");
+      const w2Status = (await status())?.nodes.find((n) => n.port === w2.port);
+      assert.equal(w2Status?.dials, 2);
+    } finally {
+      for (const p of frozen) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
   });
 
   test("a push killed mid-upload: the node keeps a complete release, and the next push works at once", async () => {
