@@ -1,9 +1,12 @@
+import { NodeError } from "../core/errors.js";
 import {
+  CHECK_TITLES,
   type CheckResult,
   type JobLaunch,
   judgeNode,
   type LeaderExpectations,
   type NodeCheckFacts,
+  nodePasses,
 } from "../core/node-checks.js";
 import type { NodeSpec } from "../inventory/types.js";
 import type { AgentSession } from "../transport/agent-session.js";
@@ -39,6 +42,25 @@ export async function nodeFacts(session: AgentSession, request: NodeCheckRequest
     ...(request.deep ? { topLevel: request.leader.topLevel } : {}),
     ...(jobs ? { toilWorker: { command: jobs.command, path: jobs.path } } : {}),
   });
+}
+
+/**
+ * The quick check before a node is written to: a node that fails it is refused with every reason,
+ * and `action` ("pushed", "synced") says what did not happen. `--no-check` skips the call.
+ */
+export async function requireNodeReady(
+  session: AgentSession,
+  node: NodeSpec,
+  leader: LeaderExpectations,
+  action: string,
+): Promise<void> {
+  const results = await checkNode(session, node, { leader, deep: false });
+  if (nodePasses(results)) return;
+  const reasons = results.filter((r) => r.status === "fail").map((r) => `${CHECK_TITLES[r.id]}: ${r.detail}`);
+  throw new NodeError(
+    node.name,
+    `not ${action}, the node's check failed: ${reasons.join("; ")} (--no-check ${action === "pushed" ? "pushes" : "syncs"} anyway)`,
+  );
 }
 
 /** Applies the safe fixes (create the venv, turn on system site-packages, write Toil's worker entry point). */

@@ -35,7 +35,7 @@ export interface CheckResult {
   detail: string;
 }
 
-interface ImportProbe {
+export interface ImportProbe {
   found: boolean;
   origin?: string | null;
   version?: string | null;
@@ -259,13 +259,26 @@ export function entryVerdict(
   if (probe.error) return { status: "fail", detail: `the venv's python could not be asked: ${probe.error}` };
   const shadowed: string[] = [];
   const missing: string[] = [];
+  const byOtherProject: string[] = [];
+  const deployDir = projectDir.slice(0, projectDir.lastIndexOf("/"));
   for (const name of topLevel) {
     const o = probe.origins?.[name];
     if (o && "error" in o) shadowed.push(`\`${name}\` fails to load: ${o.error}`);
     else if (!o?.origin) missing.push(name);
-    else if (!o.origin.startsWith(`${projectDir}/`))
-      shadowed.push(`\`import ${name}\` loads ${o.origin}, not the release`);
+    else if (!o.origin.startsWith(`${projectDir}/`)) {
+      const other = otherProjectOf(o.origin, deployDir);
+      if (other)
+        byOtherProject.push(
+          `\`import ${name}\` loads the release of project '${other}', which sync-cluster also deployed to this venv`,
+        );
+      else shadowed.push(`\`import ${name}\` loads ${o.origin}, not the release`);
+    }
   }
+  if (byOtherProject.length > 0)
+    return {
+      status: "fail",
+      detail: `${byOtherProject.join("; ")}: two projects in one venv provide the same top-level name, and the other one's comes first. Rename the package in one of them, or give each project its own venv`,
+    };
   if (shadowed.length > 0)
     return {
       status: "fail",
@@ -279,6 +292,13 @@ export function entryVerdict(
   // The release check says so already.
   if (missing.length > 0) return { status: "skip", detail: "nothing pushed yet" };
   return { status: "pass", detail: `${topLevel.length} top-level name(s) load from the release` };
+}
+
+/** The project whose release `origin` lies in, when it is another project of the same deploy directory. */
+function otherProjectOf(origin: string, deployDir: string): string | undefined {
+  if (!origin.startsWith(`${deployDir}/`)) return undefined;
+  const [project, releases] = origin.slice(deployDir.length + 1).split("/");
+  return releases === "releases" ? project : undefined;
 }
 
 function entryCheck(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {

@@ -1,6 +1,6 @@
-import { checkNode } from "../check/node-check.js";
-import { NodeError, ResolutionError } from "../core/errors.js";
-import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
+import { requireNodeReady } from "../check/node-check.js";
+import { ResolutionError } from "../core/errors.js";
+import type { LeaderExpectations } from "../core/node-checks.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
@@ -83,16 +83,7 @@ async function pushOverConnection(
       options.onEvent?.({ type: "node-progress", node: connection.node.name, ...progress });
     if (leader) {
       onProgress({ phase: "checking" });
-      const results = await checkNode(session, connection.node, { leader, deep: false });
-      if (!nodePasses(results)) {
-        const reasons = results
-          .filter((r) => r.status === "fail")
-          .map((r) => `${CHECK_TITLES[r.id]}: ${r.detail}`);
-        throw new NodeError(
-          connection.node.name,
-          `not pushed, the node's check failed: ${reasons.join("; ")} (--no-check pushes anyway)`,
-        );
-      }
+      await requireNodeReady(session, connection.node, leader, "pushed");
     }
     const result = await pushToNode(session, connection.node, state, release, archives, {
       keep,

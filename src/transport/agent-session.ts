@@ -95,6 +95,8 @@ export interface AgentStreams {
   /** Emits "close" when the agent is gone, "error" on transport failure. */
   lifecycle: NodeJS.EventEmitter;
   close(): void;
+  /** Tells why the connection under the agent failed, when it knows (a direct SSH connection). */
+  onConnectionFailure?(listener: (reason: Error) => void): void;
 }
 
 export function channelStreams(channel: ClientChannel): AgentStreams {
@@ -109,7 +111,13 @@ export function channelStreams(channel: ClientChannel): AgentStreams {
 
 /** Starts the agent on a node's connection; the daemon holds the streams, a session reads them. */
 export async function startAgent(connection: NodeConnection): Promise<AgentStreams> {
-  return channelStreams(await connection.channel(agentCommand(connection.node)));
+  return {
+    ...channelStreams(await connection.channel(agentCommand(connection.node))),
+    onConnectionFailure: (listener) =>
+      connection.onClose((reason) => {
+        if (reason) listener(reason);
+      }),
+  };
 }
 
 export class AgentSession {
@@ -126,6 +134,8 @@ export class AgentSession {
     streams.stderr.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString("utf8")).slice(-4000);
     });
+    // The connection's own failure (a stalled network) says more than its channel closing.
+    streams.onConnectionFailure?.((reason) => this.fail(reason));
     streams.lifecycle.on("close", () => this.fail(this.endedError()));
     streams.lifecycle.on("error", (e: Error) =>
       this.fail(new NodeError(node.name, `the agent's channel failed: ${e.message}`)),

@@ -17,6 +17,9 @@ import { LoginPlan } from "./authentication.js";
  * keys from ssh-agent or identity files, keepalives, and errors that say what to do.
  */
 
+/** Keepalives a node may leave unanswered before its connection is declared dead. */
+const KEEPALIVE_COUNT_MAX = 3;
+
 export interface ConnectOptions {
   /** Path of the ssh-agent socket; default $SSH_AUTH_SOCK. */
   agentSocket?: string | undefined;
@@ -40,14 +43,25 @@ export class NodeConnection {
   constructor(
     readonly node: NodeSpec,
     private readonly client: ssh2.Client,
+    /** The keepalive interval in ms (0: none), to say how long a stalled node was waited for. */
+    private readonly keepaliveMs = 0,
   ) {
     client.on("close", () => {
       this.closed = true;
       for (const l of this.closeListeners) l(undefined);
     });
-    client.on("error", (error) => {
-      for (const l of this.closeListeners) l(error);
+    client.on("error", (error: Error & { level?: string }) => {
+      const lost = new NodeError(node.name, this.describeLoss(error));
+      for (const l of this.closeListeners) l(lost);
     });
+  }
+
+  private describeLoss(error: Error & { level?: string }): string {
+    if (error.level === "client-timeout" || /keepalive/i.test(error.message)) {
+      const waited = this.keepaliveMs > 0 ? ` for ${(this.keepaliveMs * KEEPALIVE_COUNT_MAX) / 1000}s` : "";
+      return `the node stopped answering (no reply to SSH keepalives${waited}): the network stalled, or the node is suspended or overloaded`;
+    }
+    return `the connection to the node was lost: ${error.message}`;
   }
 
   get isOpen(): boolean {
@@ -188,7 +202,7 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
     readyTimeout: node.connectTimeout * 1000,
     // A node silent for three intervals is dead; a short connectTimeout means the user wants to know soon.
     keepaliveInterval: options.keepaliveMs ?? Math.min(15_000, node.connectTimeout * 1000),
-    keepaliveCountMax: 3,
+    keepaliveCountMax: KEEPALIVE_COUNT_MAX,
     hostVerifier: (key: Buffer) => {
       const type = keyTypeOf(key);
       const base64 = key.toString("base64");
@@ -254,5 +268,5 @@ export async function connect(node: NodeSpec, options: ConnectOptions = {}): Pro
     await appendFile(node.knownHosts, `${recordKey}\n`, { mode: 0o600 });
   }
   // Errors after the handshake are reported per operation (the listener above keeps the process alive).
-  return new NodeConnection(node, client);
+  return new NodeConnection(node, client, config.keepaliveInterval ?? 0);
 }

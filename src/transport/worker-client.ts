@@ -1,6 +1,6 @@
 import { NodeError } from "../core/errors.js";
 import type { ManifestFile } from "../core/manifest.js";
-import type { NodeCheckFacts, OriginsProbe } from "../core/node-checks.js";
+import type { ImportProbe, NodeCheckFacts, OriginsProbe, ToilWorkerProbe } from "../core/node-checks.js";
 import type { ProjectOrigin } from "../core/project-origin.js";
 import type { WireFile } from "../core/publish-plan.js";
 import type { NodeSpec } from "../inventory/types.js";
@@ -232,10 +232,35 @@ class Fields {
       : this.fail(field, "an object");
   }
 
-  /** An optional object: only its kind is checked here, its judge reads its fields. */
-  optionalRecord(field: string): Record_ | undefined {
-    const v = this.reply[field];
-    return v === undefined ? undefined : isRecord(v) ? v : this.fail(field, "an object");
+  /** An optional object, read field by field like the reply itself. */
+  optionalRecord(field: string): Fields | undefined {
+    return this.reply[field] === undefined ? undefined : this.record(field);
+  }
+
+  optionalString(field: string): string | undefined {
+    return this.reply[field] === undefined ? undefined : this.string(field);
+  }
+
+  optionalStringOrNull(field: string): string | null | undefined {
+    return this.reply[field] === undefined ? undefined : this.stringOrNull(field);
+  }
+
+  /** An object used as a map: each of its keys read with `read`. */
+  map<T>(field: string, read: (entry: Fields, key: string) => T): Record<string, T> {
+    const fields = this.record(field);
+    return Object.fromEntries(fields.keys().map((key) => [key, read(fields, key)]));
+  }
+
+  keys(): string[] {
+    return Object.keys(this.reply);
+  }
+
+  isNull(field: string): boolean {
+    return this.reply[field] === null;
+  }
+
+  has(field: string): boolean {
+    return this.reply[field] !== undefined;
   }
 
   releases(field: string): { id: string; time: number }[] {
@@ -325,10 +350,59 @@ function checkReply(node: string, reply: AgentReply): NodeCheckFacts {
     releases: r.releases("releases"),
     ...(reply.venv !== undefined ? { venv: r.string("venv") } : {}),
     ...(reply.projectDir !== undefined ? { projectDir: r.string("projectDir") } : {}),
-    // The probes' inner fields are each optional and read defensively by core/node-checks.ts.
-    ...(imports ? { imports: imports as NonNullable<NodeCheckFacts["imports"]> } : {}),
-    ...(entry ? { entry: entry as OriginsProbe } : {}),
-    ...(toilWorker ? { toilWorker: toilWorker as unknown as NonNullable<NodeCheckFacts["toilWorker"]> } : {}),
+    ...(imports ? { imports: importsProbe(imports) } : {}),
+    ...(entry ? { entry: originsProbe(entry) } : {}),
+    ...(toilWorker ? { toilWorker: toilWorkerProbe(toilWorker) } : {}),
+  };
+}
+
+function importProbe(probe: Fields): ImportProbe {
+  return {
+    found: probe.boolean("found"),
+    origin: probe.optionalStringOrNull("origin"),
+    version: probe.optionalStringOrNull("version"),
+    error: probe.optionalString("error"),
+  };
+}
+
+function importsProbe(imports: Fields): NonNullable<NodeCheckFacts["imports"]> {
+  return {
+    error: imports.optionalString("error"),
+    python: imports.optionalString("python"),
+    venvSite: imports.optionalString("venvSite"),
+    toil: imports.has("toil") ? importProbe(imports.record("toil")) : undefined,
+    modules: imports.has("modules")
+      ? imports.map("modules", (modules, name) => importProbe(modules.record(name)))
+      : undefined,
+  };
+}
+
+type Origin = NonNullable<NonNullable<OriginsProbe["origins"]>[string]>;
+
+function originsProbe(probe: Fields): OriginsProbe {
+  return {
+    executable: probe.optionalString("executable"),
+    error: probe.optionalString("error"),
+    origins: probe.has("origins")
+      ? probe.map("origins", (origins, name): Origin | null => {
+          if (origins.isNull(name)) return null;
+          const one = origins.record(name);
+          return one.has("error")
+            ? { error: one.string("error") }
+            : { origin: one.stringOrNull("origin"), real: one.stringOrNull("real") };
+        })
+      : undefined,
+  };
+}
+
+function toilWorkerProbe(probe: Fields): ToilWorkerProbe {
+  return {
+    ...originsProbe(probe),
+    command: probe.string("command"),
+    path: probe.string("path"),
+    found: probe.stringOrNull("found"),
+    ours: probe.boolean("ours"),
+    interpreter: probe.stringOrNull("interpreter"),
   };
 }
 
@@ -363,14 +437,10 @@ function activateReply(node: string, reply: AgentReply): ActivateReply {
 
 function verifyReply(node: string, reply: AgentReply): VerifyReply {
   const r = new Fields(node, "verify", reply);
-  const origins = r.optionalRecord("origins");
   return {
     projectDir: r.string("projectDir"),
     current: r.stringOrNull("current"),
-    ...(reply.executable !== undefined ? { executable: r.string("executable") } : {}),
-    ...(reply.error !== undefined ? { error: r.string("error") } : {}),
-    // Each origin is read defensively by core/node-checks.ts (entryVerdict).
-    ...(origins ? { origins: origins as NonNullable<OriginsProbe["origins"]> } : {}),
+    ...originsProbe(r),
   };
 }
 

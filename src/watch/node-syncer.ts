@@ -1,7 +1,6 @@
-import { checkNode } from "../check/node-check.js";
+import { requireNodeReady } from "../check/node-check.js";
 import { retryDelayMs } from "../core/backoff.js";
-import { NodeError } from "../core/errors.js";
-import { CHECK_TITLES, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
+import type { LeaderExpectations } from "../core/node-checks.js";
 import type { NodeSpec } from "../inventory/types.js";
 import type { ArchiveCache } from "../push/archive.js";
 import { type NodePushResult, pushToNode, type Release, verifyEntry } from "../push/node-push.js";
@@ -199,16 +198,7 @@ export class NodeSyncer {
     const leader = this.options.leader();
     if (leader) {
       this.setPhase("checking");
-      const results = await checkNode(session, this.node, { leader, deep: false });
-      if (!nodePasses(results)) {
-        const reasons = results
-          .filter((r) => r.status === "fail")
-          .map((r) => `${CHECK_TITLES[r.id]}: ${r.detail}`);
-        throw new NodeError(
-          this.node.name,
-          `not synced, the node's check failed: ${reasons.join("; ")} (--no-check syncs anyway)`,
-        );
-      }
+      await requireNodeReady(session, this.node, leader, "synced");
     }
     this.state = state;
     return { session, state };

@@ -63,6 +63,14 @@ PIN_SECONDS = 7 * 24 * 3600
 # touches the release's pin, so that garbage collection keeps it. The roots go before site-packages, so an older installed
 # copy of the workflow cannot shadow the release (the leader's own start directory wins the same way).
 SELECTOR = r"""
+def release_roots(release):
+    import os
+    roots_dir = os.path.join(release, ".roots")
+    if not os.path.isdir(roots_dir):
+        return [release]
+    return [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
+
+
 def select(project_dir):
     import os, sys
     releases = os.path.join(project_dir, "releases")
@@ -78,12 +86,7 @@ def select(project_dir):
             return
         chosen = rid
         os.environ[RELEASE_ENV] = wanted + "," + rid if wanted else rid
-    release = os.path.join(releases, chosen)
-    roots_dir = os.path.join(release, ".roots")
-    if os.path.isdir(roots_dir):
-        roots = [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
-    else:
-        roots = [release]
+    roots = release_roots(os.path.join(releases, chosen))
     at = len(sys.path)
     for i, entry in enumerate(sys.path):
         if os.path.basename(entry) in ("site-packages", "dist-packages"):
@@ -102,11 +105,16 @@ def select(project_dir):
             pass
 
 
-try:
-    select(PROJECT_DIR)
-except Exception:
-    pass
+if "PROJECT_DIR" in globals():
+    try:
+        select(PROJECT_DIR)
+    except Exception:
+        pass
 """.replace("RELEASE_ENV", repr(RELEASE_ENV))
+
+# The agent reads a release's roots with the selector's own function, so the two cannot disagree.
+SELECTOR_PARTS = {"__name__": "sync_cluster_selector"}
+exec(SELECTOR, SELECTOR_PARTS)
 
 # Toil's grid batch systems start `_toil_worker` through the PATH copied from the leader. A venv
 # made with --system-site-packages has none (Toil is not reinstalled there), so without this the
@@ -316,12 +324,8 @@ class ReleaseStore:
         return out
 
     def roots(self, rid):
-        """The directories a release puts on sys.path (as SELECTOR does)."""
-        release = os.path.join(self.releases_dir, rid)
-        roots_dir = os.path.join(release, ".roots")
-        if os.path.isdir(roots_dir):
-            return [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
-        return [release]
+        """The directories a release puts on sys.path (SELECTOR's own release_roots)."""
+        return SELECTOR_PARTS["release_roots"](os.path.join(self.releases_dir, rid))
 
     def read_manifest(self, rid):
         with open(os.path.join(self.releases_dir, rid, MANIFEST_NAME), encoding="utf-8", errors="surrogatepass") as f:

@@ -175,6 +175,27 @@ describe("node checks: Toil and the entry module", () => {
     );
   });
 
+  test("a name another project deployed to the same venv also provides is named as that project, not as an installed copy", () => {
+    const other = `${projectDir.slice(0, projectDir.lastIndexOf("/"))}/other_project`;
+    const v = entryVerdict(
+      {
+        origins: {
+          util: { origin: `${other}/releases/0123456789abcdef01234567/util/__init__.py`, real: null },
+        },
+      },
+      ["util"],
+      projectDir,
+      "abcdef0123456789abcdef01",
+    );
+    assert.equal(v.status, "fail");
+    assert.match(
+      v.detail,
+      /`import util` loads the release of project 'other_project', which sync-cluster also deployed/,
+    );
+    assert.match(v.detail, /give each project its own venv/);
+    assert.doesNotMatch(v.detail, /pip uninstall/);
+  });
+
   test("a name missing although a release is current, a name that fails to load, an unanswered probe", () => {
     const current = "abcdef0123456789abcdef01";
     assert.match(

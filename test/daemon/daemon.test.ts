@@ -220,7 +220,10 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
       const started = Date.now();
       const r = await cli(["status", "-i", inventory]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.ok(Date.now() - started < 30_000, "no wait for the dead connection's keepalives to give up (about 60 s)");
+      assert.ok(
+        Date.now() - started < 30_000,
+        "no wait for the dead connection's keepalives to give up (about 60 s)",
+      );
       const w2Status = (await status())?.nodes.find((n) => n.port === w2.port);
       assert.equal(w2Status?.dials, 2);
     } finally {

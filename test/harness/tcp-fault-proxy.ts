@@ -13,6 +13,8 @@ export class FaultProxy {
   private stallAfter: number | undefined;
   private bytesPerSecond: number | undefined;
   private held: (() => void)[] | undefined;
+  /** How many connections have stalled so far: a test knows its fault was injected mid-transfer. */
+  stalls = 0;
 
   constructor(private readonly target: number) {}
 
@@ -83,6 +85,7 @@ export class FaultProxy {
       }
       if (stallAfter !== undefined && sent > stallAfter) {
         stalled = true;
+        this.stalls++;
         return;
       }
       const forward = () => {

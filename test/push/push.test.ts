@@ -31,23 +31,47 @@ function byNode(outcomes: NodeOutcome[]): Map<string, NodeOutcome> {
 
 describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not installed" }, () => {
   let cluster: Cluster;
-  let project: string;
-  let inventory: Inventory;
 
   before(async () => {
     cluster = await startCluster({ workers: 3 });
-    project = await realpath(await tempDir("push"));
-    await makePackageProject(project);
-    cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name: "my_project" } });
-    inventory = await loadInventory({ explicitPath: cluster.inventoryPath, env });
   });
   after(async () => {
     await cluster?.stop();
   });
 
-  const resolve = (): Promise<Resolution> => resolveWorkflowMain(project, env);
+  /**
+   * A project of the test's own (its directory, and its name on the workers), written to the
+   * cluster's inventory, so that no test depends on what another pushed.
+   */
+  async function freshProject(name: string): Promise<{
+    project: string;
+    inventory: Inventory;
+    resolve: () => Promise<Resolution>;
+  }> {
+    // Every test's project has the same top-level names (workflow, util): the previous test's
+    // .pth would put its release first (check names that as another project's).
+    await Promise.all(
+      cluster.workers.map((w) =>
+        cluster.runOnWorker(w, `rm -f ${w.venv}/lib/python3*/site-packages/sync-cluster-*.pth`),
+      ),
+    );
+    const project = await realpath(await tempDir(name));
+    await makePackageProject(project);
+    cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name } });
+    const inventory = await loadInventory({ explicitPath: cluster.inventoryPath, env });
+    return { project, inventory, resolve: () => resolveWorkflowMain(project, env) };
+  }
+
+  async function pushed(inventory: Inventory, resolution: Resolution): Promise<void> {
+    const outcomes = await pushAll(inventory, resolution);
+    assert.ok(
+      outcomes.every((o) => o.ok),
+      JSON.stringify(outcomes),
+    );
+  }
 
   test("the package hierarchy reaches every worker and imports there from any directory", async () => {
+    const { inventory, resolve } = await freshProject("hierarchy");
     const events: PushEvent[] = [];
     const outcomes = await pushAll(inventory, await resolve(), { onEvent: (e) => events.push(e) });
     assert.ok(
@@ -83,8 +107,10 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
   });
 
   test("pushing the same content again sends nothing and changes nothing", async () => {
+    const { inventory, resolve } = await freshProject("same");
+    await pushed(inventory, await resolve());
     const before = await Promise.all(
-      cluster.workers.map((w) => cluster.runOnWorker(w, `readlink ${w.deployDir}/my_project/current`)),
+      cluster.workers.map((w) => cluster.runOnWorker(w, `readlink ${w.deployDir}/same/current`)),
     );
     const outcomes = await pushAll(inventory, await resolve());
     for (const o of outcomes) {
@@ -92,7 +118,7 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
       assert.equal(o.result?.bytesSent, 0);
     }
     const after = await Promise.all(
-      cluster.workers.map((w) => cluster.runOnWorker(w, `readlink ${w.deployDir}/my_project/current`)),
+      cluster.workers.map((w) => cluster.runOnWorker(w, `readlink ${w.deployDir}/same/current`)),
     );
     assert.deepEqual(
       after.map((a) => a.stdout),
@@ -101,10 +127,12 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
   });
 
   test("incremental: only the changed, added files travel; the tree equals the set; the old release is intact", async () => {
+    const { project, inventory, resolve } = await freshProject("incremental");
     const r1 = await resolve();
+    await pushed(inventory, r1);
     const w1 = cluster.workers[0]!;
     const oldId = (
-      await cluster.runOnWorker(w1, `basename "$(readlink ${w1.deployDir}/my_project/current)"`)
+      await cluster.runOnWorker(w1, `basename "$(readlink ${w1.deployDir}/incremental/current)"`)
     ).stdout.trim();
     await writeFile(
       join(project, "util/sort/quick.py"),
@@ -125,18 +153,21 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
     for (const w of cluster.workers) {
       const listing = await cluster.runOnWorker(
         w,
-        `cd ${w.deployDir}/my_project/current && find -L . -type f ! -name .sync-cluster-manifest.json ! -path '*/__pycache__/*' | sort`,
+        `cd ${w.deployDir}/incremental/current && find -L . -type f ! -name .sync-cluster-manifest.json ! -path '*/__pycache__/*' | sort`,
       );
       assert.deepEqual(listing.stdout.trim().split("\n"), r2.files.map((f) => `./${f.path}`).sort());
       const old = await cluster.runOnWorker(
         w,
-        `test -f ${w.deployDir}/my_project/releases/${oldId}/util/sort/quick.py && grep -c CHANGED ${w.deployDir}/my_project/releases/${oldId}/util/sort/quick.py || true`,
+        `test -f ${w.deployDir}/incremental/releases/${oldId}/util/sort/quick.py && grep -c CHANGED ${w.deployDir}/incremental/releases/${oldId}/util/sort/quick.py || true`,
       );
       assert.equal(old.stdout.trim(), "0", `the old release ${oldId} is untouched: ${old.stderr}`);
     }
   });
 
   test("--dry-run lists what each worker would receive and drop, and changes nothing; then the deleted file disappears", async () => {
+    const { project, inventory, resolve } = await freshProject("dry");
+    await writeTree(project, { "util/extra.py": "EXTRA = 1\n" });
+    await pushed(inventory, await resolve());
     await rm(join(project, "util/extra.py"));
     await writeTree(project, { "util/dry run.py": "DRY = 1\n" });
     const currents = async () =>
@@ -146,7 +177,7 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
             (
               await cluster.runOnWorker(
                 w,
-                `readlink ${w.deployDir}/my_project/current; ls ${w.deployDir}/my_project/releases | wc -l`,
+                `readlink ${w.deployDir}/dry/current; ls ${w.deployDir}/dry/releases | wc -l`,
               )
             ).stdout,
         ),
@@ -174,15 +205,13 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
     const outcomes = await pushAll(inventory, await resolve());
     assert.ok(outcomes.every((o) => o.ok));
     for (const w of cluster.workers) {
-      const r = await cluster.runOnWorker(
-        w,
-        `test -e ${w.deployDir}/my_project/current/util/extra.py; echo $?`,
-      );
+      const r = await cluster.runOnWorker(w, `test -e ${w.deployDir}/dry/current/util/extra.py; echo $?`);
       assert.equal(r.stdout.trim(), "1");
     }
   });
 
   test("one worker down: the others converge, it is named as failed; after a restart all converge", async () => {
+    const { project, inventory, resolve } = await freshProject("down");
     const down = cluster.workers[1]!;
     await down.stop();
     await writeTree(project, { "util/later.py": "LATER = 1\n" });
@@ -201,6 +230,7 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
   });
 
   test("the CLI: exit 1 and a summary that names the failed node; --json is one document", async () => {
+    const { project } = await freshProject("cli");
     const down = cluster.workers[2]!;
     await down.stop();
     try {
@@ -253,6 +283,7 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
   });
 
   test("on a terminal: a live line per worker while it runs, cleared before the summary table", async () => {
+    const { project } = await freshProject("terminal");
     // A module large enough that the transfer is still under way when the block is drawn.
     const big = join(project, "workflow", "big_table.py");
     await writeFile(
@@ -323,11 +354,11 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
       const pwned = await cluster.runOnWorker(w, "ls / ~ | grep -c pwned || true");
       assert.equal(pwned.stdout.trim(), "0");
     }
-    cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name: "my_project" } });
   });
 
   test("end to end: a real Toil workflow runs on a worker from the pushed package", async () => {
-    await pushAll(inventory, await resolve());
+    const { inventory, resolve } = await freshProject("toil_run");
+    await pushed(inventory, await resolve());
     const w = cluster.workers[0]!;
     const r = await cluster.runOnWorker(
       w,

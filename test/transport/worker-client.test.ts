@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +8,7 @@ import { test } from "node:test";
 import type { NodeSpec } from "../../src/inventory/types.js";
 import { AgentSession } from "../../src/transport/agent-session.js";
 import {
+  check,
   hello,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -125,4 +127,65 @@ test("a malformed reply names the node and the field", async () => {
 test("prepare has one timeout, whether it switches or stages", () => {
   assert.equal(TIMEOUTS.prepare(60), 180_000);
   assert.ok(TIMEOUTS.upload(10 * 1024 * 1024) > TIMEOUTS.upload(0));
+});
+
+test("check's probes are read field by field: the real agent's reply passes, a malformed one is named", async () => {
+  const base = mkdtempSync(join(tmpdir(), "worker-client-"));
+  const venv = join(base, "venv");
+  execFileSync("/usr/bin/python3", ["-m", "venv", "--system-site-packages", "--without-pip", venv]);
+  const agent = localAgent(join(venv, "bin", "python"));
+  try {
+    await hello(agent.session, { ...node, deployDir: base, venv }, "p", 3);
+    const facts = await check(agent.session, {
+      modules: [{ module: "json", dist: null }],
+      deep: false,
+      topLevel: ["json", "no_such_module_here"],
+      toilWorker: { command: "_toil_worker", path: "/nowhere" },
+    });
+    assert.equal(facts.imports?.modules?.json?.found, true);
+    assert.equal(typeof facts.imports?.toil?.found, "boolean");
+    assert.match(
+      facts.entry?.origins?.json && "origin" in facts.entry.origins.json
+        ? String(facts.entry.origins.json.origin)
+        : "",
+      /json/,
+    );
+    assert.equal(facts.entry?.origins?.no_such_module_here, null);
+    assert.deepEqual(
+      { command: facts.toilWorker?.command, found: facts.toilWorker?.found, ours: facts.toilWorker?.ours },
+      { command: "_toil_worker", found: null, ours: false },
+    );
+  } finally {
+    agent.session.close();
+    rmSync(base, { recursive: true, force: true });
+  }
+
+  const goodCheck = {
+    ok: true,
+    venvPython: "/v/bin/python",
+    venvIsVenv: true,
+    pyvenvCfg: { path: "/v/pyvenv.cfg", line: 2, value: "true" },
+    deploy: { path: "/d/p", existing: "/d", writable: true, free: 1 },
+    pth: { path: null, expected: "/d/p", serves: null },
+    current: null,
+    releases: [],
+  };
+  const malformed: [object, RegExp][] = [
+    [{ imports: { toil: { found: "yes" } } }, /`imports\.toil\.found`/],
+    [{ imports: { modules: { numpy: { found: true, origin: 3 } } } }, /`imports\.modules\.numpy\.origin`/],
+    [{ entry: { origins: { util: { origin: ["x"], real: null } } } }, /`entry\.origins\.util\.origin`/],
+    [
+      { toilWorker: { command: "_toil_worker", path: "", found: null, ours: "no", interpreter: null } },
+      /`toilWorker\.ours`/,
+    ],
+  ];
+  for (const [part, field] of malformed) {
+    const canned = cannedAgent([{ ...goodCheck, ...part }]);
+    await assert.rejects(
+      check(canned.session, { modules: [], deep: false }),
+      (e: unknown) => e instanceof ReplyError && e.node === "n1" && field.test(e.message),
+    );
+  }
+  const fine = cannedAgent([goodCheck]);
+  assert.equal((await check(fine.session, { modules: [], deep: false })).venvPython, "/v/bin/python");
 });

@@ -21,10 +21,18 @@ import { verifiedCurrent } from "../harness/verified-current.js";
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
 const BIN = join(process.cwd(), "bin", "sync-cluster");
 
+// One cluster for the file: the watch session's tests, then the SIGTERM test on the same workers.
+let cluster: Cluster;
+before(async () => {
+  if (sshdAvailable()) cluster = await startCluster({ workers: 3 });
+});
+after(async () => {
+  await cluster?.stop();
+});
+
 describe("watch keeps real sshd workers in step", {
   skip: !sshdAvailable() && "sshd is not installed",
 }, () => {
-  let cluster: Cluster;
   let project: string;
   let session: WatchSession;
   const events: WatchEvent[] = [];
@@ -50,7 +58,6 @@ describe("watch keeps real sshd workers in step", {
     ).stdout;
 
   before(async () => {
-    cluster = await startCluster({ workers: 3 });
     project = await realpath(await tempDir("watch"));
     await makePackageProject(project);
     cluster.writeInventory({ project: { root: project, entry: "-m workflow.main", name: "proj" } });
@@ -68,7 +75,6 @@ describe("watch keeps real sshd workers in step", {
   });
   after(async () => {
     await session?.stop(1000);
-    await cluster?.stop();
   });
 
   test("starts by bringing every worker to the leader's set", async () => {
@@ -195,14 +201,6 @@ describe("watch keeps real sshd workers in step", {
 describe("watch stops promptly on SIGTERM without publishing a half release", {
   skip: !sshdAvailable() && "sshd is not installed",
 }, () => {
-  let cluster: Cluster;
-  before(async () => {
-    cluster = await startCluster({ workers: 2 });
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
-
   test("SIGTERM during a large push", async () => {
     const project = await realpath(await tempDir("watch-big"));
     await makePackageProject(project);
@@ -211,7 +209,9 @@ describe("watch stops promptly on SIGTERM without publishing a half release", {
     const { randomBytes } = await import("node:crypto");
     for (let i = 0; i < 12; i++)
       await writeFile(join(project, "data", `blob${i}.bin`), randomBytes(5 * 1024 * 1024));
+    const workers = cluster.workers.slice(0, 2);
     cluster.writeInventory({
+      workers,
       project: { root: project, entry: "-m workflow.main", name: "big", include: ["data/*"] },
     });
     const child = spawn(BIN, ["watch", "-i", cluster.inventoryPath, "--json", "--python", SYSTEM_PYTHON], {
@@ -238,7 +238,7 @@ describe("watch stops promptly on SIGTERM without publishing a half release", {
     const took = Date.now() - signalled;
     assert.equal(code, 0, err);
     assert.ok(took < 10_000, `exited ${took} ms after SIGTERM`);
-    for (const w of cluster.workers) {
+    for (const w of workers) {
       // Whatever `current` is (nothing, or a release that finished in time), it is complete.
       assert.match(await verifiedCurrent(cluster, w, "big"), /^(none|complete [0-9a-f]+)$/);
     }

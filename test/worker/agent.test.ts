@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { lstat, mkdir, readdir, readFile, readlink, realpath, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, realpath, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
@@ -11,7 +11,7 @@ import type { NodeSpec } from "../../src/inventory/types.js";
 import { ArchiveCache, buildArchive } from "../../src/push/archive.js";
 import { hello, pushToNode, type Release } from "../../src/push/node-push.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
-import { localAgent, manifestOf } from "../fixtures/local-agent.js";
+import { localAgent, manifestOf, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
 
@@ -73,30 +73,8 @@ describe("worker agent", () => {
     return { ...agent, project };
   }
 
-  async function publish(
-    session: AgentSession,
-    srcRoot: string,
-    files: ManifestFile[],
-    baseId: string | null = null,
-  ) {
-    const id = releaseIdOf(files);
-    const prepared = await session.request({
-      op: "prepare",
-      release: id,
-      base: baseId,
-      upsert: wire(files),
-      remove: [],
-      reuse: [],
-    });
-    if (prepared.status !== "ready") return { id, prepared };
-    const archive = await buildArchive(srcRoot, files);
-    const published = await session.request({ op: "upload" }, archive);
-    return { id, prepared, published };
-  }
-
   test("publishes a release atomically, writes the .pth, and the venv imports from it", async () => {
     const { session, project } = await fresh();
-    const src = await tempDir("src");
     const content = {
       "workflow/__init__.py": "",
       "workflow/main.py": "from util.sort.quick import X\n",
@@ -108,9 +86,7 @@ describe("worker agent", () => {
       "data/newline\nname.txt": "nl\n",
       "data/ünïcødé.txt": "u\n",
     };
-    await writeTree(src, content);
-    const files = manifestOf(content);
-    const { id, published } = await publish(session, src, files);
+    const { id, published } = await publishContent(session, content);
     assert.equal(published?.status, "published");
     const projectDir = join(deployDir, project);
     assert.equal(await readlink(join(projectDir, "current")), `releases/${id}`);
@@ -139,8 +115,7 @@ describe("worker agent", () => {
       "pkg/__init__.py": "",
       "pkg/m.py": "M = 1\n",
     };
-    await writeTree(src, v1);
-    const r1 = await publish(session, src, manifestOf(v1));
+    const r1 = await publishContent(session, v1);
     const v2 = {
       "a.py": "A = 1\n",
       "b.py": "B = 2\n",
@@ -187,11 +162,8 @@ describe("worker agent", () => {
 
   test("a release the worker has is switched to without any transfer", async () => {
     const { session } = await fresh();
-    const src = await tempDir("same");
-    await writeTree(src, { "a.py": "1\n" });
-    const files = manifestOf({ "a.py": "1\n" });
-    await publish(session, src, files);
-    const again = await publish(session, src, files);
+    await publishContent(session, { "a.py": "1\n" });
+    const again = await publishContent(session, { "a.py": "1\n" });
     assert.equal(again.prepared.status, "switched");
   });
 
@@ -325,12 +297,9 @@ describe("worker agent", () => {
 
   test("garbage collection keeps the newest releases and never the current one away; rollback by activate", async () => {
     const { session, project } = await fresh();
-    const src = await tempDir("gc");
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      await writeFile(join(src, "a.py"), `V = ${i}\n`);
-      const files = manifestOf({ "a.py": `V = ${i}\n` });
-      ids.push((await publish(session, src, files)).id);
+      ids.push((await publishContent(session, { "a.py": `V = ${i}\n` })).id);
       await new Promise((r) => setTimeout(r, 20));
     }
     const releases = (await readdir(join(deployDir, project, "releases"))).sort();
@@ -362,11 +331,9 @@ describe("worker agent", () => {
 
   test("rolling back twice walks back through the history instead of returning to the release left", async () => {
     const { session, project } = await fresh();
-    const src = await tempDir("walkback");
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      await writeFile(join(src, "a.py"), `W = ${i}\n`);
-      ids.push((await publish(session, src, manifestOf({ "a.py": `W = ${i}\n` }))).id);
+      ids.push((await publishContent(session, { "a.py": `W = ${i}\n` })).id);
       await new Promise((r) => setTimeout(r, 20));
     }
     const [r1, r2, r3] = ids as [string, string, string];
@@ -387,8 +354,7 @@ describe("worker agent", () => {
       "a rollback removes no release",
     );
     // The next push moves forward; collection keeps it and the release a rollback from it needs.
-    await writeFile(join(src, "a.py"), "W = 3\n");
-    const r4 = (await publish(session, src, manifestOf({ "a.py": "W = 3\n" }))).id;
+    const r4 = (await publishContent(session, { "a.py": "W = 3\n" })).id;
     await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
     assert.deepEqual((await readdir(join(deployDir, project, "releases"))).sort(), [r2, r3, r4].sort());
     assert.equal(await rollBack(), r3);
