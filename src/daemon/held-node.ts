@@ -50,6 +50,7 @@ export class HeldNode {
   constructor(
     private node: NodeSpec,
     private readonly now: () => number,
+    private readonly log: (line: string) => void = () => {},
   ) {}
 
   /** The machine slept: every connection must prove itself before it is used again. */
@@ -80,6 +81,11 @@ export class HeldNode {
         this.noteAlive();
         return { connection: held, dialed: false };
       }
+      this.log(
+        `${node.name}: the held connection did not answer a probe within ${PROBE_TIMEOUT_MS / 1000}s: dialing again`,
+      );
+    } else if (held?.isOpen) {
+      this.log(`${node.name}: ${node.knownHosts} changed since the host key was checked: dialing again`);
     }
     this.dropConnection();
     this.dialing = this.dial(options).finally(() => {

@@ -316,7 +316,11 @@ export class Daemon {
           this.held.delete(otherKey);
         }
       }
-      held = new HeldNode(node, () => performance.now());
+      held = new HeldNode(
+        node,
+        () => performance.now(),
+        (line) => this.log(line),
+      );
       this.held.set(key, held);
     }
     return held;
