@@ -91,6 +91,17 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
     } | null;
   };
 
+  /** `status` through the daemon: every node reached (in sync with the leader or not). */
+  const reachAll = async (file = inventory) => {
+    const r = await cli(["status", "-i", file, "--json"]);
+    const nodes = (JSON.parse(r.stdout) as { nodes: { node: string; reachable: boolean }[] }).nodes;
+    assert.deepEqual(
+      nodes.filter((n) => !n.reachable).map((n) => n.node),
+      [],
+      r.stderr,
+    );
+  };
+
   before(async () => {
     cluster = await startCluster({ workers: 2 });
     project = await realpath(await tempDir("daemon"));
@@ -177,7 +188,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
 
   test("an edited inventory means new connections; the old ones are closed", async () => {
     const w1 = cluster.workers[0]!;
-    assert.equal((await cli(["status", "-i", inventory])).code, 0);
+    await reachAll();
     const before = connectionsTo(w1.port);
     writeInventory({ defaults: { connectTimeout: 9 } });
     const r = await cli(["status", "-i", inventory]);
@@ -192,7 +203,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
 
   test("a restarted worker and a killed connection are redialed", async () => {
     const [w1, w2] = cluster.workers;
-    assert.equal((await cli(["status", "-i", inventory])).code, 0);
+    await reachAll();
     await w1!.stop();
     await w1!.start();
     // The sshd process serving the daemon's connection to w2 dies; its listener stays.
@@ -210,7 +221,8 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
 
   test("a held connection that stopped answering (a frozen sshd, as after a suspend) is probed and redialed", async () => {
     const w2 = cluster.workers[1]!;
-    assert.equal((await cli(["status", "-i", inventory])).code, 0);
+    const pushed = await cli(["push", "-i", inventory]);
+    assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
     const frozen = descendantsOf(w2.pid()!).filter((p) => commandName(p).startsWith("sshd"));
     assert.ok(frozen.length > 0);
     for (const p of frozen) process.kill(p, "SIGSTOP");
@@ -252,7 +264,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
         (await readFile(inventory, "utf8")).replace(`port: ${w1.port}`, `port: ${proxy.port}`),
       );
       proxy.slow(50_000);
-      assert.equal((await cli(["status", "-i", proxied])).code, 0, "the daemon holds w1 through the proxy");
+      await reachAll(proxied);
       await writeFile(join(project, "data", "blob.bin"), randomBytes(1 << 20));
       const child = spawn(BIN, ["push", "-i", proxied, "--no-check"], {
         cwd: project,
@@ -293,7 +305,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
 
   test("the daemon exits after its idle period", async () => {
     writeInventory({ daemon: 2 });
-    assert.equal((await cli(["status", "-i", inventory])).code, 0);
+    await reachAll();
     const pid = daemonPid()!;
     assert.ok(alive(pid));
     await waitFor("the idle daemon to exit", () => !alive(pid), 15_000);
@@ -328,7 +340,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
     const previous = daemonDir;
     daemonDir = join(open, "d");
     try {
-      assert.equal((await cli(["status", "-i", inventory])).code, 0);
+      await reachAll();
       const socket = join(daemonDir, "daemon.sock");
       const probe = spawnSync(
         process.execPath,
