@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { Duplex, PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -342,6 +342,7 @@ export async function pingDaemon(place: DaemonPlace): Promise<boolean> {
 
 /** The running daemon's status, or undefined when none answers. */
 export async function daemonStatus(place: DaemonPlace): Promise<DaemonStatus | undefined> {
+  if (!existsSync(place.dir)) return undefined;
   const problem = privateDirProblem(place.dir);
   if (problem) throw new Error(problem);
   try {
