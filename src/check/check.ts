@@ -5,6 +5,7 @@ import { nodePasses } from "../core/node-checks.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { AgentSession } from "../transport/agent-session.js";
+import type { NodeLinker } from "../transport/node-link.js";
 import type { WorkerState } from "../transport/worker-client.js";
 import { checkNode, fixNode } from "./node-check.js";
 
@@ -26,6 +27,7 @@ export interface CheckOptions {
   concurrency?: number;
   fix?: boolean;
   acceptNew?: boolean;
+  links?: NodeLinker | undefined;
 }
 
 /** The leader's venv and PATH, from its own node when the inventory has one, else from this process. */
@@ -72,6 +74,7 @@ export async function checkAll(
     {
       concurrency: options.concurrency ?? inventory.concurrency,
       acceptNew: options.acceptNew ?? false,
+      links: options.links,
       // Workers wait for the leader's PATH: a leader that fails tells them there is none.
       onResult: (r) => {
         if (!r.ok && r.node.role === "leader") jobsKnown(undefined);

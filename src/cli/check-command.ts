@@ -4,6 +4,7 @@ import { leaderExpectations, localLeaderVenv } from "../check/leader-expectation
 import { ExitCode, UsageError } from "../core/errors.js";
 import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/node-checks.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
+import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { projectFromOptions } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJson } from "./terminal.js";
@@ -14,6 +15,8 @@ interface CheckCommandOptions {
   json?: boolean;
   jobs?: string;
   acceptNew?: boolean;
+  daemon?: boolean;
+  verbose?: boolean;
 }
 
 export function registerCheck(program: Command): void {
@@ -29,6 +32,8 @@ export function registerCheck(program: Command): void {
       "create a missing venv, turn on system site-packages in an existing one, give it Toil's worker entry point (never installs packages)",
     )
     .addOption(acceptNewOption())
+    .addOption(noDaemonOption())
+    .addOption(verboseOption())
     .option("--json", "print the results as one JSON document")
     .action(async (options: CheckCommandOptions) => {
       const concurrency = parseJobs(options.jobs);
@@ -40,7 +45,12 @@ export function registerCheck(program: Command): void {
       const outcomes = await checkAll(
         inventory,
         leaderExpectations(resolution),
-        { concurrency, fix: options.fix ?? false, acceptNew: options.acceptNew ?? false },
+        {
+          concurrency,
+          fix: options.fix ?? false,
+          acceptNew: options.acceptNew ?? false,
+          links: linkerFor(inventory, options),
+        },
         { localVenv: localLeaderVenv(resolution) },
       );
       if (options.json) printJson({ nodes: outcomes });

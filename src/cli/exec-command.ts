@@ -3,6 +3,7 @@ import { ExitCode, UsageError } from "../core/errors.js";
 import { selectNodes } from "../core/node-selector.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { type ExecOutcome, execAll } from "../operate/exec.js";
+import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { inventoryFor } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { printJson } from "./terminal.js";
@@ -16,6 +17,8 @@ interface ExecOptions {
   venv?: boolean;
   timeout?: string;
   acceptNew?: boolean;
+  daemon?: boolean;
+  verbose?: boolean;
 }
 
 export function registerExec(program: Command): void {
@@ -30,6 +33,8 @@ export function registerExec(program: Command): void {
     .option("--no-venv", "do not activate the venv")
     .option("--timeout <seconds>", "give up on a node whose command runs longer")
     .addOption(acceptNewOption())
+    .addOption(noDaemonOption())
+    .addOption(verboseOption())
     .option("--json", "collect stdout, stderr and status per node into one JSON document")
     .action(async (command: string[], options: ExecOptions) => {
       const concurrency = parseJobs(options.jobs);
@@ -45,6 +50,7 @@ export function registerExec(program: Command): void {
         ...(concurrency ? { concurrency } : {}),
         ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
         acceptNew: options.acceptNew ?? false,
+        links: linkerFor(inventory, options),
         activateVenv: options.venv !== false,
         onLine: prefixed
           ? (l) =>

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ExitCode, SyncClusterError } from "../core/errors.js";
 import { registerCheck } from "./check-command.js";
+import { registerDaemon } from "./daemon-command.js";
 import { registerExec } from "./exec-command.js";
 import { registerInit } from "./init-command.js";
 import { registerPush } from "./push-command.js";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerSsh(program);
   registerExec(program);
   registerInit(program);
+  registerDaemon(program);
   return program;
 }
 

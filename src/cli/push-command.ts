@@ -4,6 +4,7 @@ import { ExitCode, UsageError } from "../core/errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { type NodeOutcome, type PushEvent, pushAll, releaseOf } from "../push/push.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
+import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { progressThinner } from "./progress-thinner.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { PushDisplay } from "./push-display.js";
@@ -16,6 +17,8 @@ interface PushCommandOptions extends EntryOptions {
   json?: boolean;
   ndjson?: boolean;
   acceptNew?: boolean;
+  daemon?: boolean;
+  verbose?: boolean;
   check?: boolean;
   replace?: boolean;
   force?: boolean;
@@ -34,6 +37,8 @@ export function registerPush(program: Command): void {
     .option("--dry-run", "say what each worker would receive, change nothing")
     .option("--no-check", "push even to nodes whose readiness check fails")
     .addOption(acceptNewOption())
+    .addOption(noDaemonOption())
+    .addOption(verboseOption())
     .option("--force", "push even modules that do not compile with the leader's Python")
     .option("--replace", "replace a project of the same name that another leader or root pushed to a worker")
     .option("--json", "print the outcome as one JSON document")
@@ -65,6 +70,7 @@ export function registerPush(program: Command): void {
         concurrency,
         dryRun: options.dryRun ?? false,
         acceptNew: options.acceptNew ?? false,
+        links: linkerFor(inventory, options),
         replace: options.replace ?? false,
         force: options.force ?? false,
         onEvent,

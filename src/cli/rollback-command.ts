@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { type RollbackOutcome, rollbackAll } from "../operate/rollback.js";
+import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { inventoryFor } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { printJson } from "./terminal.js";
@@ -12,6 +13,8 @@ interface RollbackOptions {
   json?: boolean;
   dryRun?: boolean;
   acceptNew?: boolean;
+  daemon?: boolean;
+  verbose?: boolean;
 }
 
 export function registerRollback(program: Command): void {
@@ -23,6 +26,8 @@ export function registerRollback(program: Command): void {
     .addOption(jobsOption("workers handled"))
     .option("--dry-run", "say what each worker would switch to, change nothing")
     .addOption(acceptNewOption())
+    .addOption(noDaemonOption())
+    .addOption(verboseOption())
     .option("--json", "print the outcome as one JSON document")
     .action(async (options: RollbackOptions) => {
       const concurrency = parseJobs(options.jobs);
@@ -32,6 +37,7 @@ export function registerRollback(program: Command): void {
         ...(options.to !== undefined ? { to: options.to } : {}),
         ...(concurrency ? { concurrency } : {}),
         acceptNew: options.acceptNew ?? false,
+        links: linkerFor(inventory, options),
         dryRun: options.dryRun ?? false,
       });
       if (options.json) printJson({ nodes: outcomes });

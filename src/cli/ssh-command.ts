@@ -4,8 +4,8 @@ import { selectNodes } from "../core/node-selector.js";
 import { remoteCommand } from "../core/remote-command.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import type { NodeSpec } from "../inventory/types.js";
-import { connect } from "../transport/connection.js";
 import { runAttached } from "../transport/remote-terminal.js";
+import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { inventoryFor } from "./project-context.js";
 import { wordsAfterDoubleDash } from "./raw-args.js";
 import { acceptNewOption, inventoryOption } from "./shared-options.js";
@@ -15,6 +15,8 @@ interface SshOptions {
   venv?: boolean;
   tty?: boolean;
   acceptNew?: boolean;
+  daemon?: boolean;
+  verbose?: boolean;
 }
 
 export function registerSsh(program: Command): void {
@@ -27,6 +29,8 @@ export function registerSsh(program: Command): void {
     .option("--no-venv", "do not activate the node's venv")
     .option("-t, --tty", "ask for a terminal even when running a command")
     .addOption(acceptNewOption())
+    .addOption(noDaemonOption())
+    .addOption(verboseOption())
     .action(async (nodeArg: string | undefined, commandArgs: string[], options: SshOptions) => {
       // `ssh -- ls` has no NODE: the operands all came after the `--`.
       const afterDash = wordsAfterDoubleDash();
@@ -43,7 +47,9 @@ export function registerSsh(program: Command): void {
       }
       const inventory = (await inventoryFor(options, true))!;
       const node = pickNode(allNodes(inventory), nodeName, inventory.file);
-      const connection = await connect(node, { acceptNew: options.acceptNew ?? false });
+      const connection = await linkerFor(inventory, options).link(node, {
+        acceptNew: options.acceptNew ?? false,
+      });
       try {
         const line = remoteCommand({
           deployDir: node.deployDir,

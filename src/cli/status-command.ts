@@ -4,6 +4,7 @@ import { formatAge } from "../core/node-status.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
 import { leaderReleaseOf } from "../push/leader-release.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
+import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { projectFromOptions } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJson } from "./terminal.js";
@@ -13,6 +14,8 @@ interface StatusOptions {
   jobs?: string;
   json?: boolean;
   acceptNew?: boolean;
+  daemon?: boolean;
+  verbose?: boolean;
 }
 
 export function registerStatus(program: Command): void {
@@ -24,6 +27,8 @@ export function registerStatus(program: Command): void {
     .addOption(inventoryOption())
     .addOption(jobsOption("nodes asked"))
     .addOption(acceptNewOption())
+    .addOption(noDaemonOption())
+    .addOption(verboseOption())
     .option("--json", "print the status as one JSON document")
     .action(async (options: StatusOptions) => {
       const concurrency = parseJobs(options.jobs);
@@ -49,6 +54,7 @@ export function registerStatus(program: Command): void {
       const statuses = await statusAll(inventory, leader, {
         ...(concurrency ? { concurrency } : {}),
         acceptNew: options.acceptNew ?? false,
+        links: linkerFor(inventory, options),
       });
       if (options.json) {
         printJson({

@@ -43,7 +43,7 @@ export interface ValidatedInventory {
 
 type Path = (string | number)[];
 
-const TOP_KEYS = ["project", "defaults", "concurrency", "leader", "workers"];
+const TOP_KEYS = ["project", "defaults", "concurrency", "daemon", "leader", "workers"];
 const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem"];
 
 /**
@@ -285,6 +285,17 @@ function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path
   return out;
 }
 
+/** `daemon:` seconds the daemon stays up unused, or `off` (YAML 1.1's false too) for direct connections. */
+function daemonSetting(v: Validator, value: unknown): number | "off" {
+  if (value === "off" || value === false) return "off";
+  if (typeof value === "number" && Number.isFinite(value) && value > 0 && value <= 7 * 24 * 3600)
+    return value;
+  return v.fail(
+    ["daemon"],
+    `must be the seconds the daemon keeps connections after its last use (a number from 1 to 604800, e.g. 600), or \`off\` to connect directly every time; not ${describe(value)}${quotingHint(value, "number")}`,
+  );
+}
+
 export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedInventory {
   const v: Validator = new Validator(ctx);
   if (doc === null || doc === undefined)
@@ -337,6 +348,8 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   const defaults = readNodeSettings(v, defaultsRaw, ["defaults"]);
   const concurrency =
     top.concurrency === undefined ? 8 : v.integer(top.concurrency, ["concurrency"], 1, 4096);
+
+  const daemon = top.daemon === undefined ? undefined : daemonSetting(v, top.daemon);
 
   const identityFiles = new Map<string, { file: string; key: string; path: Path }>();
   const noteIdentity = (ids: NodeDefaults["identityFiles"]) => {
@@ -463,6 +476,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     project,
     concurrency,
     workers,
+    ...(daemon !== undefined ? { daemon } : {}),
     ...(leader ? { leader } : {}),
     ...(workersSource ? { workersSource } : {}),
   };

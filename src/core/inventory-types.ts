@@ -78,6 +78,8 @@ export interface Inventory {
   file: string;
   project: ProjectSpec;
   concurrency: number;
+  /** Seconds the user's daemon stays up unused (default DEFAULT_IDLE_SECONDS), or "off": connect directly. */
+  daemon?: number | "off";
   leader?: NodeSpec;
   workers: NodeSpec[];
   /** Set when the workers are listed by a command (`workers: {command}` or `{slurm}`), run at load. */

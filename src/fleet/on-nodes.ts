@@ -1,7 +1,7 @@
 import pLimit from "p-limit";
 import type { NodeSpec } from "../inventory/types.js";
 import { AgentSession } from "../transport/agent-session.js";
-import { connect, type NodeConnection } from "../transport/connection.js";
+import { directLinker, type NodeLink, type NodeLinker } from "../transport/node-link.js";
 import { hello, type WorkerState } from "../transport/worker-client.js";
 
 /**
@@ -17,6 +17,8 @@ export type NodeResult<T> =
 export interface FanOutOptions<T> {
   concurrency: number;
   acceptNew?: boolean;
+  /** How nodes are reached: directly (the default) or through the user's daemon. */
+  links?: NodeLinker | undefined;
   /** Once aborted, nodes not yet started fail at once ("interrupted before it started"), unconnected. */
   signal?: AbortSignal;
   /** Called as a node's turn comes, before it connects. */
@@ -28,7 +30,7 @@ export interface FanOutOptions<T> {
 export async function onNodes<T>(
   nodes: readonly NodeSpec[],
   options: FanOutOptions<T>,
-  work: (connection: NodeConnection) => Promise<T>,
+  work: (connection: NodeLink) => Promise<T>,
 ): Promise<NodeResult<T>[]> {
   const limit = pLimit(Math.max(1, options.concurrency));
   return Promise.all(
@@ -37,11 +39,13 @@ export async function onNodes<T>(
         if (options.signal?.aborted)
           return { node, ok: false, error: "interrupted before it started", ms: 0 };
         const started = performance.now();
-        let connection: NodeConnection | undefined;
+        let connection: NodeLink | undefined;
         let result: NodeResult<T>;
         try {
           options.onStart?.(node);
-          connection = await connect(node, { acceptNew: options.acceptNew ?? false });
+          connection = await (options.links ?? directLinker).link(node, {
+            acceptNew: options.acceptNew ?? false,
+          });
           const value = await work(connection);
           result = { node, ok: true, value, ms: performance.now() - started };
         } catch (error) {
@@ -70,15 +74,15 @@ export interface Greeting {
 }
 
 /**
- * One agent session over a node's connection: starts the agent, says hello, runs `work` with the
- * worker's state, and closes the session whatever happens.
+ * One agent session over a node's link: starts the agent (or borrows the one the daemon holds),
+ * says hello, runs `work` with the worker's state, and closes the session whatever happens.
  */
 export async function withAgent<T>(
-  connection: NodeConnection,
+  connection: NodeLink,
   greeting: Greeting,
   work: (session: AgentSession, state: WorkerState) => Promise<T>,
 ): Promise<T> {
-  const session = await AgentSession.start(connection);
+  const session = new AgentSession(connection.node, await connection.agent());
   try {
     const state = await hello(
       session,

@@ -2,6 +2,7 @@ import { LineSplitter } from "../core/line-splitter.js";
 import { remoteCommand } from "../core/remote-command.js";
 import { type NodeResult, onNodes } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
+import type { NodeLinker } from "../transport/node-link.js";
 
 /** `exec`: one command on many nodes, bounded like push, output kept apart per node and stream. */
 
@@ -23,6 +24,7 @@ export type ExecLine = { node: string; stream: "stdout" | "stderr"; line: string
 export interface ExecOptions {
   concurrency?: number;
   acceptNew?: boolean;
+  links?: NodeLinker | undefined;
   activateVenv?: boolean;
   timeoutMs?: number;
   /** Called for every complete output line as it arrives (prefixed output). */
@@ -41,6 +43,7 @@ export async function execAll(
     {
       concurrency: options.concurrency ?? inventory.concurrency,
       acceptNew: options.acceptNew ?? false,
+      links: options.links,
       onResult: (r) => options.onDone?.(toOutcome(r)),
     },
     async (connection): Promise<CommandResult> => {

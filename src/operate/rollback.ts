@@ -1,6 +1,7 @@
 import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory } from "../inventory/types.js";
+import type { NodeLinker } from "../transport/node-link.js";
 import { activate } from "../transport/worker-client.js";
 
 /**
@@ -20,11 +21,21 @@ export interface RollbackOutcome {
 
 export async function rollbackAll(
   inventory: Inventory,
-  options: { to?: string; concurrency?: number; acceptNew?: boolean; dryRun?: boolean } = {},
+  options: {
+    to?: string;
+    concurrency?: number;
+    acceptNew?: boolean;
+    dryRun?: boolean;
+    links?: NodeLinker | undefined;
+  } = {},
 ): Promise<RollbackOutcome[]> {
   const results = await onNodes(
     allNodes(inventory),
-    { concurrency: options.concurrency ?? inventory.concurrency, acceptNew: options.acceptNew ?? false },
+    {
+      concurrency: options.concurrency ?? inventory.concurrency,
+      acceptNew: options.acceptNew ?? false,
+      links: options.links,
+    },
     (connection) =>
       withAgent(
         connection,

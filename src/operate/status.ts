@@ -4,6 +4,7 @@ import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/n
 import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory, NodeRole } from "../inventory/types.js";
+import type { NodeLinker } from "../transport/node-link.js";
 import { manifestFromWire } from "../transport/worker-client.js";
 
 /** `status`: what every node runs, in one agent session (one SSH command) per node. */
@@ -26,11 +27,15 @@ export interface LeaderSet {
 export async function statusAll(
   inventory: Inventory,
   leader: LeaderSet | undefined,
-  options: { concurrency?: number; acceptNew?: boolean } = {},
+  options: { concurrency?: number; acceptNew?: boolean; links?: NodeLinker | undefined } = {},
 ): Promise<NodeStatus[]> {
   const results = await onNodes(
     allNodes(inventory),
-    { concurrency: options.concurrency ?? inventory.concurrency, acceptNew: options.acceptNew ?? false },
+    {
+      concurrency: options.concurrency ?? inventory.concurrency,
+      acceptNew: options.acceptNew ?? false,
+      links: options.links,
+    },
     (connection) =>
       withAgent(connection, { project: inventory.project.name, keep: 3 }, async (session, state) => {
         const manifest = manifestFromWire(state.manifest);

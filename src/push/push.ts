@@ -5,7 +5,7 @@ import type { LeaderExpectations } from "../core/node-checks.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { Resolution } from "../resolve/resolver.js";
-import type { NodeConnection } from "../transport/connection.js";
+import type { NodeLink, NodeLinker } from "../transport/node-link.js";
 import type { ArchiveCache } from "./archive.js";
 import { leaderReleaseOf } from "./leader-release.js";
 import {
@@ -43,6 +43,8 @@ export interface PushOptions {
   concurrency?: number;
   dryRun?: boolean;
   acceptNew?: boolean;
+  /** How nodes are reached (fleet/on-nodes.ts); directly by default. */
+  links?: NodeLinker | undefined;
   keep?: number;
   lockTimeoutSeconds?: number;
   /** Replace a project of the same name pushed from another leader or root (--replace). */
@@ -69,7 +71,7 @@ interface PushPlan {
 }
 
 async function pushOverConnection(
-  connection: NodeConnection,
+  connection: NodeLink,
   project: string,
   plan: Promise<PushPlan>,
   options: PushOptions,
@@ -161,6 +163,7 @@ export async function pushAll(
     {
       concurrency: options.concurrency ?? inventory.concurrency,
       acceptNew: options.acceptNew ?? false,
+      links: options.links,
       ...(options.signal ? { signal: options.signal } : {}),
       onStart: (node) => options.onEvent?.({ type: "node-start", node: node.name }),
       onResult: (r) => {

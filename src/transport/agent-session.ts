@@ -100,6 +100,13 @@ export interface AgentStreams {
   /** Emits "close" when the agent is gone, "error" on transport failure. */
   lifecycle: NodeJS.EventEmitter;
   close(): void;
+  /** Tells why the connection under the agent failed, when it knows (a direct SSH connection). */
+  onConnectionFailure?(listener: (reason: Error) => void): void;
+  /**
+   * Set when the agent has announced itself already (startAgent ran the bootstrap): the streams
+   * carry frames only, with what the login shell printed before the announcement, if anything.
+   */
+  announced?: { loginOutput?: PreambleSummary | undefined };
 }
 
 export function channelStreams(channel: ClientChannel): AgentStreams {
@@ -119,6 +126,26 @@ export interface AgentSessionOptions {
    * 0 waits as long as the requests do.
    */
   startTimeoutMs?: number;
+}
+
+/**
+ * Starts the agent on a node's connection through the bootstrap and waits until it has announced
+ * itself: the streams handed on carry frames only, whoever reads them next (a session of this
+ * process, or the daemon, which lends them to one command after another).
+ */
+export async function startAgent(connection: NodeConnection): Promise<AgentStreams> {
+  const streams: AgentStreams = {
+    ...channelStreams(await connection.channel(agentCommand(connection.node))),
+    onConnectionFailure: (listener) =>
+      connection.onClose((reason) => {
+        if (reason) listener(reason);
+      }),
+  };
+  const bootstrap = new AgentSession(connection.node, streams, {
+    startTimeoutMs: agentStartTimeoutMs(connection.node),
+  });
+  await bootstrap.started;
+  return bootstrap.detach();
 }
 
 export class AgentSession {
@@ -146,14 +173,18 @@ export class AgentSession {
       this.announcedReject = reject;
     });
     this.started.catch(() => {}); // also reported to every request waiting
-    streams.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
-    streams.stderr.on("data", (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString("utf8")).slice(-4000);
-    });
-    streams.lifecycle.on("close", () => this.fail(this.endedError()));
-    streams.lifecycle.on("error", (e: Error) =>
-      this.fail(new NodeError(node.name, `the agent's channel failed: ${e.message}`)),
-    );
+    streams.stdout.on("data", this.onStdout);
+    streams.stderr.on("data", this.onStderr);
+    // The connection's own failure (a stalled network) says more than its channel closing.
+    streams.onConnectionFailure?.((reason) => this.fail(reason));
+    streams.lifecycle.on("close", this.onClose);
+    streams.lifecycle.on("error", this.onError);
+    if (streams.announced) {
+      this.scanner = undefined;
+      this.loginOutput = streams.announced.loginOutput;
+      this.announcedResolve();
+      return;
+    }
     if (options.startTimeoutMs && options.startTimeoutMs > 0) {
       const seconds = options.startTimeoutMs / 1000;
       this.startTimer = setTimeout(() => {
@@ -164,18 +195,30 @@ export class AgentSession {
     streams.stdin.write(agentSourceMessage());
   }
 
+  private readonly onStdout = (chunk: Buffer) => this.onData(chunk);
+  private readonly onStderr = (chunk: Buffer) => {
+    this.stderr = (this.stderr + chunk.toString("utf8")).slice(-4000);
+  };
+  private readonly onClose = () => this.fail(this.endedError());
+  private readonly onError = (e: Error) =>
+    this.fail(new NodeError(this.node.name, `the agent's channel failed: ${e.message}`));
+
+  /**
+   * Stops reading the streams and hands them on, announced, to the next reader. Only between
+   * requests (startAgent calls it right after the announcement).
+   */
+  detach(): AgentStreams {
+    this.streams.stdout.removeListener("data", this.onStdout);
+    this.streams.stderr.removeListener("data", this.onStderr);
+    this.streams.lifecycle.removeListener("close", this.onClose);
+    this.streams.lifecycle.removeListener("error", this.onError);
+    this.ended = new NodeError(this.node.name, "the agent's streams were handed on");
+    return { ...this.streams, announced: { loginOutput: this.loginOutput } };
+  }
+
   /** Starts the agent on a node through the bootstrap and waits until it has announced itself. */
   static async start(connection: NodeConnection): Promise<AgentSession> {
-    const channel = await connection.channel(agentCommand(connection.node));
-    const session = new AgentSession(connection.node, channelStreams(channel), {
-      startTimeoutMs: agentStartTimeoutMs(connection.node),
-    });
-    // The connection's own failure (a stalled network) says more than its channel closing.
-    connection.onClose((reason) => {
-      if (reason) session.fail(reason);
-    });
-    await session.started;
-    return session;
+    return new AgentSession(connection.node, await startAgent(connection));
   }
 
   /** The last lines the node wrote on stderr, for an error message. */

@@ -53,6 +53,11 @@ async function readKeys(node: NodeSpec): Promise<IdentityKey[]> {
   return keys;
 }
 
+/** The node's identity files that need a passphrase (only a terminal can unlock them). */
+export async function passphraseKeys(node: NodeSpec): Promise<string[]> {
+  return (await readKeys(node)).filter((k) => k.encrypted).map((k) => k.file);
+}
+
 export class LoginPlan {
   /** What was offered to the node, for the message when it refuses. */
   private readonly offered: string[] = [];

@@ -113,6 +113,27 @@ export class NodeConnection {
     });
   }
 
+  /**
+   * Whether the node still answers over this connection, within `timeoutMs`. Asks the server to
+   * stop a port forwarding we never set up: a request with no effect that any live server answers
+   * (with a refusal), with no process started on the node.
+   */
+  probe(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      try {
+        this.client.unforwardIn("127.0.0.1", 1, () => {
+          clearTimeout(timer);
+          resolve(!this.closed);
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve(false);
+      }
+    });
+  }
+
   close(): void {
     if (!this.closed) this.client.end();
     this.closed = true;

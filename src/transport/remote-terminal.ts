@@ -1,5 +1,4 @@
-import type { ClientChannel } from "ssh2";
-import type { NodeConnection } from "./connection.js";
+import type { NodeLink, RemoteChannel } from "./node-link.js";
 
 /**
  * Runs a remote command attached to the local terminal: a real PTY in raw mode with window
@@ -16,7 +15,7 @@ export interface TerminalStreams {
 }
 
 export async function runAttached(
-  connection: NodeConnection,
+  connection: Pick<NodeLink, "channel">,
   command: string,
   options: { pty: boolean; streams?: TerminalStreams },
 ): Promise<number> {
@@ -28,7 +27,7 @@ export async function runAttached(
   const pty = options.pty
     ? { term: process.env.TERM ?? "xterm-256color", rows: stdout.rows ?? 24, cols: stdout.columns ?? 80 }
     : undefined;
-  const channel: ClientChannel = await connection.channel(command, pty);
+  const channel: RemoteChannel = await connection.channel(command, pty);
   const wasRaw = stdin.isTTY ? stdin.isRaw : false;
   const onResize = () => channel.setWindow(stdout.rows ?? 24, stdout.columns ?? 80, 0, 0);
   const onInput = (data: Buffer) => channel.write(data);

@@ -298,3 +298,25 @@ describe("validateInventory", () => {
     assert.equal(didYouMean("zzzzzz", ["host", "port"]), undefined);
   });
 });
+
+describe("the daemon key", () => {
+  test("seconds the daemon stays up unused, or off (YAML 1.1's false too)", () => {
+    const daemon = (value: unknown) =>
+      validateInventory({ daemon: value, workers: [] }, ctx()).inventory.daemon;
+    assert.equal(validateInventory({ workers: [] }, ctx()).inventory.daemon, undefined);
+    assert.equal(daemon(600), 600);
+    assert.equal(daemon(2.5), 2.5);
+    assert.equal(daemon("off"), "off");
+    assert.equal(daemon(false), "off");
+  });
+
+  test("anything else is refused, naming the key", () => {
+    for (const bad of [0, -5, "10m", true, "600", { idle: 10 }, 10 ** 9])
+      assert.match(
+        problem({ daemon: bad, workers: [] }),
+        /\(key daemon\): must be the seconds the daemon keeps/,
+      );
+    assert.match(problem({ daemon: "600", workers: [] }), /write it without quotes/);
+    assert.match(problem({ deamon: 5 }), /did you mean `daemon`/);
+  });
+});

@@ -415,6 +415,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         // the Slurm harness (slurm-cluster.ts) tests that route.
         project: { batchSystem: "single_machine", ...opts.project },
         defaults,
+        // Tests connect directly unless they test the daemon (which they then stop): none is left behind.
+        daemon: "off",
         workers: (opts.workers ?? workers).map((w) => ({
           name: w.name,
           host: "127.0.0.1",
