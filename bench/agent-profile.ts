@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -45,14 +46,21 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const spread = (xs: number[]) =>
   `${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
 
-/** One cold push into `deployDir`; returns the milliseconds of prepare + upload. */
+/** CPU time (user + system, ms) a process has used: wall time on a shared, loaded machine is noise. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime, fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** One cold push into `deployDir`: wall and agent CPU milliseconds of prepare + upload. */
 async function coldPush(
   deployDir: string,
   files: ManifestFile[],
   archive: Buffer,
   env: NodeJS.ProcessEnv = {},
   code: string = agentCode(),
-): Promise<number> {
+): Promise<{ wall: number; cpu: number }> {
   const { session, child } = localAgent(undefined, env, code);
   const exited = new Promise((resolve) => child.once("exit", resolve));
   try {
@@ -64,6 +72,7 @@ async function coldPush(
     });
     if (!hello.ok) throw new Error(`hello: ${hello.message}`);
     const started = performance.now();
+    const cpuBefore = cpuMs(child.pid!);
     const prepared = await session.request({
       op: "prepare",
       release: releaseIdOf(files),
@@ -75,7 +84,7 @@ async function coldPush(
     if (prepared.status !== "ready") throw new Error(`prepare: ${JSON.stringify(prepared)}`);
     const published = await session.request({ op: "upload" }, archive);
     if (published.status !== "published") throw new Error(`upload: ${JSON.stringify(published)}`);
-    return performance.now() - started;
+    return { wall: performance.now() - started, cpu: cpuMs(child.pid!) - cpuBefore };
   } finally {
     child.stdin?.end();
     await exited;
@@ -101,36 +110,54 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${args.size}: ${files.length} files, ${(bytes / 1048576).toFixed(1)} MiB, archive ${(archive.length / 1048576).toFixed(1)} MiB\n`,
     );
-    const agent: number[] = [];
-    const tar: number[] = [];
-    const before: number[] = [];
+    const agent = { wall: [] as number[], cpu: [] as number[] };
+    const before = { wall: [] as number[], cpu: [] as number[] };
+    const tar = { wall: [] as number[], cpu: [] as number[] };
     const oldCode = args.against
       ? execFileSync("git", ["show", `${args.against}:src/worker/agent.py`]).toString()
       : undefined;
-    // Alternating, after one warm-up each, so the page cache and the CPU's other load hit both alike.
+    const keep = (into: typeof agent, m: { wall: number; cpu: number }, i: number) => {
+      if (i < 0) return;
+      into.wall.push(m.wall);
+      into.cpu.push(m.cpu);
+    };
+    // Alternating, after one warm-up each, so the page cache and the CPU's other load hit all alike.
     for (let i = -1; i < Number(args.runs); i++) {
-      const deploy = join(tmp, `deploy-${i + 1}`);
-      const ms = await coldPush(deploy, files, archive);
+      keep(agent, await coldPush(join(tmp, `deploy-${i + 1}`), files, archive), i);
+      if (oldCode) keep(before, await coldPush(join(tmp, `old-${i + 1}`), files, archive, {}, oldCode), i);
       const into = join(tmp, `tar-${i + 1}`);
       const started = performance.now();
-      execFileSync("sh", ["-c", `mkdir "$1" && tar -C "$1" -xf "$2"`, "sh", into, archivePath]);
-      const tarMs = performance.now() - started;
-      const oldMs = oldCode ? await coldPush(join(tmp, `old-${i + 1}`), files, archive, {}, oldCode) : 0;
-      if (i >= 0) {
-        agent.push(ms);
-        tar.push(tarMs);
-        if (oldCode) before.push(oldMs);
-      }
-      await rm(join(tmp, `old-${i + 1}`), { recursive: true, force: true });
-      await rm(deploy, { recursive: true, force: true });
-      await rm(into, { recursive: true, force: true });
+      const timesFile = join(tmp, "tar-times.txt");
+      execFileSync("/usr/bin/time", [
+        "-f",
+        "%U %S",
+        "-o",
+        timesFile,
+        "sh",
+        "-c",
+        `mkdir "$1" && tar -C "$1" -xf "$2"`,
+        "sh",
+        into,
+        archivePath,
+      ]);
+      const [user, system] = readFileSync(timesFile, "utf8")
+        .trim()
+        .split("\n")
+        .at(-1)!
+        .split(" ")
+        .map(Number);
+      keep(tar, { wall: performance.now() - started, cpu: (user! + system!) * 1000 }, i);
+      for (const d of [`deploy-${i + 1}`, `old-${i + 1}`, `tar-${i + 1}`])
+        await rm(join(tmp, d), { recursive: true, force: true });
     }
-    process.stdout.write(`agent, prepare + upload into an empty deploy directory: ${spread(agent)}\n`);
+    const line = (what: string, m: typeof agent) => `${what}: CPU ${spread(m.cpu)}; wall ${spread(m.wall)}\n`;
+    process.stdout.write(line("agent, prepare + upload into an empty deploy directory", agent));
     if (oldCode)
       process.stdout.write(
-        `agent of ${args.against}, the same: ${spread(before)}; this one / that one = ${(median(agent) / median(before)).toFixed(2)}\n`,
+        line(`agent of ${args.against}, the same`, before) +
+          `this agent / that one: CPU ${(median(agent.cpu) / median(before.cpu)).toFixed(2)}, wall ${(median(agent.wall) / median(before.wall)).toFixed(2)}\n`,
       );
-    process.stdout.write(`system tar -x of the same archive (no hashing, no checks): ${spread(tar)}\n`);
+    process.stdout.write(line("system tar -x of the same archive (no hashing, no checks)", tar));
     const stats = join(tmp, "agent.prof");
     await coldPush(join(tmp, "deploy-profiled"), files, archive, { SYNC_CLUSTER_AGENT_PROFILE: stats });
     process.stdout.write(
