@@ -1,20 +1,42 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { accessSync, appendFileSync, constants, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { type Cluster, sshdAvailable, startCluster } from "../test/harness/cluster.js";
+import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
+import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
+import {
+  asFirstPushes,
+  daemonAvailable,
+  daemonPeakRssMb,
+  heldDaemonDir,
+  stopDaemon,
+  syncClusterViaDaemon,
+} from "./daemon-scenario.js";
+import { describeMachine, machineLine } from "./machine.js";
 import { lineChart, type Series } from "./svg-chart.js";
+import {
+  type LatencyRow,
+  median,
+  percentile,
+  type Row,
+  type ScaleRss,
+  type Scenario,
+  targetsTable,
+} from "./targets.js";
 import { type Context, PUSH_TOOLS, parallelRsync, type Sample, syncCluster, type Tool } from "./tools.js";
-import { type LatencyResult, lsyncdLatency, syncClusterLatency } from "./watch-latency.js";
+import { lsyncdLatency, syncClusterLatency } from "./watch-latency.js";
 import { generateWorkload, type WorkloadSize } from "./workload.js";
 
 /**
  * `npm run bench`: sync-cluster against parallel-rsync, an `rsync` loop under `xargs -P`,
  * `tar | ssh` and lsyncd, on the same workloads and the same local sshd workers, alternating
- * tools run by run. Prints medians and ratios; writes bench/results/{results.json,results.md}
- * and SVG charts. `--scale` adds a run with 64 workers.
+ * tools run by run, at every round trip of `--rtt` (a DelayProxy in front of each worker, for
+ * sync-cluster and the anchors alike). Prints medians with min and max, the leader's CPU per push,
+ * the machine, and issue 18's target ratios; writes bench/results/{results.json,results.md} and
+ * SVG charts. `--scale` adds a run with 64 workers. Pushes through the daemon are measured when
+ * the CLI has one (bench/daemon-scenario.ts).
  */
 
 const { values: args } = parseArgs({
@@ -25,52 +47,43 @@ const { values: args } = parseArgs({
     "watch-samples": { type: "string", default: "25" },
     scale: { type: "boolean", default: false },
     "scale-workers": { type: "string", default: "8,16,32,64" },
+    rtt: { type: "string", default: "0,20" },
+    /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
+    out: { type: "string", default: "bench/results" },
   },
 });
 
 const BIN = join(process.cwd(), "bin", "sync-cluster");
-const RESULTS = join(process.cwd(), "bench", "results");
+const RESULTS = resolve(args.out!);
 const USER = "scbench";
+/** The anchors' commands and the Debian packages that bring them (bench/install-anchors installs them all). */
 const ANCHORS: Record<string, string> = { "parallel-rsync": "pssh", rsync: "rsync", lsyncd: "lsyncd" };
-
-type Scenario = "cold" | "noop" | "incremental";
-
-interface Row {
-  scenario: Scenario;
-  size: WorkloadSize;
-  workers: number;
-  tool: string;
-  samples: Sample[];
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2 : Number.NaN;
-};
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
-};
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** Installs the anchors with apt when we may; a missing one is reported, never skipped silently. */
-function ensureAnchors(): string[] {
-  const missing = Object.entries(ANCHORS).filter(([cmd]) => !existsSync(`/usr/bin/${cmd}`));
-  if (missing.length && process.getuid?.() === 0) {
-    log(`installing anchors: ${missing.map(([, pkg]) => pkg).join(" ")}`);
-    execFileSync(
-      "apt-get",
-      ["install", "-y", "-q", "--no-install-recommends", ...missing.map(([, p]) => p)],
-      {
-        stdio: "inherit",
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      },
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? "").split(":").some((dir) => {
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The anchors missing on this machine, each said with the way to install it; none is skipped silently. */
+function missingAnchors(): string[] {
+  const missing = Object.keys(ANCHORS).filter((command) => !onPath(command));
+  if (missing.length)
+    log(
+      `MISSING anchors, not measured: ${missing.map((c) => `${c} (Debian package ${ANCHORS[c]})`).join(", ")}.\n` +
+        "Install them with: sudo bench/install-anchors   (or: sudo apt-get install " +
+        `${[...new Set(missing.map((c) => ANCHORS[c]))].join(" ")})`,
     );
-  }
-  return Object.keys(ANCHORS).filter((cmd) => !existsSync(`/usr/bin/${cmd}`));
+  return missing;
 }
 
 /** Workers log in as a plain /bin/sh user, as on a cluster node (root's shell here runs pyenv on every login). */
@@ -91,22 +104,68 @@ async function editFiles(root: string, modules: string[], count: number, round: 
     await appendFile(join(root, modules[(round * count + i) % modules.length]!), `# edit ${round}.${i}\n`);
 }
 
+/**
+ * The workers as reached through a DelayProxy each (10 ms each way for a 20 ms round trip): the
+ * same sshd, host key and directories on another port, which known_hosts learns, so sync-cluster
+ * and the anchors' ssh alike connect through the proxy.
+ */
+async function delayedWorkers(
+  cluster: Cluster,
+  rttMs: number,
+): Promise<{ workers: WorkerHandle[]; proxies: DelayProxy[] }> {
+  if (rttMs === 0) return { workers: cluster.workers, proxies: [] };
+  const proxies = await Promise.all(cluster.workers.map((w) => new DelayProxy(w.port, rttMs / 2).start()));
+  const workers = cluster.workers.map((w, i): WorkerHandle => {
+    const [type, key] = readFileSync(join(w.dir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
+    appendFileSync(cluster.knownHosts, `[127.0.0.1]:${proxies[i]!.port} ${type} ${key}\n`);
+    return {
+      name: w.name,
+      port: proxies[i]!.port,
+      dir: w.dir,
+      venv: w.venv,
+      deployDir: w.deployDir,
+      pid: () => w.pid(),
+      stop: () => w.stop(),
+      start: () => w.start(),
+      python: () => w.python(),
+    };
+  });
+  return { workers, proxies };
+}
+
 function contextFor(
   cluster: Cluster,
-  workers: number,
+  workers: WorkerHandle[],
   root: string,
   tmp: string,
   user: string,
   fileList: string,
+  rttMs: number,
 ): Context {
-  const slice = cluster.workers.slice(0, workers);
-  const inventory = join(tmp, `inventory-${workers}.yaml`);
-  cluster.writeInventory({
-    workers: slice,
-    project: { root, entry: "-m workflow.main", name: "bench", python: "/usr/bin/python3" },
-  });
-  execFileSync("cp", [cluster.inventoryPath, inventory]);
-  return { cluster, workers: slice, root, inventory, fileList, user, bin: BIN, tmp };
+  // Both let pushes go through a daemon, as a user's do: the plain rows stop theirs before each
+  // push, so each is a first push; "via daemon" keeps its own (bench/daemon-scenario.ts).
+  const inventoryOf = (name: string, daemon: number) => {
+    const path = join(tmp, `inventory-${name}-${workers.length}-${rttMs}ms.yaml`);
+    cluster.writeInventory({
+      workers,
+      project: { root, entry: "-m workflow.main", name, python: "/usr/bin/python3" },
+      extra: { daemon },
+    });
+    execFileSync("cp", [cluster.inventoryPath, path]);
+    return path;
+  };
+  return {
+    cluster,
+    workers,
+    root,
+    inventory: inventoryOf("bench", 600),
+    daemonInventory: inventoryOf("bench-daemon", 600),
+    fileList,
+    user,
+    bin: BIN,
+    tmp,
+    oneWayMs: rttMs / 2,
+  };
 }
 
 async function runScenario(
@@ -123,6 +182,7 @@ async function runScenario(
     const order = tools.map((_, i) => tools[(i + Math.max(0, round)) % tools.length]!);
     for (const tool of order) {
       if (scenario === "cold") await tool.clear(ctx);
+      await tool.before?.(ctx);
       const sample = await tool.push(ctx);
       if (!sample.ok) log(`  ${tool.name} FAILED: ${sample.error}`);
       if (round >= 0) out.get(tool.name)!.push(sample);
@@ -131,24 +191,21 @@ async function runScenario(
   return out;
 }
 
-function summarize(
-  rows: Row[],
-  latency: { size: WorkloadSize; workers: number; results: LatencyResult[] }[],
-): string {
+function summarize(rows: Row[], latency: LatencyRow[], machine: string): string {
   const lines = [
     "# sync-cluster benchmark",
     "",
-    `Run on ${new Date().toISOString()}, ${process.platform}, 2 cores; times in seconds (median, min-max).`,
+    `Run on ${machine}. The leader and every worker share this machine. Times in seconds: median (min-max); leader CPU: user + system seconds of the tool and every process it starts (ssh clients included), per push.`,
     "",
   ];
   const groups = new Map<string, Row[]>();
   for (const r of rows) {
-    const key = `${r.scenario} | ${r.size} | ${r.workers}`;
+    const key = `${r.scenario} | ${r.size} | ${r.workers} | ${r.rttMs}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   lines.push(
-    "| scenario | workload | workers | tool | time (s) | sync-cluster / tool | leader CPU (s) | peak RSS (MB) | bytes/worker |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| scenario | workload | workers | round trip | tool | time (s) | sync-cluster / tool | leader CPU per push (s) | peak RSS (MB) | bytes/worker |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   );
   for (const [, group] of groups) {
     const ours = median(group.find((r) => r.tool === "sync-cluster")?.samples.map((s) => s.ms) ?? []);
@@ -157,8 +214,9 @@ function summarize(
       const m = median(ms);
       const ratio = r.tool === "sync-cluster" ? "" : (ours / m).toFixed(2);
       const bytes = median(r.samples.map((s) => s.bytesPerWorker ?? Number.NaN));
+      const cpu = r.samples.map((s) => s.cpuSeconds);
       lines.push(
-        `| ${r.scenario} | ${r.size} | ${r.workers} | ${r.tool} | ${(m / 1000).toFixed(2)} (${(Math.min(...ms) / 1000).toFixed(2)}-${(Math.max(...ms) / 1000).toFixed(2)}) | ${ratio} | ${median(r.samples.map((s) => s.cpuSeconds)).toFixed(2)} | ${median(r.samples.map((s) => s.peakRssMb)).toFixed(0)} | ${Number.isNaN(bytes) ? "-" : Math.round(bytes)} |`,
+        `| ${r.scenario} | ${r.size} | ${r.workers} | ${r.rttMs} ms | ${r.tool} | ${(m / 1000).toFixed(2)} (${(Math.min(...ms) / 1000).toFixed(2)}-${(Math.max(...ms) / 1000).toFixed(2)}) | ${ratio} | ${median(cpu).toFixed(2)} (${Math.min(...cpu).toFixed(2)}-${Math.max(...cpu).toFixed(2)}) | ${median(r.samples.map((s) => s.peakRssMb)).toFixed(0)} | ${Number.isNaN(bytes) ? "-" : Math.round(bytes)} |`,
       );
     }
   }
@@ -189,11 +247,10 @@ function summarize(
   return `${lines.join("\n")}\n`;
 }
 
-async function charts(
-  rows: Row[],
-  latency: { size: WorkloadSize; workers: number; results: LatencyResult[] }[],
-): Promise<string[]> {
+async function charts(allRows: Row[], latency: LatencyRow[]): Promise<string[]> {
   const written: string[] = [];
+  // The charts show loopback; the delayed runs are in the tables.
+  const rows = allRows.filter((r) => r.rttMs === 0);
   const sizes: WorkloadSize[] = ["small", "medium", "large"];
   for (const scenario of ["cold", "noop", "incremental"] as Scenario[]) {
     const medium = rows.filter((r) => r.scenario === scenario && r.size === "medium");
@@ -257,7 +314,13 @@ async function charts(
   return written;
 }
 
-async function scaleRun(user: string, tmp: string, workerCounts: number[], runs: number): Promise<string> {
+async function scaleRun(
+  user: string,
+  tmp: string,
+  workerCounts: number[],
+  runs: number,
+  withDaemon: boolean,
+): Promise<{ markdown: string; rss: ScaleRss }> {
   const max = Math.max(...workerCounts);
   log(`\nscale: starting ${max} workers`);
   const cluster = await startCluster({ workers: max, user });
@@ -269,6 +332,7 @@ async function scaleRun(user: string, tmp: string, workerCounts: number[], runs:
     "|---|---|---|---|",
   ];
   const points: { n: number; cold: number; incr: number }[] = [];
+  const rss: ScaleRss = { workers: max, watchMb: null, daemonMb: null };
   try {
     const workload = await generateWorkload(join(tmp, "scale", "bench"), "medium");
     const fileList = join(tmp, "scale-files.txt");
@@ -282,7 +346,10 @@ async function scaleRun(user: string, tmp: string, workerCounts: number[], runs:
     await writeFile(fileList, resolved.files.map((f) => f.path).join("\n") + "\n");
     for (const n of workerCounts) {
       // Fixed concurrency, so the time shows how the per-worker cost adds up.
-      const ctx = { ...contextFor(cluster, n, workload.root, tmp, user, fileList), concurrency: 16 };
+      const ctx = {
+        ...contextFor(cluster, cluster.workers.slice(0, n), workload.root, tmp, user, fileList, 0),
+        concurrency: 16,
+      };
       const tools = [syncCluster, parallelRsync];
       const cold = await runScenario(ctx, "cold", tools, runs, async () => {});
       const incr = await runScenario(ctx, "incremental", tools, runs, (round) =>
@@ -296,8 +363,19 @@ async function scaleRun(user: string, tmp: string, workerCounts: number[], runs:
         if (t.name === "sync-cluster") points.push({ n, cold: c, incr: i });
       }
     }
-    const ctx = contextFor(cluster, max, workload.root, tmp, user, fileList);
+    const ctx = contextFor(cluster, cluster.workers, workload.root, tmp, user, fileList, 0);
     const watch = await syncClusterLatency(ctx, workload.modules[0]!, 5);
+    rss.watchMb = watch.peakRssMb;
+    if (withDaemon) {
+      // The daemon holding every worker: one push through it to all of them, then its peak RSS.
+      const pushed = await syncClusterViaDaemon.push(ctx);
+      rss.daemonMb = pushed.ok ? daemonPeakRssMb(heldDaemonDir(ctx)) : null;
+      await stopDaemon(ctx, heldDaemonDir(ctx));
+      lines.push(
+        "",
+        `Peak RSS of the daemon holding ${max} workers: ${rss.daemonMb?.toFixed(0) ?? `not measured (${pushed.error})`} MB.`,
+      );
+    }
     lines.push(
       "",
       `Leader peak RSS while watching ${max} workers: ${watch.peakRssMb?.toFixed(0) ?? "?"} MB (p50 latency ${median(watch.latenciesMs).toFixed(0)} ms).`,
@@ -338,27 +416,82 @@ async function scaleRun(user: string, tmp: string, workerCounts: number[], runs:
   } finally {
     await cluster.stop();
   }
-  return lines.join("\n");
+  return { markdown: lines.join("\n"), rss };
+}
+
+/** Cold, no-op and 10-file incremental pushes at one size, worker count and round trip. */
+async function pushScenarios(
+  ctx: Context,
+  tools: Tool[],
+  at: { size: WorkloadSize; rttMs: number },
+  runs: number,
+  edit: () => Promise<void>,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  const n = ctx.workers.length;
+  for (const scenario of ["cold", "noop", "incremental"] as Scenario[]) {
+    const results = await runScenario(ctx, scenario, tools, runs, edit);
+    const ours = median(results.get("sync-cluster")!.map((s) => s.ms));
+    for (const [tool, samples] of results) {
+      rows.push({ scenario, size: at.size, workers: n, rttMs: at.rttMs, tool, samples });
+      const m = median(samples.map((s) => s.ms));
+      const cpu = median(samples.map((s) => s.cpuSeconds));
+      log(
+        `  ${scenario.padEnd(11)} ${String(n).padStart(2)} workers ${String(at.rttMs).padStart(3)} ms  ${tool.padEnd(23)} ${(m / 1000).toFixed(2)} s (${(Math.min(...samples.map((s) => s.ms)) / 1000).toFixed(2)}-${(Math.max(...samples.map((s) => s.ms)) / 1000).toFixed(2)}), leader CPU ${cpu.toFixed(2)} s${tool === "sync-cluster" ? "" : `  (sync-cluster / ${tool} = ${(ours / m).toFixed(2)})`}`,
+      );
+    }
+  }
+  return rows;
+}
+
+async function watchLatency(ctx: Context, rel: string, missing: string[]): Promise<LatencyRow["results"]> {
+  const results = [await syncClusterLatency(ctx, rel, Number(args["watch-samples"]))];
+  if (!missing.includes("lsyncd"))
+    results.push(await lsyncdLatency(ctx, rel, Math.min(10, Number(args["watch-samples"]))));
+  for (const r of results) {
+    log(
+      r.latenciesMs.length
+        ? `  watch       ${String(ctx.workers.length).padStart(2)} workers  ${r.tool.padEnd(18)} p50 ${median(r.latenciesMs).toFixed(0)} ms, p95 ${percentile(r.latenciesMs, 95).toFixed(0)} ms`
+        : `  watch ${r.tool} FAILED: ${r.error}`,
+    );
+  }
+  return results;
 }
 
 async function main(): Promise<void> {
   if (!sshdAvailable()) throw new Error("the benchmark needs sshd: run .ci/install-deps");
-  const missing = ensureAnchors();
-  if (missing.length) log(`MISSING anchors (not measured): ${missing.join(", ")}`);
+  const machine = machineLine(describeMachine());
+  log(`sync-cluster benchmark, ${machine}`);
+  const missing = missingAnchors();
   const user = ensureUser();
   const sizes = args.sizes!.split(",") as WorkloadSize[];
   const workerCounts = args.workers!.split(",").map(Number);
+  const rtts = args.rtt!.split(",").map(Number);
   const runs = Number(args.runs);
   const tmp = await mkdtemp(join(tmpdir(), "sc-bench-"));
   await mkdir(RESULTS, { recursive: true });
   if (user !== "root") execFileSync("chmod", ["755", tmp]);
+  const withDaemon = daemonAvailable(BIN);
+  log(
+    withDaemon
+      ? "this sync-cluster has a daemon: measuring first pushes (none running) and later pushes through it"
+      : "this sync-cluster has no `daemon` command: pushes through a daemon are not measured",
+  );
   const cluster = await startCluster({ workers: Math.max(...workerCounts), user });
   const rows: Row[] = [];
-  const latency: { size: WorkloadSize; workers: number; results: LatencyResult[] }[] = [];
-  const tools = PUSH_TOOLS.filter(
-    (t) => !(t.name === "parallel-rsync" && missing.includes("parallel-rsync")),
-  );
+  const latency: LatencyRow[] = [];
+  const pushTools = PUSH_TOOLS.filter((t) => !missing.includes(t.name));
+  const tools = withDaemon
+    ? [...pushTools.map((t) => (t === syncCluster ? asFirstPushes(t) : t)), syncClusterViaDaemon]
+    : pushTools;
+  const proxies: DelayProxy[] = [];
   try {
+    const reached = new Map<number, WorkerHandle[]>();
+    for (const rtt of rtts) {
+      const delayed = await delayedWorkers(cluster, rtt);
+      proxies.push(...delayed.proxies);
+      reached.set(rtt, delayed.workers);
+    }
     for (const size of sizes) {
       const workload = await generateWorkload(join(tmp, size, "bench"), size);
       const resolved = JSON.parse(
@@ -374,59 +507,53 @@ async function main(): Promise<void> {
       log(
         `\n${size}: ${resolved.files.length} files, ${(bytes / 1048576).toFixed(1)} MiB shipped (of a tree with .git, a venv and data)`,
       );
-      for (const n of workerCounts) {
-        if (size === "large" && n !== Math.max(...workerCounts)) continue;
-        const ctx = contextFor(cluster, n, workload.root, tmp, user, fileList);
-        let round = 0;
-        for (const scenario of ["cold", "noop", "incremental"] as Scenario[]) {
-          const results = await runScenario(ctx, scenario, tools, runs, () =>
-            editFiles(workload.root, workload.modules, 10, round++),
-          );
-          const ours = median(results.get("sync-cluster")!.map((s) => s.ms));
-          for (const [tool, samples] of results) {
-            rows.push({ scenario, size, workers: n, tool, samples });
-            const m = median(samples.map((s) => s.ms));
-            log(
-              `  ${scenario.padEnd(11)} ${String(n).padStart(2)} workers  ${tool.padEnd(14)} ${(m / 1000).toFixed(2)} s${tool === "sync-cluster" ? "" : `  (sync-cluster / ${tool} = ${(ours / m).toFixed(2)})`}`,
-            );
-          }
+      let round = 0;
+      const edit = () => editFiles(workload.root, workload.modules, 10, round++);
+      for (const rtt of rtts)
+        for (const n of workerCounts) {
+          if (size === "large" && n !== Math.max(...workerCounts)) continue;
+          const workers = reached.get(rtt)!.slice(0, n);
+          const ctx = contextFor(cluster, workers, workload.root, tmp, user, fileList, rtt);
+          rows.push(...(await pushScenarios(ctx, tools, { size, rttMs: rtt }, runs, edit)));
+          if (withDaemon) await stopDaemon(ctx, heldDaemonDir(ctx));
+          // Watch is measured on loopback (the issue's target is at delay 0).
+          if (size === "medium" && rtt === 0)
+            latency.push({
+              size,
+              workers: n,
+              results: await watchLatency(ctx, workload.modules[1]!, missing),
+            });
         }
-        if (size === "medium") {
-          const rel = workload.modules[1]!;
-          const results = [await syncClusterLatency(ctx, rel, Number(args["watch-samples"]))];
-          if (!missing.includes("lsyncd"))
-            results.push(await lsyncdLatency(ctx, rel, Math.min(10, Number(args["watch-samples"]))));
-          latency.push({ size, workers: n, results });
-          for (const r of results) {
-            log(
-              r.latenciesMs.length
-                ? `  watch       ${String(n).padStart(2)} workers  ${r.tool.padEnd(18)} p50 ${median(r.latenciesMs).toFixed(0)} ms, p95 ${percentile(r.latenciesMs, 95).toFixed(0)} ms`
-                : `  watch ${r.tool} FAILED: ${r.error}`,
-            );
-          }
-        }
-      }
     }
   } finally {
+    await Promise.all(proxies.map((p) => p.stop()));
     await cluster.stop();
   }
-  let markdown = summarize(rows, latency);
-  if (args.scale)
-    markdown += await scaleRun(
+  let markdown = summarize(rows, latency, machine);
+  let scale: ScaleRss | undefined;
+  if (args.scale) {
+    const run = await scaleRun(
       user,
       tmp,
       args["scale-workers"]!.split(",").map(Number),
       Math.max(1, runs - 1),
+      withDaemon,
     );
+    markdown += run.markdown;
+    scale = run.rss;
+  }
+  const targets = targetsTable(rows, latency, scale);
+  log(`\n${targets.join("\n")}`);
+  markdown += `\n${targets.join("\n")}\n`;
   const images = await charts(rows, latency);
   markdown += `\n${images.map((f) => `![${f}](${f})`).join("\n")}\n`;
   await writeFile(join(RESULTS, "results.md"), markdown);
   await writeFile(
     join(RESULTS, "results.json"),
-    JSON.stringify({ date: new Date().toISOString(), rows, latency }, null, 1),
+    JSON.stringify({ machine: describeMachine(), rows, latency, scale }, null, 1),
   );
   await rm(tmp, { recursive: true, force: true });
-  log(`\nwrote bench/results/results.md, results.json and ${images.length} chart(s)`);
+  log(`\nwrote ${args.out}/results.md, results.json and ${images.length} chart(s)`);
 }
 
 await main();

@@ -32,6 +32,10 @@ export interface Context {
   tmp: string;
   /** Workers handled at once; default all of them. */
   concurrency?: number;
+  /** The same workers as a second project ("bench-daemon"), for the pushes through the daemon. */
+  daemonInventory?: string;
+  /** One-way delay added in front of every worker (DelayProxy), 0 for none. */
+  oneWayMs: number;
 }
 
 const parallelism = (ctx: Context) => String(ctx.concurrency ?? ctx.workers.length);
@@ -40,6 +44,8 @@ export interface Tool {
   name: string;
   /** Removes what this tool put on the workers (not timed). */
   clear(ctx: Context): Promise<void>;
+  /** Runs before every push, not timed (e.g. stopping a daemon so that the push is a first one). */
+  before?(ctx: Context): Promise<void>;
   push(ctx: Context): Promise<Sample>;
 }
 
@@ -95,26 +101,49 @@ async function clearDir(ctx: Context, name: string): Promise<void> {
   await Promise.all(ctx.workers.map((w) => rm(join(w.dir, name), { recursive: true, force: true })));
 }
 
+/** What a sync-cluster tool pushes to: its own project name on the workers, its own leader cache. */
+export interface SyncClusterTarget {
+  /** The inventory naming the project (and so the deploy directory on each worker). */
+  inventory: string;
+  project: string;
+  cache: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function clearSyncCluster(ctx: Context, target: SyncClusterTarget): Promise<void> {
+  await Promise.all(
+    ctx.workers.map((w) => rm(join(w.deployDir, target.project), { recursive: true, force: true })),
+  );
+  await rm(join(ctx.tmp, target.cache), { recursive: true, force: true });
+}
+
+export async function pushWithSyncCluster(ctx: Context, target: SyncClusterTarget): Promise<Sample> {
+  const r = await timed([ctx.bin, "push", "-i", target.inventory, "-j", parallelism(ctx), "--json"], {
+    tmp: ctx.tmp,
+    env: { ...process.env, PYTHONPATH: "", XDG_CACHE_HOME: join(ctx.tmp, target.cache), ...target.env },
+  });
+  if (r.ok) {
+    const doc = JSON.parse(r.stdout) as { nodes: { result?: { bytesSent: number } }[] };
+    const bytes = doc.nodes.map((n) => n.result?.bytesSent ?? 0);
+    r.bytesPerWorker = bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length);
+  }
+  return r;
+}
+
+/** Once the CLI has a daemon (bench/daemon-scenario.ts), this one's is stopped before each push. */
+export const FIRST_PUSH_DAEMON = "daemon-first-push";
+
+const direct = (ctx: Context): SyncClusterTarget => ({
+  inventory: ctx.inventory,
+  project: "bench",
+  cache: "cache",
+  env: { SYNC_CLUSTER_DAEMON_DIR: join(ctx.tmp, FIRST_PUSH_DAEMON) },
+});
+
 export const syncCluster: Tool = {
   name: "sync-cluster",
-  async clear(ctx) {
-    await Promise.all(
-      ctx.workers.map((w) => rm(join(w.deployDir, "bench"), { recursive: true, force: true })),
-    );
-    await rm(join(ctx.tmp, "cache"), { recursive: true, force: true });
-  },
-  async push(ctx) {
-    const r = await timed([ctx.bin, "push", "-i", ctx.inventory, "-j", parallelism(ctx), "--json"], {
-      tmp: ctx.tmp,
-      env: { ...process.env, PYTHONPATH: "", XDG_CACHE_HOME: join(ctx.tmp, "cache") },
-    });
-    if (r.ok) {
-      const doc = JSON.parse(r.stdout) as { nodes: { result?: { bytesSent: number } }[] };
-      const bytes = doc.nodes.map((n) => n.result?.bytesSent ?? 0);
-      r.bytesPerWorker = bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length);
-    }
-    return r;
-  },
+  clear: (ctx) => clearSyncCluster(ctx, direct(ctx)),
+  push: (ctx) => pushWithSyncCluster(ctx, direct(ctx)),
 };
 
 export const parallelRsync: Tool = {

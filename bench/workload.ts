@@ -55,7 +55,9 @@ function pythonModule(random: () => number, bytes: number, imports: string[]): s
   let n = 0;
   while (size < bytes) {
     const a = WORDS[Math.floor(random() * WORDS.length)]!;
-    const b = WORDS[Math.floor(random() * WORDS.length)]!;
+    // Never the same word twice: `def f(value, value=1)` is a syntax error, which push refuses.
+    const ai = WORDS.indexOf(a);
+    const b = WORDS[(ai + 1 + Math.floor(random() * (WORDS.length - 1))) % WORDS.length]!;
     const k = Math.floor(random() * 1e6);
     const fn = `\n\ndef ${a}_${b}_${n}(${a}, ${b}=${k}):\n    """Combine ${a} and ${b}."""\n    ${a}_${b} = [${a} * i + ${b} for i in range(${k % 97})]\n    return sum(${a}_${b}) % ${k + 1}\n`;
     lines.push(fn);

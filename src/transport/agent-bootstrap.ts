@@ -22,9 +22,8 @@ export function agentCode(): Buffer {
 }
 
 /** What the bootstrap reads from stdin before the first request frame: the length, a newline, the source. */
-export function agentSourceMessage(): Buffer {
-  const source = agentCode();
-  return Buffer.concat([Buffer.from(`${source.length}\n`, "latin1"), source]);
+export function agentSourceMessage(source: Buffer = agentCode()): Buffer {
+  return Buffer.concat([Buffer.from(`${source.length}\n`, "ascii"), source]);
 }
 
 /**

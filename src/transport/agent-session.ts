@@ -126,6 +126,8 @@ export interface AgentSessionOptions {
    * 0 waits as long as the requests do.
    */
   startTimeoutMs?: number;
+  /** The agent's source the bootstrap is given (default: this sync-cluster's; a benchmark compares another). */
+  source?: Buffer;
 }
 
 /**
@@ -192,7 +194,7 @@ export class AgentSession {
       }, options.startTimeoutMs);
     }
     // The bootstrap reads the source first; the requests follow it on the same stream.
-    streams.stdin.write(agentSourceMessage());
+    streams.stdin.write(agentSourceMessage(options.source));
   }
 
   private readonly onStdout = (chunk: Buffer) => this.onData(chunk);
