@@ -8,7 +8,7 @@ import { test } from "node:test";
  * nothing else. The pure core (manifest, delta, plans, rules, parsers) imports nothing outside
  * itself; transport executes requests; the commands (check, push, operate, watch) sit on top of
  * it; the CLI parses and prints. `worker` is the Python agent: nothing imports its code.
- * `(root)` is src/'s own files (python-source.ts, and errors.ts re-exporting core/errors.ts).
+ * `(root)` is src/'s own files (python-source.ts).
  */
 const LAYERS: Record<string, readonly string[]> = {
   core: [],

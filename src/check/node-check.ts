@@ -1,4 +1,5 @@
 import { NodeError } from "../core/errors.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import {
   CHECK_TITLES,
   type CheckResult,
@@ -8,7 +9,6 @@ import {
   type NodeCheckFacts,
   nodePasses,
 } from "../core/node-checks.js";
-import type { NodeSpec } from "../inventory/types.js";
 import type { AgentSession } from "../transport/agent-session.js";
 import { check, fix } from "../transport/worker-client.js";
 

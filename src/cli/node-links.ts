@@ -1,8 +1,8 @@
 import { Option } from "commander";
 import { DEFAULT_IDLE_SECONDS } from "../core/daemon-policy.js";
+import type { Inventory } from "../core/inventory-types.js";
 import { DaemonLinker } from "../daemon/client.js";
 import { daemonPlace } from "../daemon/place.js";
-import type { Inventory } from "../inventory/types.js";
 import { directLinker, type NodeLinker } from "../transport/node-link.js";
 
 /** How a command reaches its nodes: through the user's daemon unless something says otherwise. */

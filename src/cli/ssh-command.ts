@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import { selectNodes } from "../core/node-selector.js";
 import { remoteCommand } from "../core/remote-command.js";
 import { allNodes } from "../fleet/on-nodes.js";
-import type { NodeSpec } from "../inventory/types.js";
 import { runAttached } from "../transport/remote-terminal.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { inventoryFor } from "./project-context.js";

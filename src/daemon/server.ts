@@ -2,9 +2,9 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:f
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { AgentFrameFollower } from "../core/agent-frames.js";
 import { DEFAULT_IDLE_SECONDS, idleExpired, sleptBetween } from "../core/daemon-policy.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import { connectionKey } from "../core/node-key.js";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/stream-mux.js";
-import type { NodeSpec } from "../inventory/types.js";
 import type { AgentStreams } from "../transport/agent-session.js";
 import { passphraseKeys } from "../transport/authentication.js";
 import { HeldNode } from "./held-node.js";

@@ -6,8 +6,8 @@ import SSHConfig from "ssh-config";
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import { InventoryError } from "../core/errors.js";
 import { type SshHostConfig, validateInventory } from "../core/inventory-schema.js";
+import type { Inventory } from "../core/inventory-types.js";
 import type { MetadataTexts } from "../core/project-name.js";
-import type { Inventory } from "./types.js";
 import { listWorkers } from "./workers-command.js";
 
 /**

@@ -1,7 +1,7 @@
+import type { Inventory, NodeSpec } from "../core/inventory-types.js";
 import { LineSplitter } from "../core/line-splitter.js";
 import { remoteCommand } from "../core/remote-command.js";
 import { type NodeResult, onNodes } from "../fleet/on-nodes.js";
-import type { Inventory, NodeSpec } from "../inventory/types.js";
 import type { NodeLinker } from "../transport/node-link.js";
 
 /** `exec`: one command on many nodes, bounded like push, output kept apart per node and stream. */

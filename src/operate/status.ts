@@ -1,9 +1,9 @@
 import { checkNode } from "../check/node-check.js";
+import type { Inventory, NodeRole } from "../core/inventory-types.js";
 import type { ManifestFile } from "../core/manifest.js";
 import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
 import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
-import type { Inventory, NodeRole } from "../inventory/types.js";
 import type { NodeLinker } from "../transport/node-link.js";
 import { manifestFromWire } from "../transport/worker-client.js";
 

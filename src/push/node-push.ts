@@ -1,9 +1,9 @@
 import { NodeError } from "../core/errors.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import type { ManifestFile } from "../core/manifest.js";
 import { entryVerdict } from "../core/node-checks.js";
 import { originConflict, type ProjectOrigin } from "../core/project-origin.js";
 import { type PublishPlan, planPublish } from "../core/publish-plan.js";
-import type { NodeSpec } from "../inventory/types.js";
 import { AgentError, type AgentSession } from "../transport/agent-session.js";
 import {
   manifestFromWire,
@@ -57,7 +57,6 @@ export interface PushSettings {
 }
 
 // The handshake moved to the worker client; named here still for the code that imports it from push.
-export { hello, manifestFromWire, type WorkerState } from "../transport/worker-client.js";
 
 /**
  * Fails the node when the venv's python, after the switch, would load a top-level name of the set

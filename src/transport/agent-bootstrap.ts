@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
+import type { NodeSpec } from "../core/inventory-types.js";
 import { remotePath, shellCommand } from "../core/shell-quote.js";
-import type { NodeSpec } from "../inventory/types.js";
 import { pythonSourcePath } from "../python-source.js";
 
 /**

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2, { type ConnectConfig } from "ssh2";
 import { NodeError } from "../core/errors.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import {
   fingerprintSha256,
   type KnownHostEntry,
@@ -10,7 +11,6 @@ import {
   parseKnownHosts,
   verifyHostKey,
 } from "../core/known-hosts.js";
-import type { NodeSpec } from "../inventory/types.js";
 import { LoginPlan } from "./authentication.js";
 
 /**

@@ -1,9 +1,9 @@
 import { NodeError } from "../core/errors.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import type { ManifestFile } from "../core/manifest.js";
 import type { ImportProbe, NodeCheckFacts, OriginsProbe, ToilWorkerProbe } from "../core/node-checks.js";
 import type { ProjectOrigin } from "../core/project-origin.js";
 import type { WireFile } from "../core/publish-plan.js";
-import type { NodeSpec } from "../inventory/types.js";
 import { PROTOCOL_VERSION } from "./agent-bootstrap.js";
 import { AgentError, type AgentReply, type AgentSession, ProtocolError } from "./agent-session.js";
 

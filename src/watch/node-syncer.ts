@@ -1,8 +1,8 @@
 import { requireNodeReady } from "../check/node-check.js";
 import { loginOutputWarning } from "../core/agent-announcement.js";
 import { retryDelayMs } from "../core/backoff.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
-import type { NodeSpec } from "../inventory/types.js";
 import type { ArchiveCache } from "../push/archive.js";
 import { type NodePushResult, pushToNode, type Release, verifyEntry } from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";

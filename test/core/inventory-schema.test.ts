@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { InventoryError } from "../../src/core/errors.js";
 import {
   didYouMean,
   type SchemaContext,
   type SshHostConfig,
   validateInventory,
 } from "../../src/core/inventory-schema.js";
-import { InventoryError } from "../../src/errors.js";
-import type { NodeSpec } from "../../src/inventory/types.js";
+import type { NodeSpec } from "../../src/core/inventory-types.js";
 
 const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
   file: "/inv/cluster.yaml",

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { InventoryError } from "../../src/core/errors.js";
 import {
   type SchemaContext,
   type SshHostConfig,
   validateInventory,
 } from "../../src/core/inventory-schema.js";
 import type { ProxySetting } from "../../src/core/node-route.js";
-import { InventoryError } from "../../src/errors.js";
 
 const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
   file: "/inv/cluster.yaml",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { InventoryError } from "../../src/core/errors.js";
 import { HostListError, parseHostList } from "../../src/core/host-list.js";
 import {
   type SchemaContext,
@@ -13,7 +14,6 @@ import {
   type WorkersSource,
   workersCommandSteps,
 } from "../../src/core/workers-source.js";
-import { InventoryError } from "../../src/errors.js";
 
 const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
   file: "/inv/cluster.yaml",

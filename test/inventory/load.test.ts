@@ -3,7 +3,7 @@ import { access, chmod, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { describe, test } from "node:test";
-import { InventoryError } from "../../src/errors.js";
+import { InventoryError } from "../../src/core/errors.js";
 import { findInventory, loadInventory } from "../../src/inventory/load.js";
 import { inventoryTemplate } from "../../src/inventory/template.js";
 import { cliAsNobody, isRoot, openForNobody } from "../fixtures/unprivileged.js";

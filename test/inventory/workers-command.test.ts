@@ -3,7 +3,7 @@ import { chmod, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { InventoryError } from "../../src/errors.js";
+import { InventoryError } from "../../src/core/errors.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import { runCli } from "../fixtures/cli.js";
 import { makePackageProject, SYSTEM_PYTHON } from "../fixtures/projects.js";

@@ -4,9 +4,9 @@ import { randomBytes } from "node:crypto";
 import { appendFile, mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { Inventory } from "../../src/core/inventory-types.js";
 import { releaseIdOf } from "../../src/core/manifest.js";
 import { loadInventory } from "../../src/inventory/load.js";
-import type { Inventory } from "../../src/inventory/types.js";
 import { pushAll } from "../../src/push/push.js";
 import type { Resolution } from "../../src/resolve/resolver.js";
 import {

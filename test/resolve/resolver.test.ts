@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { cp, mkdir, realpath, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { ResolutionError } from "../../src/errors.js";
+import { ResolutionError } from "../../src/core/errors.js";
 import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
 import {
   makePackageProject,

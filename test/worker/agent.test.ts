@@ -4,13 +4,14 @@ import { lstat, mkdir, readdir, readFile, readlink, realpath, stat } from "node:
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
+import type { NodeSpec } from "../../src/core/inventory-types.js";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
 import { planPublish } from "../../src/core/publish-plan.js";
 import { type KeptRelease, rollbackTarget } from "../../src/core/rollback-target.js";
-import type { NodeSpec } from "../../src/inventory/types.js";
 import { ArchiveCache, buildArchive } from "../../src/push/archive.js";
-import { hello, pushToNode, type Release } from "../../src/push/node-push.js";
+import { pushToNode, type Release } from "../../src/push/node-push.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
+import { hello } from "../../src/transport/worker-client.js";
 import { localAgent, manifestOf, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
