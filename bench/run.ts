@@ -39,19 +39,43 @@ import { generateWorkload, type WorkloadSize } from "./workload.js";
  * the CLI has one (bench/daemon-scenario.ts).
  */
 
-const { values: args } = parseArgs({
-  options: {
-    sizes: { type: "string", default: "small,medium,large" },
-    workers: { type: "string", default: "4,16" },
-    runs: { type: "string", default: "3" },
-    "watch-samples": { type: "string", default: "25" },
-    scale: { type: "boolean", default: false },
-    "scale-workers": { type: "string", default: "8,16,32,64" },
-    rtt: { type: "string", default: "0,20" },
-    /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
-    out: { type: "string", default: "bench/results" },
-  },
-});
+const USAGE = `Usage: npm run bench -- [options]
+  --sizes LIST          workloads among small,medium,large (default small,medium,large)
+  --workers LIST        worker counts (default 4,16)
+  --runs N              timed runs per tool (default 3), after a warm-up
+  --watch-samples N     saves timed per watch measurement (default 25)
+  --rtt LIST            round trips in ms through a delay proxy (default 0,20)
+  --scale               add 8 to 64 workers and the leader's RSS with 64
+  --scale-workers LIST  worker counts of --scale (default 8,16,32,64)
+  --out DIR             where results.md, results.json and the charts go (default bench/results)`;
+
+const OPTIONS = {
+  help: { type: "boolean", default: false },
+  sizes: { type: "string", default: "small,medium,large" },
+  workers: { type: "string", default: "4,16" },
+  runs: { type: "string", default: "3" },
+  "watch-samples": { type: "string", default: "25" },
+  scale: { type: "boolean", default: false },
+  "scale-workers": { type: "string", default: "8,16,32,64" },
+  rtt: { type: "string", default: "0,20" },
+  /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
+  out: { type: "string", default: "bench/results" },
+} as const;
+
+function parsedArgs() {
+  try {
+    return parseArgs({ options: OPTIONS }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const args = parsedArgs();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const BIN = join(process.cwd(), "bin", "sync-cluster");
 const RESULTS = resolve(args.out!);
