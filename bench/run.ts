@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { accessSync, appendFileSync, constants, readFileSync } from "node:fs";
+import { accessSync, appendFileSync, constants, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { parse, stringify } from "yaml";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
 import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
 import {
@@ -25,7 +26,15 @@ import {
   type Scenario,
   targetsTable,
 } from "./targets.js";
-import { type Context, PUSH_TOOLS, parallelRsync, type Sample, syncCluster, type Tool } from "./tools.js";
+import {
+  type Context,
+  FIRST_PUSH_DAEMON,
+  PUSH_TOOLS,
+  parallelRsync,
+  type Sample,
+  syncCluster,
+  type Tool,
+} from "./tools.js";
 import { lsyncdLatency, syncClusterLatency } from "./watch-latency.js";
 import { generateWorkload, type WorkloadSize } from "./workload.js";
 
@@ -167,23 +176,39 @@ function contextFor(
   rttMs: number,
 ): Context {
   // Both let pushes go through a daemon, as a user's do: the plain rows stop theirs before each
-  // push, so each is a first push; "via daemon" keeps its own (bench/daemon-scenario.ts).
-  const inventoryOf = (name: string, daemon: number) => {
+  // push, so each is a first push; "via daemon" keeps its own (bench/daemon-scenario.ts). Its
+  // project has the same top-level names as the plain rows' one, so it gets a venv of its own on
+  // each worker: in one venv the first project's .pth would win, and push refuses that.
+  const inventoryOf = (name: string, venvSuffix: string) => {
     const path = join(tmp, `inventory-${name}-${workers.length}-${rttMs}ms.yaml`);
     cluster.writeInventory({
       workers,
       project: { root, entry: "-m workflow.main", name, python: "/usr/bin/python3" },
-      extra: { daemon },
+      extra: { daemon: 600 },
     });
-    execFileSync("cp", [cluster.inventoryPath, path]);
+    const doc = parse(readFileSync(cluster.inventoryPath, "utf8")) as { workers: { venv: string }[] };
+    for (const worker of doc.workers) {
+      worker.venv += venvSuffix;
+      if (venvSuffix && !existsSync(worker.venv)) {
+        execFileSync("/usr/bin/python3", [
+          "-m",
+          "venv",
+          "--system-site-packages",
+          "--without-pip",
+          worker.venv,
+        ]);
+        execFileSync("chown", ["-R", `${user}:`, worker.venv]);
+      }
+    }
+    writeFileSync(path, stringify(doc));
     return path;
   };
   return {
     cluster,
     workers,
     root,
-    inventory: inventoryOf("bench", 600),
-    daemonInventory: inventoryOf("bench-daemon", 600),
+    inventory: inventoryOf("bench", ""),
+    daemonInventory: inventoryOf("bench-daemon", "-daemon"),
     fileList,
     user,
     bin: BIN,
@@ -539,7 +564,11 @@ async function main(): Promise<void> {
           const workers = reached.get(rtt)!.slice(0, n);
           const ctx = contextFor(cluster, workers, workload.root, tmp, user, fileList, rtt);
           rows.push(...(await pushScenarios(ctx, tools, { size, rttMs: rtt }, runs, edit)));
-          if (withDaemon) await stopDaemon(ctx, heldDaemonDir(ctx));
+          // Neither the daemon of the later pushes nor the one the last first push started outlives its rows.
+          if (withDaemon) {
+            await stopDaemon(ctx, heldDaemonDir(ctx));
+            await stopDaemon(ctx, join(ctx.tmp, FIRST_PUSH_DAEMON));
+          }
           // Watch is measured on loopback (the issue's target is at delay 0).
           if (size === "medium" && rtt === 0)
             latency.push({

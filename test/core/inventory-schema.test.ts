@@ -2,22 +2,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { InventoryError } from "../../src/core/errors.js";
-import {
-  didYouMean,
-  type SchemaContext,
-  type SshHostConfig,
-  validateInventory,
-} from "../../src/core/inventory-schema.js";
+import { didYouMean, type SshHostConfig, validateInventory } from "../../src/core/inventory-schema.js";
 import type { NodeSpec } from "../../src/core/inventory-types.js";
+import { schemaContext } from "../fixtures/schema-context.js";
 
-const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
-  file: "/inv/cluster.yaml",
-  baseDir: "/inv",
-  homeDir: "/home/me",
-  defaultUser: "me",
-  locate: (path) => ({ line: path.length + 1, column: 1 }),
-  sshHost: (alias) => ssh[alias],
-});
+const ctx = schemaContext;
 
 const problem = (doc: unknown, ssh: Record<string, SshHostConfig> = {}) => {
   try {

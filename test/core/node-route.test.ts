@@ -1,21 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InventoryError } from "../../src/core/errors.js";
-import {
-  type SchemaContext,
-  type SshHostConfig,
-  validateInventory,
-} from "../../src/core/inventory-schema.js";
+import { type SshHostConfig, validateInventory } from "../../src/core/inventory-schema.js";
 import type { ProxySetting } from "../../src/core/node-route.js";
+import { schemaContext } from "../fixtures/schema-context.js";
 
-const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
-  file: "/inv/cluster.yaml",
-  baseDir: "/inv",
-  homeDir: "/home/me",
-  defaultUser: "me",
-  locate: (path) => ({ line: path.length + 1, column: 1 }),
-  sshHost: (alias) => ssh[alias],
-});
+const ctx = schemaContext;
 
 const fromConfig = (keyword: ProxySetting["keyword"], value: string, line = 3): ProxySetting => ({
   keyword,

@@ -2,11 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InventoryError } from "../../src/core/errors.js";
 import { HostListError, parseHostList } from "../../src/core/host-list.js";
-import {
-  type SchemaContext,
-  type SshHostConfig,
-  validateInventory,
-} from "../../src/core/inventory-schema.js";
+import { type SshHostConfig, validateInventory } from "../../src/core/inventory-schema.js";
 import {
   describeStep,
   NotInJobError,
@@ -14,15 +10,9 @@ import {
   type WorkersSource,
   workersCommandSteps,
 } from "../../src/core/workers-source.js";
+import { schemaContext } from "../fixtures/schema-context.js";
 
-const ctx = (ssh: Record<string, SshHostConfig> = {}): SchemaContext => ({
-  file: "/inv/cluster.yaml",
-  baseDir: "/inv",
-  homeDir: "/home/me",
-  defaultUser: "me",
-  locate: (path) => ({ line: path.length + 1, column: 3 }),
-  sshHost: (alias) => ssh[alias],
-});
+const ctx = (ssh: Record<string, SshHostConfig> = {}) => schemaContext(ssh, 3);
 
 const problem = (run: () => unknown): string => {
   try {
