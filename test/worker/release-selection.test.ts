@@ -169,7 +169,13 @@ describe("release selection on a worker", () => {
     const r7 = await publish(session, version(7, "gc_wf"));
     // The leader no longer pins r2 either.
     await settled(join(projectDir, "releases"), [ids[4]!, ids[5]!, r7]);
-    assert.ok(!(await readdir(join(projectDir, "pins"))).includes(r1), "the stale pin is removed");
+    // The agent collects pins after it has moved the releases away: wait for that step too.
+    await waitFor(
+      "the stale pin removed",
+      async () => !(await readdir(join(projectDir, "pins"))).includes(r1),
+      10_000,
+      20,
+    );
   });
 
   test("the venv gets Toil's worker entry point, run by the venv's python", async () => {
