@@ -4,7 +4,7 @@ import { UsageError } from "../core/errors.js";
 import { daemonBuild, daemonStatus, ensureDaemon, stopDaemon } from "../daemon/client.js";
 import { daemonPlace } from "../daemon/place.js";
 import type { DaemonStatus } from "../daemon/protocol.js";
-import { Daemon, DaemonAlreadyRunning } from "../daemon/server.js";
+import { Daemon } from "../daemon/server.js";
 
 /** `sync-cluster daemon run|start|status|stop`: the user's daemon that holds node connections. */
 
@@ -72,7 +72,7 @@ export function registerDaemon(program: Command): void {
       try {
         await server.start();
       } catch (error) {
-        if (error instanceof DaemonAlreadyRunning) throw new UsageError(error.message);
+        // Another daemon already running, or a directory others may enter: said as it is.
         throw new UsageError((error as Error).message);
       }
       const stop = () => void server.stop();

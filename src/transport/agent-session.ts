@@ -101,7 +101,7 @@ export interface AgentStreams {
   lifecycle: NodeJS.EventEmitter;
   close(): void;
   /** Tells why the connection under the agent failed, when it knows (a direct SSH connection). */
-  onConnectionFailure?(listener: (reason: Error) => void): void;
+  onConnectionFailure?(listener: (reason: Error) => void): () => void;
   /**
    * Set when the agent has announced itself already (startAgent ran the bootstrap): the streams
    * carry frames only, with what the login shell printed before the announcement, if anything.
@@ -178,7 +178,7 @@ export class AgentSession {
     streams.stdout.on("data", this.onStdout);
     streams.stderr.on("data", this.onStderr);
     // The connection's own failure (a stalled network) says more than its channel closing.
-    streams.onConnectionFailure?.((reason) => this.fail(reason));
+    this.stopHearingConnection = streams.onConnectionFailure?.((reason) => this.fail(reason));
     streams.lifecycle.on("close", this.onClose);
     streams.lifecycle.on("error", this.onError);
     if (streams.announced) {
@@ -197,6 +197,7 @@ export class AgentSession {
     streams.stdin.write(agentSourceMessage(options.source));
   }
 
+  private stopHearingConnection: (() => void) | undefined;
   private readonly onStdout = (chunk: Buffer) => this.onData(chunk);
   private readonly onStderr = (chunk: Buffer) => {
     this.stderr = (this.stderr + chunk.toString("utf8")).slice(-4000);
@@ -210,6 +211,9 @@ export class AgentSession {
    * requests (startAgent calls it right after the announcement).
    */
   detach(): AgentStreams {
+    // The next reader hears the connection's failure itself: a listener per reader would pile up
+    // on a connection the daemon holds for hours.
+    this.stopHearingConnection?.();
     this.streams.stdout.removeListener("data", this.onStdout);
     this.streams.stderr.removeListener("data", this.onStderr);
     this.streams.lifecycle.removeListener("close", this.onClose);

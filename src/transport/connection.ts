@@ -27,7 +27,7 @@ export interface ExecResult {
 
 export class NodeConnection {
   private closed = false;
-  private readonly closeListeners: ((reason: Error | undefined) => void)[] = [];
+  private readonly closeListeners = new Set<(reason: Error | undefined) => void>();
 
   constructor(
     readonly node: NodeSpec,
@@ -57,8 +57,10 @@ export class NodeConnection {
     return !this.closed;
   }
 
-  onClose(listener: (reason: Error | undefined) => void): void {
-    this.closeListeners.push(listener);
+  /** Calls `listener` when the connection fails or closes; returns what stops that. */
+  onClose(listener: (reason: Error | undefined) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
   }
 
   /** Starts a remote command and returns its channel (stdin/stdout/stderr streams); `pty` asks for a terminal. */
