@@ -58,9 +58,6 @@ export interface PushOptions {
   signal?: AbortSignal;
 }
 
-// Built from the resolution with the archives and the names to verify (leader-release.ts).
-export { releaseOf } from "./leader-release.js";
-
 /** A release and what it needs, shared by every node of one push. */
 interface PushPlan {
   release: Release;

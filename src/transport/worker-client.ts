@@ -32,8 +32,6 @@ export const TIMEOUTS = {
   upload: (bytes: number) => 120_000 + Math.ceil(bytes / (256 * 1024)) * 1000,
 } as const;
 
-export type { AgentErrorCode } from "./agent-session.js";
-
 // ---- requests ------------------------------------------------------------------------------
 
 export interface HelloRequest {
