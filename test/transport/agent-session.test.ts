@@ -6,6 +6,7 @@ import { AGENT_MARKER } from "../../src/core/agent-announcement.js";
 import { NodeError } from "../../src/core/errors.js";
 import { agentCommand, BOOTSTRAP_PROGRAM, PROTOCOL_VERSION } from "../../src/transport/agent-bootstrap.js";
 import { AgentSession, MAX_REPLY_BYTES, ProtocolError } from "../../src/transport/agent-session.js";
+import { processStreams } from "../fixtures/local-agent.js";
 import { SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 
 /**
@@ -162,15 +163,23 @@ test("a node without python says so when the channel closes", async () => {
 /** The real bootstrap run by a local shell that prints first, as a chatty ~/.bashrc makes sshd's shell do. */
 function shellAgent(shellScript: string, startTimeoutMs = 10_000) {
   const child = spawn("/bin/sh", ["-c", shellScript], { stdio: ["pipe", "pipe", "pipe"], cwd: "/" });
-  const lifecycle = new EventEmitter();
-  child.on("close", () => lifecycle.emit("close"));
-  const session = new AgentSession(
-    { name: "local" },
-    { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, lifecycle, close: () => child.kill() },
-    { startTimeoutMs },
-  );
+  const session = new AgentSession({ name: "local" }, processStreams(child), { startTimeoutMs });
   return { session, child };
 }
+
+test("a bootstrap that exits before it reads the agent's source fails with its own message, not a broken pipe", async () => {
+  // The shell closes its stdin at once and answers later: the agent's source, larger than a pipe
+  // holds, cannot all be written, so the write fails for certain.
+  const child = spawn(
+    "/bin/sh",
+    ["-c", "exec 0<&-; sleep 0.3; echo 'sync-cluster: no python to run the agent' >&2; exit 127"],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
+  const stdinFailed = new Promise((resolve) => child.stdin.once("error", resolve));
+  const session = new AgentSession({ name: "w1" }, processStreams(child), { startTimeoutMs: 10_000 });
+  assert.match(String(await stdinFailed), /EPIPE/);
+  await assert.rejects(session.started, /on w1, the node has no python for the sync-cluster agent/);
+});
 
 test("the real agent behind a shell that prints a banner answers hello", async () => {
   const base = await tempDir("chatty");
