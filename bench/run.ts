@@ -427,7 +427,7 @@ async function scaleRun(
     }
     lines.push(
       "",
-      `Leader peak RSS while watching ${max} workers: ${watch.peakRssMb?.toFixed(0) ?? "?"} MB (p50 latency ${median(watch.latenciesMs).toFixed(0)} ms).`,
+      `Leader peak RSS while watching ${max} workers (watch and its daemon): ${watch.peakRssMb?.toFixed(0) ?? "?"} MB (p50 latency ${median(watch.latenciesMs).toFixed(0)} ms).`,
     );
     log(
       `  watch with ${max} workers: peak RSS ${watch.peakRssMb?.toFixed(0)} MB, p50 ${median(watch.latenciesMs).toFixed(0)} ms`,

@@ -132,6 +132,9 @@ export function targetsTable(rows: Row[], latency: LatencyRow[], scale: ScaleRss
     mb == null
       ? `| ${what} | - | under ${RSS_LIMIT_MB} MB | not measured (${scale ? "no daemon in this CLI" : "run with --scale"}) |`
       : `| ${what}, ${scale!.workers} workers | ${mb.toFixed(0)} | under ${RSS_LIMIT_MB} MB | ${verdict(mb < RSS_LIMIT_MB)} |`;
-  lines.push(rss("watching", scale?.watchMb), rss("the daemon holding them", scale?.daemonMb));
+  lines.push(
+    rss("watching (watch and its daemon)", scale?.watchMb),
+    rss("the daemon holding them", scale?.daemonMb),
+  );
   return lines;
 }

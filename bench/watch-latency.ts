@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { daemonPeakRssMb, stopDaemon } from "./daemon-scenario.js";
 import type { Context } from "./tools.js";
 
 /**
@@ -13,6 +14,7 @@ import type { Context } from "./tools.js";
 export interface LatencyResult {
   tool: string;
   latenciesMs: number[];
+  /** The leader's: for sync-cluster, watch and the daemon holding its connections together. */
   peakRssMb: number | null;
   error?: string;
 }
@@ -79,8 +81,16 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 export async function syncClusterLatency(ctx: Context, rel: string, samples: number): Promise<LatencyResult> {
+  // Through a daemon of its own, as a user's watch goes (stopped at the end).
+  const daemonDir = join(ctx.tmp, "daemon-watch");
+  await mkdir(daemonDir, { recursive: true, mode: 0o700 });
   const child = spawn(ctx.bin, ["watch", "-i", ctx.inventory, "--json", "-j", String(ctx.workers.length)], {
-    env: { ...process.env, PYTHONPATH: "", XDG_CACHE_HOME: join(ctx.tmp, "cache") },
+    env: {
+      ...process.env,
+      PYTHONPATH: "",
+      XDG_CACHE_HOME: join(ctx.tmp, "cache"),
+      SYNC_CLUSTER_DAEMON_DIR: daemonDir,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -111,7 +121,13 @@ export async function syncClusterLatency(ctx: Context, rel: string, samples: num
       samples,
       "sc",
     );
-    return { tool: "sync-cluster watch", latenciesMs, peakRssMb: await peakRss(child.pid) };
+    const watchMb = await peakRss(child.pid);
+    const daemonMb = daemonPeakRssMb(daemonDir);
+    return {
+      tool: "sync-cluster watch",
+      latenciesMs,
+      peakRssMb: watchMb === null ? null : watchMb + (daemonMb ?? 0),
+    };
   } catch (error) {
     return {
       tool: "sync-cluster watch",
@@ -121,6 +137,7 @@ export async function syncClusterLatency(ctx: Context, rel: string, samples: num
     };
   } finally {
     await stop(child);
+    await stopDaemon(ctx, daemonDir);
   }
 }
 

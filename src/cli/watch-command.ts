@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { type WatchEvent, WatchSession } from "../watch/watch.js";
+import { type LinkOptions, linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { acceptNewOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJsonLine } from "./terminal.js";
 import { WatchDisplay } from "./watch-display.js";
 
-interface WatchCommandOptions extends EntryOptions {
+interface WatchCommandOptions extends EntryOptions, LinkOptions {
   jobs?: string;
   debounce?: string;
   json?: boolean;
@@ -42,6 +43,8 @@ export function registerWatch(program: Command): void {
       "--refresh-workers <seconds>",
       "run the inventory's workers command again this often (default: its `refresh`, 30)",
     )
+    .addOption(noDaemonOption())
+    .addOption(verboseOption())
     .option("--json", "print one JSON event per line (the default when stdout is not a terminal)")
     .action(async (script: string | undefined, options: WatchCommandOptions) => {
       const concurrency = parseJobs(options.jobs);
@@ -73,6 +76,7 @@ export function registerWatch(program: Command): void {
         debounceMs,
         concurrency,
         acceptNew: options.acceptNew ?? false,
+        links: linkerFor(project.inventory!, options),
         replace: options.replace ?? false,
         check: options.check !== false,
         refreshSeconds,

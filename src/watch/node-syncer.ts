@@ -6,12 +6,13 @@ import type { LeaderExpectations } from "../core/node-checks.js";
 import type { ArchiveCache } from "../push/archive.js";
 import { type NodePushResult, pushToNode, type Release, verifyEntry } from "../push/node-push.js";
 import { AgentSession } from "../transport/agent-session.js";
-import { connect, type NodeConnection } from "../transport/connection.js";
+import { directLinker, type NodeLink, type NodeLinker } from "../transport/node-link.js";
 import { hello, type WorkerState } from "../transport/worker-client.js";
 
 /**
- * One worker in watch mode: a persistent connection and agent, and a loop that brings the worker
- * to the newest release it was offered. Releases only move forward (a node never receives an
+ * One worker in watch mode: a persistent agent (over a connection of its own, or one the user's
+ * daemon holds and one-shot commands share), and a loop that brings the worker to the newest
+ * release it was offered. Releases only move forward (a node never receives an
  * older release after a newer one); failures are retried with backoff; a slow or dead node never
  * waits on, or holds back, any other.
  */
@@ -51,6 +52,8 @@ export interface SyncerOptions {
   replace?: boolean;
   /** Checked once per connection, before the first push over it; undefined skips (--no-check). */
   leader: () => LeaderExpectations | undefined;
+  /** How the node is reached: directly (the default) or through the user's daemon. */
+  links?: NodeLinker;
   /** Bounds how many nodes connect or push at once (shared by all syncers). */
   slot: <T>(work: () => Promise<T>) => Promise<T>;
   /** Releases workflow runs on the leader use, as its last handshake said: workers keep them. */
@@ -62,7 +65,7 @@ export interface SyncerOptions {
 export class NodeSyncer {
   private desired: WatchRelease | undefined;
   private state: WorkerState | undefined;
-  private connection: NodeConnection | undefined;
+  private link: NodeLink | undefined;
   private session: AgentSession | undefined;
   // Each reconnection meets the same login shell: its output is worth one warning.
   private warnedLoginOutput = false;
@@ -126,9 +129,9 @@ export class NodeSyncer {
 
   private disconnect(): void {
     this.session?.close();
-    this.connection?.close();
+    this.link?.close();
     this.session = undefined;
-    this.connection = undefined;
+    this.link = undefined;
     this.state = undefined;
   }
 
@@ -181,22 +184,24 @@ export class NodeSyncer {
   }
 
   private async ensureSession(): Promise<{ session: AgentSession; state: WorkerState }> {
-    if (this.session && this.state && this.connection?.isOpen)
-      return { session: this.session, state: this.state };
+    if (this.session?.isOpen && this.state) return { session: this.session, state: this.state };
     this.disconnect();
     this.setPhase("connecting");
-    const connection = await connect(this.node, { acceptNew: this.options.acceptNew });
-    this.connection = connection;
-    // A dropped connection while idle: reconnect now, so the node's state is known and it catches up.
-    connection.onClose(() => {
-      if (this.connection === connection) {
-        this.session = undefined;
+    const link = await (this.options.links ?? directLinker).link(this.node, {
+      acceptNew: this.options.acceptNew,
+    });
+    this.link = link;
+    const streams = await link.agent();
+    const session = new AgentSession(this.node, streams);
+    this.session = session;
+    // An agent lost while idle (the connection dropped, the daemon went): reconnect now, so the
+    // node's state is known and it catches up.
+    streams.lifecycle.once("close", () => {
+      if (this.session === session) {
         this.state = undefined;
         this.wake?.();
       }
     });
-    const session = await AgentSession.start(connection);
-    this.session = session;
     if (session.loginOutput && !this.warnedLoginOutput) {
       this.warnedLoginOutput = true;
       this.options.onEvent({

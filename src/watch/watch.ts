@@ -24,6 +24,7 @@ import {
 } from "../resolve/resolver.js";
 import { refreshProjectEntries } from "../resolve/top-level-listing.js";
 import { relativePosix } from "../resolve/tree-lister.js";
+import type { NodeLinker } from "../transport/node-link.js";
 import { ChangeBatcher } from "./change-batcher.js";
 import { NodeSyncer, type SyncerEvent, type WatchRelease } from "./node-syncer.js";
 import { type OnSyncedEvent, OnSyncedRunner } from "./on-synced.js";
@@ -66,6 +67,8 @@ export interface WatchOptions {
   debounceMs: number;
   concurrency?: number | undefined;
   acceptNew: boolean;
+  /** How nodes are reached: directly (the default) or through the user's daemon. */
+  links?: NodeLinker | undefined;
   check: boolean;
   /** Watch the inventory file for added and removed workers (default true). */
   watchInventory?: boolean;
@@ -305,6 +308,7 @@ export class WatchSession {
       project: this.inventory.project.name,
       keep: this.options.keep ?? 3,
       acceptNew: this.options.acceptNew,
+      ...(this.options.links ? { links: this.options.links } : {}),
       replace: this.options.replace ?? false,
       leader: () => this.expectations,
       slot: (work) => this.limit(work),

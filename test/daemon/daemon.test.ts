@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { PROBE_AFTER_MS } from "../../src/core/daemon-policy.js";
-import { BIN, type CliRun, runCli } from "../fixtures/cli.js";
+import { BIN, type CliRun, runCli, startCli } from "../fixtures/cli.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { isRoot, openForNobody } from "../fixtures/unprivileged.js";
 import { waitFor } from "../fixtures/wait.js";
@@ -86,6 +86,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
         port: number;
         connectedAt: string | null;
         agentsHeld: number;
+        agentsLent: number;
         dials: number;
       }[];
     } | null;
@@ -184,6 +185,57 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
     ]);
     assert.deepEqual([ssh.code, ssh.stdout], [0, "1\n"]);
     assert.deepEqual([connectionsTo(w1!.port), connectionsTo(w2!.port)], held);
+  });
+
+  test("watch shares the daemon's connections with one-shot commands, and gives its agents back when it stops", async () => {
+    const [w1, w2] = cluster.workers;
+    await reachAll();
+    const held = [connectionsTo(w1!.port), connectionsTo(w2!.port)];
+    assert.deepEqual(
+      held.map((c) => c.length),
+      [1, 1],
+    );
+    const watch = startCli(["watch", "-i", inventory, "--json", "-v"], project, env());
+    const synced = (marker: string) =>
+      waitFor(
+        `both workers to hold ${marker} (watch said: ${watch.output().slice(-800)})`,
+        async () =>
+          (
+            await Promise.all(
+              cluster.workers.map((w) =>
+                readFile(join(w.deployDir, NAME, "current", "util", "watched.py"), "utf8").catch(() => ""),
+              ),
+            )
+          ).every((content) => content.includes(marker)),
+        60_000,
+        100,
+      );
+    try {
+      await writeTree(project, { "util/watched.py": "MARK = 'first'\n" });
+      await synced("first");
+      assert.match(watch.output(), /daemon: through the daemon at /);
+      const lent = await status();
+      assert.deepEqual(
+        lent?.nodes.map((n) => n.agentsLent),
+        [1, 1],
+        "watch holds one agent per worker, lent by the daemon",
+      );
+      // A one-shot command while watch runs: the same connections, another agent beside watch's.
+      await reachAll();
+      await writeTree(project, { "util/watched.py": "MARK = 'second'\n" });
+      await synced("second");
+      assert.deepEqual([connectionsTo(w1!.port), connectionsTo(w2!.port)], held);
+    } finally {
+      watch.child.kill("SIGINT");
+    }
+    assert.equal(await watch.exited, 0, watch.output());
+    await waitFor("the daemon to have the watch's agents back", async () =>
+      (await status())?.nodes.every((n) => n.agentsLent === 0 && n.agentsHeld > 0),
+    );
+    assert.deepEqual(
+      (await status())?.nodes.map((n) => n.dials),
+      [1, 1],
+    );
   });
 
   test("an edited inventory means new connections; the old ones are closed", async () => {
