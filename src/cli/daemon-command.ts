@@ -4,7 +4,6 @@ import { UsageError } from "../core/errors.js";
 import { daemonBuild, daemonStatus, ensureDaemon, stopDaemon } from "../daemon/client.js";
 import { daemonPlace } from "../daemon/place.js";
 import type { DaemonStatus } from "../daemon/protocol.js";
-import { Daemon } from "../daemon/server.js";
 
 /** `sync-cluster daemon run|start|status|stop`: the user's daemon that holds node connections. */
 
@@ -63,6 +62,8 @@ export function registerDaemon(program: Command): void {
     .option("--idle <seconds>", `exit after this many seconds unused (default ${DEFAULT_IDLE_SECONDS})`)
     .action(async (options: { idle?: string }) => {
       const place = daemonPlace();
+      // Only `daemon run` holds connections: the other commands need neither it nor ssh2.
+      const { Daemon } = await import("../daemon/server.js");
       const server = new Daemon({
         place,
         build: daemonBuild(),

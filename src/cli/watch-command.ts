@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { type WatchEvent, WatchSession } from "../watch/watch.js";
+import type { WatchEvent } from "../watch/watch.js";
 import { type LinkOptions, linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { acceptNewOption, jobsOption, parseJobs } from "./shared-options.js";
@@ -70,6 +70,8 @@ export function registerWatch(program: Command): void {
         if (json) printJsonLine({ time: new Date().toISOString(), ...event });
         else display!.handle(event);
       };
+      // Loaded by watch alone (chokidar and the syncers): every other command starts faster.
+      const { WatchSession } = await import("../watch/watch.js");
       const session = new WatchSession({
         inventory: project.inventory!,
         resolveOptions: project.resolveOptions,

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { pack } from "tar-stream";
 import { ResolutionError } from "../core/errors.js";
 import type { ManifestFile } from "../core/manifest.js";
 import { sourceOf } from "../core/release-layout.js";
@@ -20,6 +19,8 @@ export async function buildArchive(
   files: readonly ManifestFile[],
 ): Promise<Buffer> {
   const rootList = typeof roots === "string" ? [roots] : roots;
+  // Loaded when an archive is built: a push with nothing to send does without it.
+  const { pack } = await import("tar-stream");
   const archive = pack();
   const chunks: Buffer[] = [];
   archive.on("data", (chunk: unknown) => chunks.push(chunk as Buffer));

@@ -2,7 +2,7 @@ import type { Duplex, Readable } from "node:stream";
 import type { PseudoTtyOptions } from "ssh2";
 import type { NodeSpec } from "../core/inventory-types.js";
 import { type AgentStreams, startAgent } from "./agent-session.js";
-import { type ConnectOptions, connect, type NodeConnection } from "./connection.js";
+import type { ConnectOptions, NodeConnection } from "./connection.js";
 
 /**
  * What a command needs from a node: remote commands and an agent. Reached directly over a
@@ -54,6 +54,8 @@ export class DirectLink implements NodeLink {
 /** A connection of this process per node, closed with the link. */
 export const directLinker: NodeLinker = {
   async link(node, options) {
+    // ssh2 is loaded when a command connects itself: one going through the daemon never does.
+    const { connect } = await import("./connection.js");
     return new DirectLink(await connect(node, options));
   },
 };
