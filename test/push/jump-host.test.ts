@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFile, readlink, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse, stringify } from "yaml";
 import { loadInventory } from "../../src/inventory/load.js";
 import { connect, type NodeConnection } from "../../src/transport/connection.js";
-import { BIN, runCli } from "../fixtures/cli.js";
+import { runCli, startCli } from "../fixtures/cli.js";
 import { makePackageProject, QUICK_SORT, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
 import { commandName, descendantsOf, keygen } from "../harness/cluster.js";
@@ -148,30 +147,15 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
 
     // watch: its first sync, then one save, reach the worker.
     await saveQuick(`${marker}-watch1`);
-    const watch = spawn(BIN, ["watch", "-i", inv, "--json"], {
-      cwd: project,
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: process.env.HOME ?? "/root",
-        PYTHONPATH: "",
-        ...env,
-        ...extraEnv,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    watch.stdout.on("data", (d) => {
-      out += d;
-    });
-    watch.stderr.on("data", (d) => {
-      out += d;
-    });
-    const exited = new Promise<number | null>((resolve) => watch.once("exit", (code) => resolve(code)));
+    // Direct connections, as every command of this file (runCli): a daemon would hold the
+    // bastion connection that the tests below count.
+    const watch = startCli(["watch", "-i", inv, "--json"], project, { ...env, ...extraEnv });
+    const out = () => watch.output();
     try {
       for (const step of ["watch1", "watch2"]) {
         if (step === "watch2") await saveQuick(`${marker}-watch2`);
         await waitFor(
-          `the watch's ${step} on the worker (watch said: ${out.slice(-600)})`,
+          `the watch's ${step} on the worker (watch said: ${out().slice(-600)})`,
           async () => (await workerFile("util/sort/quick.py")).includes(`${marker}-${step}`),
           // The first sync starts the agent through login files that take seconds here, more under load.
           120_000,
@@ -179,9 +163,9 @@ describe("a worker reachable only through a jump host", { skip: unavailable }, (
         );
       }
     } finally {
-      watch.kill("SIGTERM");
+      watch.child.kill("SIGTERM");
     }
-    assert.equal(await exited, 0, out);
+    assert.equal(await watch.exited, 0, out());
   }
 
   test("the worker cannot be reached from the leader's namespace directly", async () => {
