@@ -435,6 +435,34 @@ class ReleaseStore:
         finally:
             self.unlock()
 
+    def recyclable(self, keep_also):
+        """The release the collection after the next publish would remove (see collect_garbage:
+        the new release is then current, and the current one an ordinary kept one), other than
+        those in `keep_also`: its directory can become the new release's
+        staging directory instead of being deleted, or None."""
+        in_use = self.pinned() | self.protect
+        kept = 0
+        for r in self.releases():
+            if r["id"] in in_use:
+                continue
+            kept += 1
+            if kept >= self.keep and r["id"] not in keep_also:
+                return r["id"]
+        return None
+
+    def take_for_staging(self, rid, staging_path):
+        """Moves a release that is due for collection out of releases/ to become a staging
+        directory; False when it cannot be moved (then it is collected as usual)."""
+        if rid is None:
+            return False
+        try:
+            os.rename(os.path.join(self.releases_dir, rid), staging_path)
+        except OSError:
+            return False
+        self.tree_sets.pop(rid, None)
+        self.manifest_cache.pop(rid, None)
+        return True
+
     def collect_garbage(self, current):
         """Keeps the newest `keep` releases and, always, the current one and those a workflow run
         uses (pinned here, or on the leader: `protect`); pins of removed releases go too."""
@@ -508,7 +536,7 @@ class Staging:
     which of them are built here (the others are links to trees the worker has), and the files
     the leader sends that land in a shared tree (checked, then dropped)."""
 
-    def __init__(self, store, release, files):
+    def __init__(self, store, release, files, recycle=None):
         self.store = store
         self.release = release
         self.files = files
@@ -524,7 +552,13 @@ class Staging:
         umask = os.umask(0o022)
         os.umask(umask)
         self.exact_modes = umask & 0o755 == 0
-        os.mkdir(self.path, 0o755)
+        # A release due for collection is reused rather than deleted while a new one is made:
+        # its links to the trees both share are kept (see build), which on a file system where
+        # every creation and removal is slow (NFS, this machine's disk) is most of a small push.
+        self.recycled = store.take_for_staging(recycle, self.path)
+        self.kept_links = set()
+        if not self.recycled:
+            os.mkdir(self.path, 0o755)
 
     def discard(self):
         shutil.rmtree(self.path, ignore_errors=True)
@@ -538,6 +572,8 @@ class Staging:
         trees_dir = os.path.join(self.store.project_dir, TREES)
         os.makedirs(trees_dir, exist_ok=True)
         have = set(os.listdir(trees_dir))
+        if self.recycled:
+            self.clear_recycled({d: tree_link(d, h) for d, h in trees.items() if "/" not in d and h in have})
         shared = set()
         for d in sorted(trees, key=lambda d: d.count("/")):
             parent = d.rpartition("/")[0]
@@ -547,7 +583,8 @@ class Staging:
                 shared.add(d)
                 if parent:
                     self.ensure_dir(os.path.join(self.path, parent))
-                os.symlink(tree_link(d, trees[d]), os.path.join(self.path, d))
+                if d not in self.kept_links:
+                    os.symlink(tree_link(d, trees[d]), os.path.join(self.path, d))
         self.trees = trees
         self.built = [d for d in trees if d not in shared]
         for path, f in target.items():
@@ -563,6 +600,22 @@ class Staging:
             self.place_from(os.path.join(base_dir, src), path, f)
             self.linked += 1
         self.expected = {p: f for p, f in upsert.items() if p not in reuse}
+
+    def clear_recycled(self, links):
+        """Empties a recycled release's directory but for its links that this release has too
+        (`links`: top-level name -> link text); nothing in it is followed, only read or removed."""
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_symlink() and links.get(entry.name) == os.readlink(entry.path):
+                        self.kept_links.add(entry.name)
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path)
+                    else:
+                        os.unlink(entry.path)
+                except OSError as e:
+                    raise Refused("error", "cannot reuse the old release's directory: %s" % e)
 
     def ensure_dir(self, parent):
         """Creates a directory below staging once per release, checking the chain for links once."""
@@ -1132,7 +1185,8 @@ class Agent:
         check_prefixes(target)
         check_space(store.project_dir, sum(f[1] for f in upsert.values()))
         reuse = {path: src for path, src in req.get("reuse", [])}
-        self.staging = Staging(store, rid, files)
+        # Never the base (its files are linked from) nor `current` (in use until the switch).
+        self.staging = Staging(store, rid, files, recycle=store.recyclable({base, store.current()}))
         base_dir = os.path.join(store.releases_dir, base) if base else None
         self.staging.build(target, upsert, reuse, base_dir, base_files)
         return {"status": "ready", "expect": len(self.staging.expected), "linked": self.staging.linked}

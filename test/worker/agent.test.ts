@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { lstat, mkdir, readdir, readFile, readlink, realpath, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat, utimes } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
@@ -478,6 +478,82 @@ describe("worker agent", () => {
     for (const files of versions.slice(3)) {
       const id = releaseIdOf(manifestOf(files));
       assert.deepEqual(await contentOf(join(projectDir, "releases", id), files), files);
+    }
+  });
+
+  test("a release due for collection becomes the next one's directory: its links to shared trees stay, nothing else of it does", async () => {
+    const { session, project } = await fresh();
+    const releasesDir = join(deployDir, project, "releases");
+    const version = (i: number): Record<string, string> => ({
+      "main.py": `M = ${i}\n`,
+      "p/__init__.py": "",
+      "p/m.py": `V = ${i}\n`,
+      ...Object.fromEntries(
+        [0, 1, 2].flatMap((k) => [
+          [`stable${k}/__init__.py`, ""],
+          [`stable${k}/s.py`, `S = ${k}\n`],
+        ]),
+      ),
+      // Only in the first release: a file and a package the later ones drop.
+      ...(i === 0 ? { "gone.py": "G = 1\n", "gone_pkg/__init__.py": "" } : {}),
+    });
+    const published: { id: string; manifest: ManifestFile[] }[] = [];
+    for (let i = 0; i < 3; i++) {
+      published.push(await publishPlanned(session, version(i), published.at(-1) ?? null));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // With three kept, the first release is the one the next push would collect.
+    const victim = join(releasesDir, published[0]!.id);
+    const victimStat = await stat(victim);
+    const victimIno = victimStat.ino;
+    const stableLinkIno = (await lstat(join(victim, "stable0"))).ino;
+    // What a user may have left in it on the worker: a stray file, a link replaced by a directory.
+    await writeTree(victim, { "stray.txt": "x\n" });
+    await rm(join(victim, "stable1"));
+    await writeTree(victim, { "stable1/__init__.py": "", "stable1/s.py": "S = 'tampered'\n" });
+    // Releases are ordered by their directory's time, which these writes moved: put back.
+    await utimes(victim, victimStat.atime, victimStat.mtime);
+
+    const r3 = await publishPlanned(session, version(3), published.at(-1)!);
+    const dir = join(releasesDir, r3.id);
+    assert.equal((await stat(dir)).ino, victimIno, "the collected release's directory was reused");
+    assert.equal((await lstat(join(dir, "stable0"))).ino, stableLinkIno, "a link both share was kept");
+    assert.deepEqual((await readdir(dir)).sort(), [
+      ".sync-cluster-manifest.json",
+      "main.py",
+      "p",
+      "stable0",
+      "stable1",
+      "stable2",
+    ]);
+    assert.ok((await lstat(join(dir, "stable1"))).isSymbolicLink(), "the tampered directory is a link again");
+    assert.deepEqual(await contentOf(dir, version(3)), version(3));
+    assert.deepEqual((await readdir(releasesDir)).sort(), [published[1]!.id, published[2]!.id, r3.id].sort());
+    for (const [i, r] of [
+      [1, published[1]!],
+      [2, published[2]!],
+    ] as const)
+      assert.deepEqual(await contentOf(join(releasesDir, r.id), version(i)), version(i));
+
+    // A release a workflow run uses (pinned) is never taken: the next one goes past it.
+    await new Promise((r) => setTimeout(r, 20));
+    await mkdir(join(deployDir, project, "pins"), { recursive: true });
+    await writeTree(join(deployDir, project, "pins"), { [published[1]!.id]: "" });
+    const pinnedIno = (await stat(join(releasesDir, published[1]!.id))).ino;
+    const r4 = await publishPlanned(session, version(4), r3);
+    assert.notEqual((await stat(join(releasesDir, r4.id))).ino, pinnedIno);
+    assert.deepEqual(await contentOf(join(releasesDir, published[1]!.id), version(1)), version(1));
+    assert.deepEqual(await contentOf(join(releasesDir, r4.id), version(4)), version(4));
+  });
+
+  test("keeping one release, neither the current release nor the base is ever taken for the next", async () => {
+    const { session, project } = await fresh();
+    await session.request({ op: "hello", deployDir, project, venv: join(base, "venv"), keep: 1 });
+    let previous: { id: string; manifest: ManifestFile[] } | null = null;
+    for (let i = 0; i < 4; i++) {
+      const files = { "main.py": `M = ${i}\n`, "p/__init__.py": "", "p/m.py": "V = 1\n" };
+      previous = await publishPlanned(session, files, previous);
+      assert.deepEqual(await contentOf(join(deployDir, project, "current"), files), files);
     }
   });
 
