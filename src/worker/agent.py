@@ -461,6 +461,14 @@ class ReleaseStore:
             return False
         self.tree_sets.pop(rid, None)
         self.manifest_cache.pop(rid, None)
+        st = os.lstat(staging_path)
+        if not stat.S_ISDIR(st.st_mode):
+            # A link (or anything but a directory) put in releases/ on the worker: what it points
+            # at is no release of ours to empty. The link goes, as the collection would remove it.
+            os.unlink(staging_path)
+            return False
+        if stat.S_IMODE(st.st_mode) != 0o755:
+            os.chmod(staging_path, 0o755)
         return True
 
     def collect_garbage(self, current):

@@ -1,6 +1,18 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat, utimes } from "node:fs/promises";
+import {
+  cp,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  utimes,
+} from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
@@ -544,6 +556,31 @@ describe("worker agent", () => {
     assert.notEqual((await stat(join(releasesDir, r4.id))).ino, pinnedIno);
     assert.deepEqual(await contentOf(join(releasesDir, published[1]!.id), version(1)), version(1));
     assert.deepEqual(await contentOf(join(releasesDir, r4.id), version(4)), version(4));
+  });
+
+  test("a link put in releases/ in place of the release due for collection is removed, never followed and emptied", async () => {
+    const { session, project } = await fresh();
+    const releasesDir = join(deployDir, project, "releases");
+    const version = (i: number) => ({ "main.py": `M = ${i}\n`, "p/__init__.py": "", "p/m.py": "V = 1\n" });
+    const published: { id: string; manifest: ManifestFile[] }[] = [];
+    for (let i = 0; i < 3; i++) {
+      published.push(await publishPlanned(session, version(i), published.at(-1) ?? null));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The oldest release becomes a link to a directory of the user's that looks like a release.
+    const outside = await tempDir("not-a-release");
+    const victim = join(releasesDir, published[0]!.id);
+    await cp(join(victim, ".sync-cluster-manifest.json"), join(outside, ".sync-cluster-manifest.json"));
+    await writeTree(outside, { "precious.txt": "keep me\n" });
+    const old = await stat(victim);
+    await utimes(outside, old.atime, old.mtime);
+    await rm(victim, { recursive: true });
+    await symlink(outside, victim);
+
+    const r3 = await publishPlanned(session, version(3), published[2]!);
+    assert.deepEqual((await readdir(outside)).sort(), [".sync-cluster-manifest.json", "precious.txt"]);
+    assert.deepEqual(await contentOf(join(releasesDir, r3.id), version(3)), version(3));
+    await assert.rejects(lstat(victim), /ENOENT/);
   });
 
   test("keeping one release, neither the current release nor the base is ever taken for the next", async () => {
