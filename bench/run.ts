@@ -399,7 +399,8 @@ async function scaleRun(
         ...contextFor(cluster, cluster.workers.slice(0, n), workload.root, tmp, user, fileList, 0),
         concurrency: 16,
       };
-      const tools = [syncCluster, parallelRsync];
+      // One-shot pushes, as in the main table: the daemon a push starts is stopped before the next.
+      const tools = [withDaemon ? asFirstPushes(syncCluster) : syncCluster, parallelRsync];
       const cold = await runScenario(ctx, "cold", tools, runs, async () => {});
       const incr = await runScenario(ctx, "incremental", tools, runs, (round) =>
         editFiles(workload.root, workload.modules, 10, 1000 + n * 10 + round),
@@ -420,6 +421,7 @@ async function scaleRun(
       const pushed = await syncClusterViaDaemon.push(ctx);
       rss.daemonMb = pushed.ok ? daemonPeakRssMb(heldDaemonDir(ctx)) : null;
       await stopDaemon(ctx, heldDaemonDir(ctx));
+      await stopDaemon(ctx, join(ctx.tmp, FIRST_PUSH_DAEMON));
       lines.push(
         "",
         `Peak RSS of the daemon holding ${max} workers: ${rss.daemonMb?.toFixed(0) ?? `not measured (${pushed.error})`} MB.`,
