@@ -3,6 +3,7 @@ import type { ClientChannel, PseudoTtyOptions } from "ssh2";
 import { NodeError } from "../core/errors.js";
 import type { NodeSpec } from "../core/inventory-types.js";
 import { openRoute } from "./jump-route.js";
+import { keepExitForLateListeners } from "./late-exit.js";
 import {
   type HandshakeOptions,
   handshake,
@@ -67,8 +68,12 @@ export class NodeConnection {
   channel(command: string, pty?: PseudoTtyOptions): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, pty ? { pty } : {}, (error, stream) => {
-        if (error) reject(new NodeError(this.node.name, `could not start a command: ${error.message}`));
-        else resolve(stream);
+        if (error) {
+          reject(new NodeError(this.node.name, `could not start a command: ${error.message}`));
+          return;
+        }
+        keepExitForLateListeners(stream);
+        resolve(stream);
       });
     });
   }
