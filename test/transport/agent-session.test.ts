@@ -168,16 +168,18 @@ function shellAgent(shellScript: string, startTimeoutMs = 10_000) {
 }
 
 test("a bootstrap that exits before it reads the agent's source fails with its own message, not a broken pipe", async () => {
-  // The shell closes its stdin at once and answers later: the agent's source, larger than a pipe
-  // holds, cannot all be written, so the write fails for certain.
+  // The shell closes its stdin at once and stays until the write has failed: the agent's source,
+  // larger than a pipe holds, cannot all be written. (A process that exited first would have its
+  // stdin destroyed by Node before the failure is seen.) Then it says why and ends.
   const child = spawn(
     "/bin/sh",
-    ["-c", "exec 0<&-; sleep 0.3; echo 'sync-cluster: no python to run the agent' >&2; exit 127"],
+    ["-c", "exec 0<&-; echo 'sync-cluster: no python to run the agent' >&2; exec sleep 60"],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
   const stdinFailed = new Promise((resolve) => child.stdin.once("error", resolve));
   const session = new AgentSession({ name: "w1" }, processStreams(child), { startTimeoutMs: 10_000 });
   assert.match(String(await stdinFailed), /EPIPE/);
+  child.kill();
   await assert.rejects(session.started, /on w1, the node has no python for the sync-cluster agent/);
 });
 
