@@ -4,7 +4,12 @@ import { EventEmitter } from "node:events";
 import { test } from "node:test";
 import { AGENT_MARKER } from "../../src/core/agent-announcement.js";
 import { NodeError } from "../../src/core/errors.js";
-import { agentCommand, BOOTSTRAP_PROGRAM, PROTOCOL_VERSION } from "../../src/transport/agent-bootstrap.js";
+import {
+  agentCommand,
+  BOOTSTRAP_PROGRAM,
+  NO_PYTHON_MESSAGE,
+  PROTOCOL_VERSION,
+} from "../../src/transport/agent-bootstrap.js";
 import { AgentSession, MAX_REPLY_BYTES, ProtocolError } from "../../src/transport/agent-session.js";
 import { processStreams } from "../fixtures/local-agent.js";
 import { SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
@@ -168,18 +173,25 @@ function shellAgent(shellScript: string, startTimeoutMs = 10_000) {
 }
 
 test("a bootstrap that exits before it reads the agent's source fails with its own message, not a broken pipe", async () => {
-  // The shell closes its stdin at once and stays until the write has failed: the agent's source,
-  // larger than a pipe holds, cannot all be written. (A process that exited first would have its
-  // stdin destroyed by Node before the failure is seen.) Then it says why and ends.
+  // The shell closes its stdin and says so; only then is the session made, so writing the agent's
+  // source fails for certain (child stdio are socket pairs, whose buffers could otherwise take it
+  // all before the shell closes its end). Told to, it says why it cannot start and ends.
   const child = spawn(
     "/bin/sh",
-    ["-c", "exec 0<&-; echo 'sync-cluster: no python to run the agent' >&2; exec sleep 60"],
+    [
+      "-c",
+      `trap 'kill $! 2>/dev/null; echo "${NO_PYTHON_MESSAGE}: none here" >&2; exit 127' USR1
+exec 0<&-
+echo closed
+sleep 60 & wait`,
+    ],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
+  await new Promise((resolve) => child.stdout.once("data", resolve));
   const stdinFailed = new Promise((resolve) => child.stdin.once("error", resolve));
   const session = new AgentSession({ name: "w1" }, processStreams(child), { startTimeoutMs: 10_000 });
   assert.match(String(await stdinFailed), /EPIPE/);
-  child.kill();
+  child.kill("SIGUSR1");
   await assert.rejects(session.started, /on w1, the node has no python for the sync-cluster agent/);
 });
 
