@@ -524,6 +524,8 @@ export async function startSlurmCluster(options: SlurmClusterOptions): Promise<S
           defaults,
           leader: entry(leader),
           workers: (opts.workers ?? nodes).map(entry),
+          // As cluster.ts: commands connect directly, so a test (its watch too) leaves no daemon behind.
+          daemon: "off",
           ...extra,
         };
         writeFileSync(inventoryPath, stringify(doc));

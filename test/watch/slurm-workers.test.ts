@@ -29,7 +29,8 @@ describe("workers from a real Slurm cluster", { skip, timeout: 600_000 }, () => 
   let project: string;
   let inventory: string;
   let sshConfig: string;
-  const cliEnv = () => ({ ...cluster.env(), SYNC_CLUSTER_SSH_CONFIG: sshConfig });
+  // Direct connections: its watch would otherwise start a daemon that outlives the test.
+  const cliEnv = () => ({ ...cluster.env(), SYNC_CLUSTER_SSH_CONFIG: sshConfig, SYNC_CLUSTER_DAEMON: "off" });
 
   const writeInventory = (workers: Record<string, unknown>) =>
     writeFile(
