@@ -435,20 +435,25 @@ class ReleaseStore:
         finally:
             self.unlock()
 
-    def recyclable(self, keep_also):
-        """The release the collection after the next publish would remove (see collect_garbage:
-        the new release is then current, and the current one an ordinary kept one), other than
-        those in `keep_also`: its directory can become the new release's
-        staging directory instead of being deleted, or None."""
+    def due_for_collection(self, current):
+        """Ids of the releases a collection with `current` current removes, newest first: all but
+        the newest `keep`, `current` and those a workflow run uses (pinned here, or on the leader:
+        `protect`)."""
         in_use = self.pinned() | self.protect
         kept = 0
         for r in self.releases():
-            if r["id"] in in_use:
+            if r["id"] == current or r["id"] in in_use:
                 continue
             kept += 1
-            if kept >= self.keep and r["id"] not in keep_also:
-                return r["id"]
-        return None
+            if kept >= self.keep:
+                yield r["id"]
+
+    def recyclable(self, keep_also):
+        """The release the collection after the next publish would remove (the new release is then
+        current, not yet among the releases: the current one counts as an ordinary kept one), other
+        than those in `keep_also`: its directory can become the new release's staging directory
+        instead of being deleted, or None."""
+        return next((rid for rid in self.due_for_collection(None) if rid not in keep_also), None)
 
     def take_for_staging(self, rid, staging_path):
         """Moves a release that is due for collection out of releases/ to become a staging
@@ -474,21 +479,15 @@ class ReleaseStore:
     def collect_garbage(self, current):
         """Keeps the newest `keep` releases and, always, the current one and those a workflow run
         uses (pinned here, or on the leader: `protect`); pins of removed releases go too."""
-        in_use = self.pinned() | self.protect
-        kept = 0
-        for r in self.releases():
-            if r["id"] == current or r["id"] in in_use:
+        for rid in self.due_for_collection(current):
+            # Renamed out of releases/ first, so an interrupted removal never leaves a
+            # half-deleted release that a later push could link from.
+            # Unique even when the same release is collected again while its last copy is deleted.
+            doomed = os.path.join(self.project_dir, "%s%s-%s" % (TRASH_PREFIX, rid, os.urandom(6).hex()))
+            try:
+                os.rename(os.path.join(self.releases_dir, rid), doomed)
+            except OSError:
                 continue
-            kept += 1
-            if kept >= self.keep:
-                # Renamed out of releases/ first, so an interrupted removal never leaves a
-                # half-deleted release that a later push could link from.
-                # Unique even when the same release is collected again while its last copy is deleted.
-                doomed = os.path.join(self.project_dir, "%s%s-%s" % (TRASH_PREFIX, r["id"], os.urandom(6).hex()))
-                try:
-                    os.rename(os.path.join(self.releases_dir, r["id"]), doomed)
-                except OSError:
-                    continue
         self.collect_trees()
         self.collect_pins()
         trash = [os.path.join(self.project_dir, n) for n in os.listdir(self.project_dir) if n.startswith(TRASH_PREFIX)]
