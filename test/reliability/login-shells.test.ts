@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { chmod, mkdir, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BIN, runCli } from "../fixtures/cli.js";
+import { BIN, runCli, startCli } from "../fixtures/cli.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 import { underPty } from "../fixtures/pty.js";
 import { waitFor } from "../fixtures/wait.js";
@@ -84,27 +83,20 @@ describe("login shells that print, hang or change PATH, on real sshd workers", {
     await bashrc(w2, "echo 'Last login: yesterday'\n");
     try {
       const inv = inventory({}, [w2]);
-      const child = spawn(BIN, ["watch", "-i", inv, "--json", "--no-check"], {
-        cwd: project,
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let out = "";
-      child.stdout.on("data", (d) => {
-        out += d;
-      });
+      const watch = startCli(["watch", "-i", inv, "--json", "--no-check"], project, env);
       try {
         // w2 has the release from the first test: it is in sync as soon as it has said hello.
-        const inSync = () => out.split('"phase":"in-sync"').length - 1;
+        const inSync = () => watch.output().split('"phase":"in-sync"').length - 1;
         await waitFor("w2 in sync", () => inSync() >= 1, 60_000);
         // A dropped connection: the syncer reconnects and meets the same shell again.
         await w2.stop();
         await w2.start();
         await waitFor("w2 back in sync", () => inSync() >= 2, 60_000);
       } finally {
-        child.kill("SIGTERM");
-        await new Promise((resolve) => child.once("exit", resolve));
+        watch.child.kill("SIGTERM");
+        await watch.exited;
       }
+      const out = watch.output();
       const warnings = out
         .split("\n")
         .filter((l) => l.includes('"node-warning"'))

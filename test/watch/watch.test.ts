@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { chmod, mkdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { releaseIdOf } from "../../src/core/manifest.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import { type WatchEvent, WatchSession } from "../../src/watch/watch.js";
+import { startCli } from "../fixtures/cli.js";
 import {
   makePackageProject,
   resolveWorkflowMain,
@@ -19,7 +19,6 @@ import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "..
 import { verifiedCurrent } from "../harness/verified-current.js";
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
-const BIN = join(process.cwd(), "bin", "sync-cluster");
 
 // One cluster for the file: the watch session's tests, then the SIGTERM test on the same workers.
 let cluster: Cluster;
@@ -214,29 +213,21 @@ describe("watch stops promptly on SIGTERM without publishing a half release", {
       workers,
       project: { root: project, entry: "-m workflow.main", name: "big", include: ["data/*"] },
     });
-    const child = spawn(BIN, ["watch", "-i", cluster.inventoryPath, "--json", "--python", SYSTEM_PYTHON], {
-      cwd: project,
-      env: { ...env, PYTHONPATH: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    let err = "";
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
+    const watch = startCli(
+      ["watch", "-i", cluster.inventoryPath, "--json", "--python", SYSTEM_PYTHON],
+      project,
+      env,
+    );
     await waitFor(
       "the push to start",
-      async () => (out.includes('"phase":"syncing"') ? true : undefined),
+      async () => (watch.output().includes('"phase":"syncing"') ? true : undefined),
       30_000,
     );
     const signalled = Date.now();
-    child.kill("SIGTERM");
-    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    watch.child.kill("SIGTERM");
+    const code = await watch.exited;
     const took = Date.now() - signalled;
-    assert.equal(code, 0, err);
+    assert.equal(code, 0, watch.output());
     assert.ok(took < 10_000, `exited ${took} ms after SIGTERM`);
     for (const w of workers) {
       // Whatever `current` is (nothing, or a release that finished in time), it is complete.
