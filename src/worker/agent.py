@@ -166,6 +166,68 @@ def remove_in_background(paths):
             shutil.rmtree(p, ignore_errors=True)
 
 
+# A node that loses power in the middle of a push must come back with the old release or the new
+# one whole: never `current`, nor a shared tree that later releases link to, holding files the disk
+# had not yet received (ext4 and XFS write a new file's data seconds after its name). So what a
+# push wrote is made durable before anything points at it, and each rename that publishes it
+# before the next step. Up to DURABLE_EACH_MAX files and directories are fsynced one by one (a save
+# in watch writes a few); more are flushed by one syncfs(2) of the deploy directory's file system,
+# which costs one journal commit instead of one per file but also writes out other processes' data.
+DURABLE_EACH_MAX = 64
+
+
+def fsync_path(path):
+    """fsync(2) of a file or a directory, named in the error."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path)
+
+
+def sync_file_system(path):
+    """syncfs(2) of the file system holding `path`; sync(2) where the C library lacks syncfs."""
+    try:
+        import ctypes
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ImportError, OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
+
+
+def make_durable(paths, file_system, whole):
+    """Makes the contents of `paths` (files, and directories for their entries) durable: one
+    fsync each or, when `whole`, one syncfs of `file_system`."""
+    if whole:
+        sync_file_system(file_system)
+        return
+    for path in paths:
+        fsync_path(path)
+
+
+def replace_file(path, text, mode=0o644, errors="strict"):
+    """Writes a small file whole or not at all, durably: a temporary name, fsync, rename, fsync of
+    the directory."""
+    tmp = path + ".tmp-%d" % os.getpid()
+    with open(tmp, "w", encoding="utf-8", errors=errors) as f:
+        f.write(text)
+        f.flush()
+        os.fchmod(f.fileno(), mode)
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_path(os.path.dirname(path) or ".")
+
+
 class Refused(Exception):
     """A request the agent will not carry out; the message is for the user."""
 
@@ -273,10 +335,7 @@ class ReleaseStore:
             return
         try:
             os.makedirs(self.project_dir, exist_ok=True)
-            tmp = path + ".tmp-%d" % os.getpid()
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("%d\n" % LAYOUT_VERSION)
-            os.replace(tmp, path)
+            replace_file(path, "%d\n" % LAYOUT_VERSION)
         except OSError:
             if create:
                 raise
@@ -361,10 +420,7 @@ class ReleaseStore:
         """Called under the lock by a push the leader decided may claim the project name."""
         if not isinstance(origin, dict) or origin == self.read_origin():
             return
-        tmp = self.origin_path() + ".tmp-%d" % os.getpid()
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(origin, f)
-        os.replace(tmp, self.origin_path())
+        replace_file(self.origin_path(), json.dumps(origin))
 
     # ---- locking -----------------------------------------------------------------------------
     def lock(self, timeout):
@@ -415,6 +471,7 @@ class ReleaseStore:
             os.unlink(tmp)
         os.symlink(os.path.join("releases", rid), tmp)
         os.replace(tmp, os.path.join(self.project_dir, "current"))
+        fsync_path(self.project_dir)  # the switch itself, before the leader is told it is done
         if publish:
             now = time.time()
             os.utime(os.path.join(self.releases_dir, rid), (now, now))
@@ -554,6 +611,7 @@ class Staging:
         self.discard_paths = set()
         self.path = os.path.join(store.project_dir, ".staging-%s-%d" % (release, os.getpid()))
         self.dirs_made = set()
+        self.written = []  # files created here, made durable before the release is published
         # Under the agent's umask (022) a file is created with its manifest mode (0644 or 0755) and
         # needs no chmod; any other umask gets one fchmod per file.
         umask = os.umask(0o022)
@@ -644,6 +702,7 @@ class Staging:
         full = os.path.join(self.path, path)
         self.ensure_dir(os.path.dirname(full))
         fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        self.written.append(full)
         if not self.exact_modes:
             os.fchmod(fd, mode)
         return fd
@@ -727,12 +786,26 @@ class Staging:
         return received, nbytes
 
     def publish(self):
-        """Writes the manifest, moves the built trees into trees/ and renames staging into releases/."""
+        """Writes the manifest, moves the built trees into trees/ and renames staging into
+        releases/; each step durable before the next makes it visible (see make_durable)."""
         with self.open_new(MANIFEST_NAME, 0o644) as w:
             w.write(json.dumps({"release": self.release, "files": self.files}).encode("utf-8", "surrogatepass"))
+        store = self.store
+        staged = self.written + sorted(self.dirs_made) + [self.path]
+        whole = len(staged) > DURABLE_EACH_MAX
+        make_durable(staged, store.project_dir, whole)
         self.publish_trees()
-        self.store.tree_sets[self.release] = set(self.trees.values())
-        os.rename(self.path, os.path.join(self.store.releases_dir, self.release))
+        store.tree_sets[self.release] = set(self.trees.values())
+        release_dir = os.path.join(store.releases_dir, self.release)
+        os.rename(self.path, release_dir)
+        # The directories those renames changed: trees/, releases/, and each tree's parent, which
+        # holds the link left in its place (a built directory's parent is built too, or the root).
+        trees_dir = os.path.join(store.project_dir, TREES)
+        changed = {trees_dir, release_dir, store.releases_dir}
+        for d in self.built:
+            parent = d.rpartition("/")[0]
+            changed.add(os.path.join(trees_dir, self.trees[parent]) if parent else release_dir)
+        make_durable(sorted(changed), store.project_dir, whole)
 
     def publish_trees(self):
         """Moves each directory built for this release into trees/, deepest first, leaving a link in
@@ -817,11 +890,7 @@ class VenvDoctor:
         path = self.toil_worker_path()
         if os.path.lexists(path) or importlib.util.find_spec("toil") is None:
             return None
-        tmp = path + ".tmp-%d" % os.getpid()
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(TOIL_WORKER % (os.path.join(self.venv, "bin", "python"), TOIL_WORKER_MARK))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
+        replace_file(path, TOIL_WORKER % (os.path.join(self.venv, "bin", "python"), TOIL_WORKER_MARK), 0o755)
         return path
 
     def write_pth(self):
@@ -833,10 +902,7 @@ class VenvDoctor:
         self.ensure_toil_worker()
         if self.pth_state()[0]:
             return True
-        tmp = path + ".tmp-%d" % os.getpid()
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(self.pth_content())
-        os.replace(tmp, path)
+        replace_file(path, self.pth_content(), errors="surrogateescape")
         return True
 
     # ---- readiness checks (sync-cluster check) ---------------------------------------------
@@ -1051,10 +1117,7 @@ class VenvDoctor:
                 lines[line - 1] = "include-system-site-packages = true"
             else:
                 lines.append("include-system-site-packages = true")
-            tmp = path + ".tmp-%d" % os.getpid()
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-            os.replace(tmp, path)
+            replace_file(path, "\n".join(lines) + "\n", stat.S_IMODE(os.stat(path).st_mode))
             done.append("set include-system-site-packages = true in %s%s" % (path, " (line %d)" % line if line else ""))
         if self.venv_python() and self.ensure_toil_worker():
             done.append("wrote %s, so that jobs a batch system starts run Toil's worker with the venv's python"
