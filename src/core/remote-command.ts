@@ -10,8 +10,10 @@ import { remotePath, shellCommand, shellQuote } from "./shell-quote.js";
  * line through the login shell, which reads its files (Debian's bash reads ~/.bashrc for ssh
  * commands) before `sh -c` starts: a command runs after them. An interactive shell reads them
  * again when it starts, so it is started with a start-up file of ours that runs the user's first
- * and then activates the venv: bash's --rcfile, or $ENV for sh, dash, ksh and mksh. The file is a
- * here-document on fd 3 (read as /dev/fd/3), so nothing is written on the node.
+ * and then activates the venv: bash's --rcfile, or $ENV for sh, dash, ksh and mksh (a here-document
+ * on fd 3, read as /dev/fd/3, so nothing is written on the node); zsh's ZDOTDIR (a directory, so
+ * a temporary one, removed as the shell starts); fish's --init-command, which runs after its
+ * configuration.
  */
 
 export interface RemoteCommandOptions {
@@ -43,17 +45,53 @@ export function remoteCommand(options: RemoteCommandOptions): string {
   } else if (!options.activateVenv) {
     lines.push(`exec ${LOGIN_SHELL} -i`);
   } else {
-    lines.push(...interactiveShell(activate, goThere));
+    lines.push(...interactiveShell(activate, goThere, { venv, projectDir, deploy }));
   }
   return shellCommand(["sh", "-c", lines.join("\n")]);
 }
 
+// fish reads neither POSIX quoting nor a file of ours: its --init-command is this constant text, and
+// the paths reach it in the environment, as the remote sh expanded them.
+const FISH_INIT = [
+  'if test -f "$SYNC_CLUSTER_VENV/bin/activate.fish"',
+  '  source "$SYNC_CLUSTER_VENV/bin/activate.fish"',
+  "else",
+  '  echo "sync-cluster: no virtualenv at $SYNC_CLUSTER_VENV on this node; running without it" >&2',
+  "end",
+  'cd "$SYNC_CLUSTER_PROJECT_DIR" 2>/dev/null; or cd "$SYNC_CLUSTER_DEPLOY_DIR" 2>/dev/null; or cd',
+  "set -e SYNC_CLUSTER_VENV SYNC_CLUSTER_PROJECT_DIR SYNC_CLUSTER_DEPLOY_DIR",
+].join("\n");
+
+// zsh reads $ZDOTDIR/.zshenv, then $ZDOTDIR/.zshrc: ours run the user's (from the ZDOTDIR the
+// environment or their own .zshenv gives, else HOME), and the second then activates the venv.
+const ZSHENV = [
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+  "if [[ -n ${SYNC_CLUSTER_USER_ZDOTDIR+x} ]]; then ZDOTDIR=$SYNC_CLUSTER_USER_ZDOTDIR; else unset ZDOTDIR; fi",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+  'if [[ -f "${ZDOTDIR:-$HOME}/.zshenv" ]]; then . "${ZDOTDIR:-$HOME}/.zshenv"; fi',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+  "if [[ -n ${ZDOTDIR+x} ]]; then SYNC_CLUSTER_USER_ZDOTDIR=$ZDOTDIR; else unset SYNC_CLUSTER_USER_ZDOTDIR; fi",
+  "ZDOTDIR=$SYNC_CLUSTER_ZDOTDIR",
+];
+const ZSHRC_USER = [
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+  "if [[ -n ${SYNC_CLUSTER_USER_ZDOTDIR+x} ]]; then ZDOTDIR=$SYNC_CLUSTER_USER_ZDOTDIR; else unset ZDOTDIR; fi",
+  'command rm -rf -- "$SYNC_CLUSTER_ZDOTDIR"',
+  "unset SYNC_CLUSTER_USER_ZDOTDIR SYNC_CLUSTER_ZDOTDIR",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+  'if [[ -f "${ZDOTDIR:-$HOME}/.zshrc" ]]; then . "${ZDOTDIR:-$HOME}/.zshrc"; fi',
+];
+
 /**
- * An interactive login shell whose own start-up files run before the venv is activated. The
- * activation sets the prompt's `(venv)` prefix, as `. VENV/bin/activate` does by hand. Other shells
- * (zsh, fish, tcsh) start with the venv activated before their files run.
+ * An interactive shell whose own start-up files run before the venv is activated. The activation
+ * sets the prompt's `(venv)` prefix, as `. VENV/bin/activate` does by hand. Other shells (tcsh,
+ * csh) start with the venv activated before their files run.
  */
-function interactiveShell(activate: string, goThere: string): string[] {
+function interactiveShell(
+  activate: string,
+  goThere: string,
+  paths: { venv: string; projectDir: string; deploy: string },
+): string[] {
   // After the user's files: activate, and come back to the project should they have moved.
   const afterUserFiles = ["exec 3<&-", activate, goThere];
   return [
@@ -75,6 +113,31 @@ function interactiveShell(activate: string, goThere: string): string[] {
     'if [ -n "${ENV-}" ] && [ -f "$ENV" ]; then . "$ENV"; fi',
     ...afterUserFiles,
     HEREDOC_END,
+    "  ;;",
+    "zsh)",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+    '  if SYNC_CLUSTER_ZDOTDIR=$(mktemp -d "${TMPDIR:-/tmp}/sync-cluster-zsh.XXXXXX"); then',
+    "    export SYNC_CLUSTER_ZDOTDIR",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+    '    if [ -n "${ZDOTDIR+x}" ]; then SYNC_CLUSTER_USER_ZDOTDIR=$ZDOTDIR; export SYNC_CLUSTER_USER_ZDOTDIR; fi',
+    // One line: the two here-documents' bodies follow it, in order.
+    `    cat > "$SYNC_CLUSTER_ZDOTDIR/.zshenv" <<'${HEREDOC_END}' && cat > "$SYNC_CLUSTER_ZDOTDIR/.zshrc" <<'${HEREDOC_END}' && ZDOTDIR=$SYNC_CLUSTER_ZDOTDIR exec ${LOGIN_SHELL} -i`,
+    ...ZSHENV,
+    HEREDOC_END,
+    ...ZSHRC_USER,
+    activate,
+    goThere,
+    HEREDOC_END,
+    // No room for two small files: the venv first, as for other shells.
+    '    rm -rf -- "$SYNC_CLUSTER_ZDOTDIR"',
+    "    unset SYNC_CLUSTER_ZDOTDIR SYNC_CLUSTER_USER_ZDOTDIR",
+    "  fi",
+    `  ${activate}`,
+    `  exec ${LOGIN_SHELL} -i`,
+    "  ;;",
+    "fish)",
+    `  SYNC_CLUSTER_VENV=${paths.venv} SYNC_CLUSTER_PROJECT_DIR=${paths.projectDir} ` +
+      `SYNC_CLUSTER_DEPLOY_DIR=${paths.deploy} exec ${LOGIN_SHELL} -i -C ${shellQuote(FISH_INIT)}`,
     "  ;;",
     "*)",
     `  ${activate}`,

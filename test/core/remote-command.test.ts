@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import { LineSplitter } from "../../src/core/line-splitter.js";
 import { remoteCommand } from "../../src/core/remote-command.js";
+import { SYSTEM_PYTHON } from "../fixtures/projects.js";
 
 // The command line is what a remote login shell would receive: run it with a local one.
 const runRemote = (line: string, home: string) =>
@@ -75,4 +76,124 @@ test("LineSplitter keeps partial lines and multi-byte characters across chunks",
   const bytes = Buffer.from("ab\nc€d\nta", "utf8");
   const lines = [...s.push(bytes.subarray(0, 5)), ...s.push(bytes.subarray(5)), ...s.end()];
   assert.deepEqual(lines, ["ab", "c€d", "ta"]);
+});
+
+/**
+ * The interactive session's start, run by each shell a node may have as its login shell: the
+ * user's own start-up files put another python first on PATH (as pyenv, `conda init` and
+ * `module load python` do), and the venv must still come first, after them. An interactive shell
+ * reads the typed lines from a pipe here as it would from the PTY.
+ */
+describe("the interactive session activates the venv after the user's start-up files", () => {
+  const SESSION = 'command -v python; echo "user files: $FROM_USER_FILES"; pwd; exit\n';
+
+  function session(
+    shell: string,
+    setUp: (home: string) => void,
+    env: (home: string) => Record<string, string> = () => ({}),
+  ) {
+    const home = mkdtempSync(join(tmpdir(), "sc-session-"));
+    const tmp = join(home, "tmp");
+    mkdirSync(join(home, "deploy", "proj"), { recursive: true });
+    mkdirSync(tmp);
+    execFileSync(SYSTEM_PYTHON, ["-m", "venv", "--without-pip", join(home, "venv")]);
+    mkdirSync(join(home, "other"));
+    writeFileSync(join(home, "other", "python"), "#!/bin/sh\necho 'not the venv'\n");
+    chmodSync(join(home, "other", "python"), 0o755);
+    setUp(home);
+    const line = remoteCommand({
+      deployDir: "~/deploy",
+      project: "proj",
+      venv: "~/venv",
+      activateVenv: true,
+    });
+    // Through a pipe made by sh: fish fails to read a socket, which is what Node gives a child's stdin.
+    const run = spawnSync("/bin/sh", ["-c", `printf '%s' "$SC_TEST_SESSION" | { eval ${line}; }`], {
+      env: {
+        HOME: home,
+        PATH: "/usr/bin:/bin",
+        SHELL: shell,
+        TMPDIR: tmp,
+        TERM: "dumb",
+        SC_TEST_SESSION: SESSION,
+        ...env(home),
+      },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    const leftInTmp = readdirSync(tmp);
+    rmSync(home, { recursive: true, force: true });
+    return { home, stdout: run.stdout, stderr: run.stderr, status: run.status, leftInTmp };
+  }
+
+  function assertVenvFirst(r: ReturnType<typeof session>, marker: string) {
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      `${r.home}/venv/bin/python\nuser files: ${marker}\n${r.home}/deploy/proj\n`,
+      r.stderr,
+    );
+  }
+
+  test("bash: ~/.bashrc runs, then the venv is activated and shown in the prompt", () => {
+    const r = session("/bin/bash", (home) =>
+      writeFileSync(
+        join(home, ".bashrc"),
+        'export PATH="$HOME/other:$PATH" FROM_USER_FILES=bashrc\nPS1="u$ "\n',
+      ),
+    );
+    assertVenvFirst(r, "bashrc");
+    assert.match(r.stderr, /\(venv\) u\$ /);
+  });
+
+  test("dash: the file $ENV names runs, then the venv", () => {
+    const r = session(
+      "/bin/dash",
+      (home) =>
+        writeFileSync(
+          join(home, ".shrc"),
+          'export PATH="$HOME/other:$PATH" FROM_USER_FILES=shrc\nPS1="u$ "\n',
+        ),
+      (home) => ({ ENV: join(home, ".shrc") }),
+    );
+    assertVenvFirst(r, "shrc");
+    assert.match(r.stderr, /\(venv\) u\$ /);
+  });
+
+  test("zsh: ~/.zshenv and ~/.zshrc run, then the venv; the temporary ZDOTDIR is gone", () => {
+    const r = session("/usr/bin/zsh", (home) => {
+      writeFileSync(join(home, ".zshenv"), "export FROM_USER_FILES=zshenv\n");
+      writeFileSync(
+        join(home, ".zshrc"),
+        'path=($HOME/other $path)\nFROM_USER_FILES="$FROM_USER_FILES+zshrc"\nPS1="u$ "\n',
+      );
+    });
+    assertVenvFirst(r, "zshenv+zshrc");
+    assert.match(r.stderr, /\(venv\) u\$ /);
+    assert.deepEqual(r.leftInTmp, []);
+  });
+
+  test("zsh: a ZDOTDIR set in ~/.zshenv is where its .zshrc is read, and stays set", () => {
+    const r = session("/usr/bin/zsh", (home) => {
+      mkdirSync(join(home, ".config", "zsh"), { recursive: true });
+      writeFileSync(join(home, ".zshenv"), "export ZDOTDIR=$HOME/.config/zsh\n");
+      writeFileSync(
+        join(home, ".config", "zsh", ".zshrc"),
+        'path=($HOME/other $path)\nFROM_USER_FILES="zshrc in $ZDOTDIR"\n',
+      );
+    });
+    assertVenvFirst(r, `zshrc in ${r.home}/.config/zsh`);
+    assert.deepEqual(r.leftInTmp, []);
+  });
+
+  test("fish: config.fish runs, then the venv's activate.fish", () => {
+    const r = session("/usr/bin/fish", (home) => {
+      mkdirSync(join(home, ".config", "fish"), { recursive: true });
+      writeFileSync(
+        join(home, ".config", "fish", "config.fish"),
+        "set -gx PATH $HOME/other $PATH\nset -gx FROM_USER_FILES config.fish\n",
+      );
+    });
+    assertVenvFirst(r, "config.fish");
+  });
 });
