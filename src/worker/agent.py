@@ -799,9 +799,11 @@ class Staging:
         release_dir = os.path.join(store.releases_dir, self.release)
         os.rename(self.path, release_dir)
         # The directories those renames changed: trees/, releases/, and each tree's parent, which
-        # holds the link left in its place (a built directory's parent is built too, or the root).
+        # holds the link left in its place (a built directory's parent is built too, or the root);
+        # and the project directory, which the staging directory left (and which gained trees/
+        # and releases/ at the first push).
         trees_dir = os.path.join(store.project_dir, TREES)
-        changed = {trees_dir, release_dir, store.releases_dir}
+        changed = {trees_dir, release_dir, store.releases_dir, store.project_dir}
         for d in self.built:
             parent = d.rpartition("/")[0]
             changed.add(os.path.join(trees_dir, self.trees[parent]) if parent else release_dir)

@@ -109,6 +109,7 @@ describe("a push is durable before it is visible", () => {
       join(projectDir, "releases"),
       join(projectDir, "trees"),
       join(projectDir, "releases", id),
+      projectDir,
     ]) {
       const synced = calls.findIndex((c, i) => i > intoReleases && isSync(c, dir));
       assert.ok(synced > 0 && synced < switched, `${dir} is fsynced between the publish and the switch`);
