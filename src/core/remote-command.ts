@@ -1,4 +1,4 @@
-import { remotePath, shellCommand, shellQuote } from "./shell-quote.js";
+import { portableShellCommand, remotePath, shellQuote } from "./shell-quote.js";
 
 /**
  * The one remote command line `ssh` and `exec` send: go to the project's deploy directory,
@@ -47,7 +47,7 @@ export function remoteCommand(options: RemoteCommandOptions): string {
   } else {
     lines.push(...interactiveShell(activate, goThere, { venv, projectDir, deploy }));
   }
-  return shellCommand(["sh", "-c", lines.join("\n")]);
+  return portableShellCommand(lines.join("\n"));
 }
 
 // fish reads neither POSIX quoting nor a file of ours: its --init-command is this constant text, and

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { NodeSpec } from "../core/inventory-types.js";
-import { remotePath, shellCommand } from "../core/shell-quote.js";
+import { portableShellCommand, remotePath } from "../core/shell-quote.js";
 import { pythonSourcePath } from "../python-source.js";
 
 /**
@@ -55,7 +55,7 @@ export const NO_PYTHON_MESSAGE = "sync-cluster: no python to run the agent";
 
 /**
  * The command line sshd hands to the login shell. Under `sh -c`, so it means the same whatever the
- * login shell is (bash, zsh, dash, ksh: anything that reads POSIX single quotes). The venv path is
+ * login shell is (bash, zsh, dash, ksh, fish, csh, tcsh: see portableShellCommand). The venv path is
  * quoted; only a leading `~/` is left for the shell.
  */
 export function agentCommand(node: Pick<NodeSpec, "venv">): string {
@@ -68,5 +68,5 @@ export function agentCommand(node: Pick<NodeSpec, "venv">): string {
     `command -v "$p" >/dev/null 2>&1 || { echo "${NO_PYTHON_MESSAGE}: neither ${node.venv.replace(/[^\w ./~+@%:,=-]/g, "?")}/bin/python nor python3 on PATH ($PATH)" >&2; exit 127; }`,
     `exec "$p" -c '${BOOTSTRAP_PROGRAM}'`,
   ].join("\n");
-  return shellCommand(["sh", "-c", script]);
+  return portableShellCommand(script);
 }

@@ -108,7 +108,7 @@ describe("the interactive session activates the venv after the user's start-up f
       activateVenv: true,
     });
     // Through a pipe made by sh: fish fails to read a socket, which is what Node gives a child's stdin.
-    const run = spawnSync("/bin/sh", ["-c", `printf '%s' "$SC_TEST_SESSION" | { eval ${line}; }`], {
+    const run = spawnSync("/bin/sh", ["-c", `printf '%s' "$SC_TEST_SESSION" | ${line}`], {
       env: {
         HOME: home,
         PATH: "/usr/bin:/bin",

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { remotePath, shellCommand, shellQuote } from "../../src/core/shell-quote.js";
+import { portableShellCommand, remotePath, shellCommand, shellQuote } from "../../src/core/shell-quote.js";
 
 /** What /bin/sh makes of a command line: each word it passes to printf, NUL-terminated. */
 function wordsSeenBySh(commandLine: string, env: NodeJS.ProcessEnv = process.env): string[] {
@@ -96,6 +96,56 @@ describe("remotePath", () => {
         assert.deepEqual(wordsSeenBySh(remotePath(`~/${rest}`), env), [`/home/some one/${rest}`]);
       }),
       { numRuns: 60 },
+    );
+  });
+});
+
+/**
+ * sshd runs a command through the user's login shell, whichever it is: the command line must reach
+ * sh unchanged through each. Run here with the real shells (install-deps installs zsh, fish, tcsh).
+ */
+describe("portableShellCommand", () => {
+  const LOGIN_SHELLS = [
+    "/bin/bash",
+    "/bin/dash",
+    "/usr/bin/zsh",
+    "/usr/bin/fish",
+    "/usr/bin/tcsh",
+    "/bin/csh",
+  ];
+  const throughLoginShell = (shell: string, script: string) =>
+    execFileSync(shell, ["-c", portableShellCommand(script)], {
+      encoding: "utf8",
+      env: { PATH: "/usr/bin:/bin", HOME: "/nonexistent" },
+    });
+
+  test("a one-line script without backslashes goes as it is", () => {
+    assert.equal(
+      portableShellCommand("echo 'it''s' $HOME"),
+      shellCommand(["sh", "-c", "echo 'it''s' $HOME"]),
+    );
+  });
+
+  test("a script with newlines, a here-document, backslashes and quotes runs the same under every login shell", () => {
+    const script = [
+      'x=\'a b\'\\; y="q\\""',
+      "cat <<'END'",
+      "$x \\c \\0012 '\\'' ! % %s \t é",
+      "END",
+      'printf "%s|%s\\n" "$x" "$y"',
+    ].join("\n");
+    const expected = execFileSync("/bin/sh", ["-c", script], { encoding: "utf8" });
+    for (const shell of LOGIN_SHELLS) assert.equal(throughLoginShell(shell, script), expected, shell);
+  });
+
+  test("any text printed by the script arrives intact under every login shell", () => {
+    fc.assert(
+      fc.property(shellHostileString, shellHostileString, (first, second) => {
+        const script = `printf '%s' ${shellQuote(first)}\nprintf '[%s]' ${shellQuote(second)}`;
+        for (const shell of LOGIN_SHELLS)
+          assert.equal(throughLoginShell(shell, script), `${first}[${second}]`, shell);
+      }),
+      { seed: 20261203, numRuns: 25 },
     );
   });
 });

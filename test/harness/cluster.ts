@@ -78,6 +78,12 @@ export interface ClusterOptions {
    * SSH command, and puts another python3 first); false logs in with the user's own HOME.
    */
   homes?: boolean;
+  /**
+   * The login user's shell on every worker (e.g. /usr/bin/tcsh), which sshd runs each command
+   * through: each worker's sshd runs in a mount namespace of its own whose /etc/passwd says so,
+   * so the machine's own password file is left alone.
+   */
+  loginShell?: string;
 }
 
 // Every daemon any cluster of this process started: killed on exit, so a failed test leaks none.
@@ -341,6 +347,34 @@ export function sshRun(
   });
 }
 
+/**
+ * A prefix that runs sshd in a mount namespace of its own where `user`'s login shell is `shell`:
+ * a copy of /etc/passwd saying so is bind-mounted over it there (sshd and the sessions it starts
+ * read it; nothing outside the namespace sees it).
+ */
+function loginShellNamespace(dir: string, user: string, shell: string): string[] {
+  const passwd = join(dir, "passwd");
+  const lines = readFileSync("/etc/passwd", "utf8").split("\n");
+  const changed = lines.map((line) => {
+    const fields = line.split(":");
+    return fields[0] === user && fields.length === 7 ? [...fields.slice(0, 6), shell].join(":") : line;
+  });
+  if (changed.join("\n") === lines.join("\n"))
+    throw new Error(`no ${user} in /etc/passwd to give the shell ${shell}`);
+  writeFileSync(passwd, changed.join("\n"));
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "/bin/sh",
+    "-c",
+    'mount --bind "$1" /etc/passwd && shift && exec "$@"',
+    "sh",
+    passwd,
+  ];
+}
+
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "sc-cluster-")));
   mkdirSync(dir, { recursive: true });
@@ -367,7 +401,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     writeFileSync(join(wdir, "sshd_config"), sshdConfig(port, wdir, { home }));
     const hostPub = readFileSync(join(wdir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     appendFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
-    const worker = new LocalWorker(name, port, wdir, home ? { home } : {});
+    const enter = options.loginShell ? loginShellNamespace(wdir, user, options.loginShell) : undefined;
+    const worker = new LocalWorker(name, port, wdir, {
+      ...(home ? { home } : {}),
+      ...(enter ? { enter } : {}),
+    });
     if (options.venv !== false) {
       await execFileAsync(SYSTEM_PYTHON, [
         "-m",

@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { realpath } from "node:fs/promises";
+import { after, before, describe, test } from "node:test";
+import { runCli } from "../fixtures/cli.js";
+import { makePackageProject, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
+
+/**
+ * A worker whose login shell is tcsh, as some clusters still give their users. sshd runs every
+ * command through it, and csh and tcsh cannot read a newline inside quotes ("Unmatched '") and
+ * expand `!` even there: every command of sync-cluster used to fail on such a node.
+ */
+
+const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", PYTHONPATH: "" };
+
+describe("a worker whose login shell is tcsh", { skip: !sshdAvailable() && "sshd is not installed" }, () => {
+  let cluster: Cluster;
+  let project: string;
+  let w1: WorkerHandle;
+  let inventory: string;
+
+  before(async () => {
+    cluster = await startCluster({ workers: 1, loginShell: "/usr/bin/tcsh" });
+    w1 = cluster.workers[0]!;
+    project = await realpath(await tempDir("csh-login"));
+    await makePackageProject(project);
+    inventory = cluster.writeInventory({
+      project: { root: project, entry: "-m workflow.main", name: "proj", python: SYSTEM_PYTHON },
+    });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("push, exec, ssh -- CMD and status work through it", async () => {
+    // The shell sshd runs is tcsh indeed: it sets $shell, which no POSIX shell does.
+    const probe = await cluster.runOnWorker(w1, "echo $shell");
+    assert.equal(probe.stdout.trim(), "/usr/bin/tcsh", probe.stderr);
+
+    const push = await runCli(["push", "-i", inventory, "--no-check"], project, env);
+    assert.equal(push.code, 0, push.stdout + push.stderr);
+    assert.match(push.stdout, /1 worker\(s\) converged/);
+
+    const exec = await runCli(
+      [
+        "exec",
+        "-i",
+        inventory,
+        "--",
+        "python -c 'import workflow.main, sys; print(sys.executable)' && echo \"imported!\"",
+      ],
+      project,
+      env,
+    );
+    assert.equal(exec.code, 0, exec.stdout + exec.stderr);
+    assert.equal(exec.stdout, `w1 | ${w1.venv}/bin/python\nw1 | imported!\n`);
+
+    const ssh = await runCli(
+      [
+        "ssh",
+        "w1",
+        "-i",
+        inventory,
+        "--",
+        "python",
+        "-c",
+        "'import util.sort.quick as q; print(q.__name__)'",
+      ],
+      project,
+      env,
+    );
+    assert.equal(ssh.code, 0, ssh.stdout + ssh.stderr);
+    assert.equal(ssh.stdout, "util.sort.quick\n");
+
+    const status = await runCli(["status", "-i", inventory, "--json"], project, env);
+    const report = JSON.parse(status.stdout) as {
+      leaderRelease: string;
+      nodes: { release?: { current: string | null } }[];
+    };
+    assert.equal(report.nodes[0]?.release?.current, report.leaderRelease, status.stdout + status.stderr);
+  });
+});
