@@ -25,7 +25,10 @@ export function registerExec(program: Command): void {
   program
     .command("exec")
     .description("Run a command on many nodes at once, in the deploy directory with the venv activated")
-    .argument("<command...>", "after --: the command, run by each node's shell")
+    .argument(
+      "<command...>",
+      "after --: one word is a shell command line ('cmd | grep x'); several are a program and its arguments, passed as they are",
+    )
     .addOption(inventoryOption())
     .option("-n, --nodes <selector>", "names, globs, `workers`, `leader` or `all`, comma-separated", "all")
     .addOption(jobsOption("nodes"))

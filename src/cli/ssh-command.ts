@@ -24,7 +24,10 @@ export function registerSsh(program: Command): void {
     .command("ssh")
     .description("A shell (or COMMAND) on a node, in its deploy directory with its venv activated")
     .argument("[node]", "node name (default: the leader, else the first worker)")
-    .argument("[command...]", "after --: the command to run instead of a shell")
+    .argument(
+      "[command...]",
+      "after --: the command to run instead of a shell (one word: a shell command line; several: a program and its arguments, passed as they are)",
+    )
     .addOption(inventoryOption())
     .option("--no-venv", "do not activate the node's venv")
     .option("-t, --tty", "ask for a terminal even when running a command")

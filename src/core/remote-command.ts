@@ -1,4 +1,4 @@
-import { portableShellCommand, remotePath, shellQuote } from "./shell-quote.js";
+import { portableShellCommand, remotePath, shellCommand, shellQuote } from "./shell-quote.js";
 
 /**
  * The one remote command line `ssh` and `exec` send: go to the project's deploy directory,
@@ -21,7 +21,13 @@ export interface RemoteCommandOptions {
   project: string;
   venv: string;
   activateVenv: boolean;
-  /** The user's command, words joined by spaces and run by the remote shell, as ssh does. */
+  /**
+   * The user's command. One word is a shell command line, run by the node's sh (pipes, `&&`, the
+   * node's `$VARS`); several are a program and its arguments, each passed as it is, as
+   * `kubectl exec` and `docker exec` pass them. (ssh joins the words with spaces for the remote
+   * shell, so `ssh node python -c 'print(1)'` fails; `sync-cluster ssh node -- python -c
+   * 'print(1)'` works.)
+   */
   command?: readonly string[];
 }
 
@@ -41,7 +47,7 @@ export function remoteCommand(options: RemoteCommandOptions): string {
   const lines = [goThere];
   if (options.command && options.command.length > 0) {
     if (options.activateVenv) lines.push(activate);
-    lines.push(options.command.join(" "));
+    lines.push(options.command.length === 1 ? options.command[0]! : shellCommand(options.command));
   } else if (!options.activateVenv) {
     lines.push(`exec ${LOGIN_SHELL} -i`);
   } else {

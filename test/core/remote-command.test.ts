@@ -30,9 +30,26 @@ test("runs in the project's deploy directory with the venv activated", () => {
       project: "my proj",
       venv: "~/venv",
       activateVenv: true,
-      command: ["pwd;", "echo", "$VIRTUAL_ENV"],
+      command: ["pwd; echo $VIRTUAL_ENV"],
     });
     assert.equal(runRemote(line, home), `${home}/deploy dir/my proj\nactivated\n`);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("several words are a program and its arguments, each passed as it is", () => {
+  const home = mkdtempSync(join(tmpdir(), "sc-remote-"));
+  try {
+    const words = ["a b", "$HOME", "'q'", '"dq"', "; rm -rf ~", "*", "\\n", "é"];
+    const line = remoteCommand({
+      deployDir: "~/deploy",
+      project: "p",
+      venv: "/nonexistent/venv",
+      activateVenv: false,
+      command: [SYSTEM_PYTHON, "-c", "import json, sys; print(json.dumps(sys.argv[1:]))", ...words],
+    });
+    assert.deepEqual(JSON.parse(runRemote(line, home)), words);
   } finally {
     rmSync(home, { recursive: true, force: true });
   }

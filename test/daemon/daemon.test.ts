@@ -174,7 +174,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
       [3, "to stdout", "to stderr"],
       [3, "to stdout", "to stderr"],
     ]);
-    // The words are joined and run by the remote shell, as ssh does.
+    // One word is a command line for the node's shell.
     const ssh = await cli([
       "ssh",
       "w1",

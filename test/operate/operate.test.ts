@@ -161,7 +161,7 @@ describe("status, rollback, ssh and exec on real sshd workers", {
     assert.equal(ok.stdout, `${w.deployDir}/proj\n${w.venv}\n`);
     assert.equal(ok.stderr, "oops\n");
     const failing = await cli(
-      ["ssh", "w2", "-i", inv, "--", "python", "-c", "'import sys; sys.exit(7)'"],
+      ["ssh", "w2", "-i", inv, "--", "python", "-c", "import sys; sys.exit(7)"],
       project,
     );
     assert.equal(failing.code, 7);
@@ -191,8 +191,7 @@ describe("status, rollback, ssh and exec on real sshd workers", {
         "-i",
         inv,
         "--",
-        "echo",
-        "hello from $(hostname -s 2>/dev/null || echo x); python -c 'import util.sort.quick'",
+        "echo hello from $(hostname -s 2>/dev/null || echo x); python -c 'import util.sort.quick'",
       ],
       project,
     );

@@ -56,16 +56,7 @@ describe("a worker whose login shell is tcsh", { skip: !sshdAvailable() && "sshd
     assert.equal(exec.stdout, `w1 | ${w1.venv}/bin/python\nw1 | imported!\n`);
 
     const ssh = await runCli(
-      [
-        "ssh",
-        "w1",
-        "-i",
-        inventory,
-        "--",
-        "python",
-        "-c",
-        "'import util.sort.quick as q; print(q.__name__)'",
-      ],
+      ["ssh", "w1", "-i", inventory, "--", "python", "-c", "import util.sort.quick as q; print(q.__name__)"],
       project,
       env,
     );

@@ -194,16 +194,7 @@ describe("login shells that print, hang or change PATH, on real sshd workers", {
 
     test("ssh -- CMD and exec run the venv's python", async () => {
       const ssh = await runCli(
-        [
-          "ssh",
-          "w1",
-          "-i",
-          inv,
-          "--",
-          "python",
-          "-c",
-          "'import util.sort.quick, sys; print(sys.executable)'",
-        ],
+        ["ssh", "w1", "-i", inv, "--", "python", "-c", "import util.sort.quick, sys; print(sys.executable)"],
         project,
         env,
       );
