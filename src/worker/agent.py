@@ -179,7 +179,7 @@ DURABLE_EACH_MAX = 64
 def fsync_path(path):
     """fsync(2) of a file or a directory, named in the error."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -200,7 +200,9 @@ def sync_file_system(path):
     try:
         if syncfs(fd) != 0:
             err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), path)
+            if err != errno.ENOSYS:
+                raise OSError(err, os.strerror(err), path)
+            os.sync()  # a kernel older than syncfs (2.6.39)
     finally:
         os.close(fd)
 
@@ -219,12 +221,19 @@ def replace_file(path, text, mode=0o644, errors="strict"):
     """Writes a small file whole or not at all, durably: a temporary name, fsync, rename, fsync of
     the directory."""
     tmp = path + ".tmp-%d" % os.getpid()
-    with open(tmp, "w", encoding="utf-8", errors=errors) as f:
-        f.write(text)
-        f.flush()
-        os.fchmod(f.fileno(), mode)
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", errors=errors) as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)  # a full disk leaves no half-written temporary file behind
+        except OSError:
+            pass
+        raise
     fsync_path(os.path.dirname(path) or ".")
 
 

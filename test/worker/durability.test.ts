@@ -4,7 +4,7 @@ import { chmod, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
-import { makeVenv, tempDir } from "../fixtures/projects.js";
+import { makeVenv, run, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 
 /**
  * A node that loses power in the middle of a push must come back with the old release or the new
@@ -159,5 +159,30 @@ describe("a push is durable before it is visible", () => {
       "no fsync per file",
     );
     assert.ok(calls.some((c, i) => i > switched && isSync(c, projectDir)));
+  });
+
+  test("a small file replaced whole: a failed write leaves the old file and no temporary file", async () => {
+    const dir = await tempDir("replace-file");
+    // The agent's own replace_file, run in a python that loads the agent without starting it;
+    // a lone surrogate cannot be encoded, so the write fails after the temporary file exists.
+    const program = [
+      "import os, sys",
+      "ns = {'__name__': 'sync_cluster_agent'}",
+      "exec(compile(open(sys.argv[1]).read(), sys.argv[1], 'exec'), ns)",
+      "target = os.path.join(sys.argv[2], 'file.pth')",
+      "ns['replace_file'](target, 'old\\n')",
+      "try:",
+      "    ns['replace_file'](target, 'new \\udc80\\n')",
+      "except UnicodeEncodeError:",
+      "    print('refused')",
+      "print(open(target).read().strip(), sorted(os.listdir(sys.argv[2])))",
+    ].join("\n");
+    const { stdout } = await run(SYSTEM_PYTHON, [
+      "-c",
+      program,
+      join(process.cwd(), "src/worker/agent.py"),
+      dir,
+    ]);
+    assert.equal(stdout, "refused\nold ['file.pth']\n");
   });
 });
