@@ -8,7 +8,7 @@ import { test } from "node:test";
  * nothing else. The pure core (manifest, delta, plans, rules, parsers) imports nothing outside
  * itself; transport executes requests; the commands (check, push, operate, watch) sit on top of
  * it; the CLI parses and prints. `worker` is the Python agent: nothing imports its code.
- * `(root)` is src/'s own files (python-source.ts).
+ * `(root)` is src/'s own files (package-files.ts).
  */
 const LAYERS: Record<string, readonly string[]> = {
   core: [],
@@ -17,7 +17,7 @@ const LAYERS: Record<string, readonly string[]> = {
   resolve: ["core", "(root)"],
   transport: ["core", "inventory", "(root)"],
   fleet: ["core", "inventory", "transport"],
-  daemon: ["core", "inventory", "transport"],
+  daemon: ["core", "inventory", "transport", "(root)"],
   check: ["core", "inventory", "resolve", "transport", "fleet"],
   push: ["core", "inventory", "resolve", "transport", "fleet", "check"],
   operate: ["core", "inventory", "transport", "fleet", "check"],

@@ -3,11 +3,11 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { Duplex, PassThrough } from "node:stream";
-import { fileURLToPath } from "node:url";
 import type { PseudoTtyOptions } from "ssh2";
 import { NodeError } from "../core/errors.js";
 import type { NodeSpec } from "../core/inventory-types.js";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/stream-mux.js";
+import { packagePath } from "../package-files.js";
 import { agentCode } from "../transport/agent-bootstrap.js";
 import type { AgentStreams } from "../transport/agent-session.js";
 import type { ConnectOptions } from "../transport/connection.js";
@@ -373,7 +373,7 @@ export async function stopDaemon(place: DaemonPlace): Promise<boolean> {
 
 /** `sync-cluster daemon run` as a process of its own, outliving this command; output to its log. */
 export function startDaemonProcess(place: DaemonPlace, idleSeconds: number): number | undefined {
-  const bin = fileURLToPath(new URL("../../../bin/sync-cluster", import.meta.url));
+  const bin = packagePath("bin/sync-cluster");
   const log = openSync(place.log, "a", 0o600);
   try {
     const child = spawn(process.execPath, [bin, "daemon", "run", "--idle", String(idleSeconds)], {

@@ -19,9 +19,10 @@ export async function buildArchive(
   files: readonly ManifestFile[],
 ): Promise<Buffer> {
   const rootList = typeof roots === "string" ? [roots] : roots;
-  // Loaded when an archive is built: a push with nothing to send does without it.
-  const { pack } = await import("tar-stream");
-  const archive = pack();
+  // Loaded when an archive is built: a push with nothing to send does without it. A CommonJS
+  // package: its exports object is the default export, in the bundle as in Node's own loader.
+  const { default: tarStream } = await import("tar-stream");
+  const archive = tarStream.pack();
   const chunks: Buffer[] = [];
   archive.on("data", (chunk: unknown) => chunks.push(chunk as Buffer));
   const done = new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { ResolutionError } from "../core/errors.js";
-import { pythonSourcePath } from "../python-source.js";
+import { pythonSourcePath } from "../package-files.js";
 
 /** A module that does not compile with the leader's interpreter: where, and Python's words. */
 export interface CompileError {

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ResolutionError } from "../core/errors.js";
 import type { InterpreterFacts } from "../core/interpreter-facts.js";
-import { pythonSourcePath } from "../python-source.js";
+import { pythonSourcePath } from "../package-files.js";
 
 /** Runs the probe once with the leader's interpreter and returns what it reported. */
 export async function probeInterpreter(

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { NodeSpec } from "../core/inventory-types.js";
 import { portableShellCommand, remotePath } from "../core/shell-quote.js";
-import { pythonSourcePath } from "../python-source.js";
+import { pythonSourcePath } from "../package-files.js";
 
 /**
  * How the worker agent (src/worker/agent.py) gets started on a node. The SSH command is a small

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { pythonSourcePath } from "../../src/python-source.js";
+import { pythonSourcePath } from "../../src/package-files.js";
 import { SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 
 /**
