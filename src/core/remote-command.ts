@@ -13,7 +13,7 @@ import { portableShellCommand, remotePath, shellCommand, shellQuote } from "./sh
  * and then activates the venv: bash's --rcfile, or $ENV for sh, dash, ksh and mksh (a here-document
  * on fd 3, read as /dev/fd/3, so nothing is written on the node); zsh's ZDOTDIR (a directory, so
  * a temporary one, removed as the shell starts); fish's --init-command, which runs after its
- * configuration.
+ * configuration; for csh and tcsh, a temporary HOME whose .cshrc puts HOME back first.
  */
 
 export interface RemoteCommandOptions {
@@ -79,6 +79,31 @@ const ZSHENV = [
   "if [[ -n ${ZDOTDIR+x} ]]; then SYNC_CLUSTER_USER_ZDOTDIR=$ZDOTDIR; else unset SYNC_CLUSTER_USER_ZDOTDIR; fi",
   "ZDOTDIR=$SYNC_CLUSTER_ZDOTDIR",
 ];
+// csh and tcsh read their start-up file from HOME only, so they start with HOME at a temporary
+// directory whose .cshrc puts HOME back, removes the directory, runs the user's file (tcsh's
+// ~/.tcshrc, else ~/.cshrc) and activates. csh syntax: the paths come in the environment.
+const CSHRC = [
+  'setenv HOME "$SYNC_CLUSTER_HOME"',
+  'set home = "$SYNC_CLUSTER_HOME"',
+  '/bin/rm -rf "$SYNC_CLUSTER_CSH_DIR"',
+  "unsetenv SYNC_CLUSTER_HOME SYNC_CLUSTER_CSH_DIR",
+  "if ( $?tcsh && -r ~/.tcshrc ) then",
+  "  source ~/.tcshrc",
+  "else if ( -r ~/.cshrc ) then",
+  "  source ~/.cshrc",
+  "endif",
+  'if ( -f "$SYNC_CLUSTER_VENV/bin/activate.csh" ) then',
+  '  source "$SYNC_CLUSTER_VENV/bin/activate.csh"',
+  "else",
+  '  echo "sync-cluster: no virtualenv at $SYNC_CLUSTER_VENV on this node; running without it"',
+  "endif",
+  'if ( -d "$SYNC_CLUSTER_PROJECT_DIR" ) then',
+  '  cd "$SYNC_CLUSTER_PROJECT_DIR"',
+  'else if ( -d "$SYNC_CLUSTER_DEPLOY_DIR" ) then',
+  '  cd "$SYNC_CLUSTER_DEPLOY_DIR"',
+  "endif",
+  "unsetenv SYNC_CLUSTER_VENV SYNC_CLUSTER_PROJECT_DIR SYNC_CLUSTER_DEPLOY_DIR",
+];
 const ZSHRC_USER = [
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
   "if [[ -n ${SYNC_CLUSTER_USER_ZDOTDIR+x} ]]; then ZDOTDIR=$SYNC_CLUSTER_USER_ZDOTDIR; else unset ZDOTDIR; fi",
@@ -90,8 +115,8 @@ const ZSHRC_USER = [
 
 /**
  * An interactive shell whose own start-up files run before the venv is activated. The activation
- * sets the prompt's `(venv)` prefix, as `. VENV/bin/activate` does by hand. Other shells (tcsh,
- * csh) start with the venv activated before their files run.
+ * sets the prompt's `(venv)` prefix, as `. VENV/bin/activate` does by hand. Shells not named here
+ * start with the venv activated before their files run.
  */
 function interactiveShell(
   activate: string,
@@ -144,6 +169,19 @@ function interactiveShell(
     "fish)",
     `  SYNC_CLUSTER_VENV=${paths.venv} SYNC_CLUSTER_PROJECT_DIR=${paths.projectDir} ` +
       `SYNC_CLUSTER_DEPLOY_DIR=${paths.deploy} exec ${LOGIN_SHELL} -i -C ${shellQuote(FISH_INIT)}`,
+    "  ;;",
+    "tcsh|csh)",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+    '  if SYNC_CLUSTER_CSH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sync-cluster-csh.XXXXXX"); then',
+    `    export SYNC_CLUSTER_CSH_DIR SYNC_CLUSTER_HOME="$HOME" SYNC_CLUSTER_VENV=${paths.venv} SYNC_CLUSTER_PROJECT_DIR=${paths.projectDir} SYNC_CLUSTER_DEPLOY_DIR=${paths.deploy}`,
+    `    cat > "$SYNC_CLUSTER_CSH_DIR/.cshrc" <<'${HEREDOC_END}' && HOME=$SYNC_CLUSTER_CSH_DIR exec ${LOGIN_SHELL} -i`,
+    ...CSHRC,
+    HEREDOC_END,
+    '    rm -rf -- "$SYNC_CLUSTER_CSH_DIR"',
+    "    unset SYNC_CLUSTER_CSH_DIR SYNC_CLUSTER_HOME SYNC_CLUSTER_VENV SYNC_CLUSTER_PROJECT_DIR SYNC_CLUSTER_DEPLOY_DIR",
+    "  fi",
+    `  ${activate}`,
+    `  exec ${LOGIN_SHELL} -i`,
     "  ;;",
     "*)",
     `  ${activate}`,

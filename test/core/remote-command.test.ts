@@ -108,6 +108,7 @@ describe("the interactive session activates the venv after the user's start-up f
     shell: string,
     setUp: (home: string) => void,
     env: (home: string) => Record<string, string> = () => ({}),
+    input = SESSION,
   ) {
     const home = mkdtempSync(join(tmpdir(), "sc-session-"));
     const tmp = join(home, "tmp");
@@ -132,7 +133,7 @@ describe("the interactive session activates the venv after the user's start-up f
         SHELL: shell,
         TMPDIR: tmp,
         TERM: "dumb",
-        SC_TEST_SESSION: SESSION,
+        SC_TEST_SESSION: input,
         ...env(home),
       },
       encoding: "utf8",
@@ -213,4 +214,43 @@ describe("the interactive session activates the venv after the user's start-up f
     });
     assertVenvFirst(r, "config.fish");
   });
+
+  // csh syntax has no `command -v`; tcsh's `which` is a builtin that says the same.
+  const CSH_SESSION = 'which python; echo "user files: $FROM_USER_FILES"; pwd; exit\n';
+  for (const [shell, file] of [
+    ["/usr/bin/tcsh", ".tcshrc"],
+    ["/bin/csh", ".cshrc"],
+  ] as const) {
+    test(`${shell}: ~/${file} runs with HOME as it is, then the venv's activate.csh; the temporary HOME is gone`, () => {
+      const r = session(
+        shell,
+        (home) =>
+          writeFileSync(
+            join(home, file),
+            `setenv PATH "$HOME/other:$PATH"\nsetenv FROM_USER_FILES "${file} in $HOME"\nset prompt = "u> "\n`,
+          ),
+        () => ({}),
+        CSH_SESSION,
+      );
+      assert.equal(r.status, 0, r.stderr);
+      // csh and tcsh print their prompt, and the lines they read, on stdout.
+      const lines = r.stdout
+        .replaceAll("(venv) u> ", "")
+        .split("\n")
+        .filter((line) => !/^(Warning: no access to tty|Thus no job control)/.test(line));
+      assert.deepEqual(
+        lines,
+        [
+          `${r.home}/venv/bin/python`,
+          `user files: ${file} in ${r.home}`,
+          `${r.home}/deploy/proj`,
+          "exit",
+          "",
+        ],
+        r.stdout,
+      );
+      assert.match(r.stdout, /\(venv\) u> /);
+      assert.deepEqual(r.leftInTmp, []);
+    });
+  }
 });

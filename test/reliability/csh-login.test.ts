@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { realpath } from "node:fs/promises";
+import { chmod, mkdir, realpath, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli } from "../fixtures/cli.js";
+import { BIN, runCli } from "../fixtures/cli.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import { underPty } from "../fixtures/pty.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 
 /**
@@ -69,5 +71,27 @@ describe("a worker whose login shell is tcsh", { skip: !sshdAvailable() && "sshd
       nodes: { release?: { current: string | null } }[];
     };
     assert.equal(report.nodes[0]?.release?.current, report.leaderRelease, status.stdout + status.stderr);
+  });
+
+  test("the interactive session runs ~/.tcshrc, then activates the venv, which stays first", async () => {
+    const push = await runCli(["push", "-i", inventory, "--no-check"], project, env);
+    assert.equal(push.code, 0, push.stdout + push.stderr);
+    // As `module load python` or conda's csh hook do: another python first on PATH.
+    const other = join(w1.home!, "other-python");
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, "python"), "#!/bin/sh\necho 'not the venv'\n");
+    await chmod(join(other, "python"), 0o755);
+    await writeFile(join(w1.home!, ".tcshrc"), `setenv PATH "${other}:$PATH"\nset prompt = "w1-tcsh> "\n`);
+    const driven = await underPty(
+      [BIN, "ssh", "w1", "-i", inventory],
+      "which python\\npython -c 'import util.sort.quick; print(6*7)'\\npwd\\nexit 3",
+      { cwd: project, env: { ...env, TERM: "xterm" } },
+    );
+    assert.equal(driven.code, 3, driven.stdout + driven.stderr);
+    assert.match(driven.stdout, new RegExp(`^${w1.venv}/bin/python\\r?$`, "m"));
+    assert.match(driven.stdout, /^42\r?$/m);
+    assert.match(driven.stdout, /\(venv\) w1-tcsh> /);
+    assert.match(driven.stdout, new RegExp(`^${w1.deployDir}/proj\\r?$`, "m"));
+    assert.doesNotMatch(driven.stdout, /not the venv/);
   });
 });
