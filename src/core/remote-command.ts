@@ -146,8 +146,8 @@ function interactiveShell(
     HEREDOC_END,
     "  ;;",
     "zsh)",
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
-    '  if SYNC_CLUSTER_ZDOTDIR=$(mktemp -d "${TMPDIR:-/tmp}/sync-cluster-zsh.XXXXXX"); then',
+    // A system zshenv that sets ZDOTDIR itself would pass ours by: then the venv first, as for other shells.
+    `  if ! grep -qs '^[^#]*ZDOTDIR' /etc/zsh/zshenv /etc/zshenv && SYNC_CLUSTER_ZDOTDIR=$(mktemp -d "\${TMPDIR:-/tmp}/sync-cluster-zsh.XXXXXX"); then`,
     "    export SYNC_CLUSTER_ZDOTDIR",
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
     '    if [ -n "${ZDOTDIR+x}" ]; then SYNC_CLUSTER_USER_ZDOTDIR=$ZDOTDIR; export SYNC_CLUSTER_USER_ZDOTDIR; fi',

@@ -204,6 +204,52 @@ describe("the interactive session activates the venv after the user's start-up f
     assert.deepEqual(r.leftInTmp, []);
   });
 
+  test("zsh: a system zshenv that sets ZDOTDIR itself (ours would not run) gets the venv first, as before", () => {
+    // /etc/zsh/zshenv replaced in a mount namespace of the test's own; the machine's is untouched.
+    const home = mkdtempSync(join(tmpdir(), "sc-session-"));
+    try {
+      mkdirSync(join(home, "zdot"));
+      writeFileSync(join(home, "zshenv"), `ZDOTDIR=${home}/zdot\n`);
+      writeFileSync(join(home, "zdot", ".zshrc"), "FROM_USER_FILES=admin-zdotdir\n");
+      mkdirSync(join(home, "deploy", "proj"), { recursive: true });
+      execFileSync(SYSTEM_PYTHON, ["-m", "venv", "--without-pip", join(home, "venv")]);
+      const line = remoteCommand({
+        deployDir: "~/deploy",
+        project: "proj",
+        venv: "~/venv",
+        activateVenv: true,
+      });
+      const run = spawnSync(
+        "unshare",
+        [
+          "--mount",
+          "--propagation",
+          "private",
+          "/bin/sh",
+          "-c",
+          `mount --bind "$1" /etc/zsh/zshenv && printf '%s' "$SC_TEST_SESSION" | ${line}`,
+          "sh",
+          join(home, "zshenv"),
+        ],
+        {
+          env: {
+            HOME: home,
+            PATH: "/usr/bin:/bin",
+            SHELL: "/usr/bin/zsh",
+            TERM: "dumb",
+            SC_TEST_SESSION: 'echo "venv: $VIRTUAL_ENV, user files: $FROM_USER_FILES"; exit\n',
+          },
+          encoding: "utf8",
+          timeout: 20_000,
+        },
+      );
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, `venv: ${home}/venv, user files: admin-zdotdir\n`, run.stderr);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   test("fish: config.fish runs, then the venv's activate.fish", () => {
     const r = session("/usr/bin/fish", (home) => {
       mkdirSync(join(home, ".config", "fish"), { recursive: true });
