@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LineSplitter } from "../../src/core/line-splitter.js";
 import { remoteCommand } from "../../src/core/remote-command.js";
+import { withFileBindMounted } from "../fixtures/mount-namespace.js";
 import { SYSTEM_PYTHON } from "../fixtures/projects.js";
 
 // The command line is what a remote login shell would receive: run it with a local one.
@@ -219,30 +220,23 @@ describe("the interactive session activates the venv after the user's start-up f
         venv: "~/venv",
         activateVenv: true,
       });
-      const run = spawnSync(
-        "unshare",
-        [
-          "--mount",
-          "--propagation",
-          "private",
-          "/bin/sh",
-          "-c",
-          `mount --bind "$1" /etc/zsh/zshenv && printf '%s' "$SC_TEST_SESSION" | ${line}`,
-          "sh",
-          join(home, "zshenv"),
-        ],
-        {
-          env: {
-            HOME: home,
-            PATH: "/usr/bin:/bin",
-            SHELL: "/usr/bin/zsh",
-            TERM: "dumb",
-            SC_TEST_SESSION: 'echo "venv: $VIRTUAL_ENV, user files: $FROM_USER_FILES"; exit\n',
-          },
-          encoding: "utf8",
-          timeout: 20_000,
+      const [command, ...args] = [
+        ...withFileBindMounted(join(home, "zshenv"), "/etc/zsh/zshenv"),
+        "/bin/sh",
+        "-c",
+        `printf '%s' "$SC_TEST_SESSION" | ${line}`,
+      ];
+      const run = spawnSync(command!, args, {
+        env: {
+          HOME: home,
+          PATH: "/usr/bin:/bin",
+          SHELL: "/usr/bin/zsh",
+          TERM: "dumb",
+          SC_TEST_SESSION: 'echo "venv: $VIRTUAL_ENV, user files: $FROM_USER_FILES"; exit\n',
         },
-      );
+        encoding: "utf8",
+        timeout: 20_000,
+      });
       assert.equal(run.status, 0, run.stderr);
       assert.equal(run.stdout, `venv: ${home}/venv, user files: admin-zdotdir\n`, run.stderr);
     } finally {

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
+import { withFileBindMounted } from "../fixtures/mount-namespace.js";
 
 /**
  * A local cluster for tests and benchmarks: one real OpenSSH sshd per worker on 127.0.0.1, each
@@ -362,17 +363,7 @@ function loginShellNamespace(dir: string, user: string, shell: string): string[]
   if (changed.join("\n") === lines.join("\n"))
     throw new Error(`no ${user} in /etc/passwd to give the shell ${shell}`);
   writeFileSync(passwd, changed.join("\n"));
-  return [
-    "unshare",
-    "--mount",
-    "--propagation",
-    "private",
-    "/bin/sh",
-    "-c",
-    'mount --bind "$1" /etc/passwd && shift && exec "$@"',
-    "sh",
-    passwd,
-  ];
+  return withFileBindMounted(passwd, "/etc/passwd");
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
