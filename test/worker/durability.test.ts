@@ -53,7 +53,7 @@ describe("a push is durable before it is visible", () => {
     tracedPython = join(base, "traced-python");
     await writeFile(
       tracedPython,
-      `#!/bin/sh\nexec strace -qq -y -e signal=none -e trace=openat,fsync,fdatasync,syncfs,sync,rename,renameat,renameat2 -o '${traceFile}' '${python}' "$@"\n`,
+      `#!/bin/sh\nexec strace -qq -y -e signal=none -e trace=openat,fsync,fdatasync,syncfs,sync,rename,renameat,renameat2,write -o '${traceFile}' '${python}' "$@"\n`,
     );
     await chmod(tracedPython, 0o755);
   });
@@ -114,9 +114,12 @@ describe("a push is durable before it is visible", () => {
       const synced = calls.findIndex((c, i) => i > intoReleases && isSync(c, dir));
       assert.ok(synced > 0 && synced < switched, `${dir} is fsynced between the publish and the switch`);
     }
+    // The agent's reply is its next write to stdout (fd 1).
+    const answered = calls.findIndex((c, i) => i > switched && c.name === "write" && c.args.startsWith("1<"));
+    assert.ok(answered > switched, "the agent answers after the switch");
     assert.ok(
-      calls.some((c, i) => i > switched && isSync(c, projectDir)),
-      "the project directory is fsynced after the switch",
+      calls.some((c, i) => i > switched && i < answered && isSync(c, projectDir)),
+      "the project directory is fsynced after the switch and before the answer",
     );
 
     // The venv's .pth is written whole or not at all: fsynced under a temporary name, renamed, and its directory fsynced.
