@@ -70,9 +70,11 @@ const FISH_INIT = [
 
 // zsh reads $ZDOTDIR/.zshenv, then $ZDOTDIR/.zshrc: ours run the user's (from the ZDOTDIR the
 // environment or their own .zshenv gives, else HOME), and the second then activates the venv.
-const ZSHENV = [
+const RESTORE_USER_ZDOTDIR =
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
-  "if [[ -n ${SYNC_CLUSTER_USER_ZDOTDIR+x} ]]; then ZDOTDIR=$SYNC_CLUSTER_USER_ZDOTDIR; else unset ZDOTDIR; fi",
+  "if [[ -n ${SYNC_CLUSTER_USER_ZDOTDIR+x} ]]; then ZDOTDIR=$SYNC_CLUSTER_USER_ZDOTDIR; else unset ZDOTDIR; fi";
+const ZSHENV = [
+  RESTORE_USER_ZDOTDIR,
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
   'if [[ -f "${ZDOTDIR:-$HOME}/.zshenv" ]]; then . "${ZDOTDIR:-$HOME}/.zshenv"; fi',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
@@ -105,8 +107,7 @@ const CSHRC = [
   "unsetenv SYNC_CLUSTER_VENV SYNC_CLUSTER_PROJECT_DIR SYNC_CLUSTER_DEPLOY_DIR",
 ];
 const ZSHRC_USER = [
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
-  "if [[ -n ${SYNC_CLUSTER_USER_ZDOTDIR+x} ]]; then ZDOTDIR=$SYNC_CLUSTER_USER_ZDOTDIR; else unset ZDOTDIR; fi",
+  RESTORE_USER_ZDOTDIR,
   'command rm -rf -- "$SYNC_CLUSTER_ZDOTDIR"',
   "unset SYNC_CLUSTER_USER_ZDOTDIR SYNC_CLUSTER_ZDOTDIR",
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
@@ -125,6 +126,8 @@ function interactiveShell(
 ): string[] {
   // After the user's files: activate, and come back to the project should they have moved.
   const afterUserFiles = ["exec 3<&-", activate, goThere];
+  // For the shells that read no POSIX quoting (fish, csh): the paths as the remote sh expands them.
+  const pathsInEnv = `SYNC_CLUSTER_VENV=${paths.venv} SYNC_CLUSTER_PROJECT_DIR=${paths.projectDir} SYNC_CLUSTER_DEPLOY_DIR=${paths.deploy}`;
   return [
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
     'case "${SHELL##*/}" in',
@@ -167,13 +170,12 @@ function interactiveShell(
     `  exec ${LOGIN_SHELL} -i`,
     "  ;;",
     "fish)",
-    `  SYNC_CLUSTER_VENV=${paths.venv} SYNC_CLUSTER_PROJECT_DIR=${paths.projectDir} ` +
-      `SYNC_CLUSTER_DEPLOY_DIR=${paths.deploy} exec ${LOGIN_SHELL} -i -C ${shellQuote(FISH_INIT)}`,
+    `  ${pathsInEnv} exec ${LOGIN_SHELL} -i -C ${shellQuote(FISH_INIT)}`,
     "  ;;",
     "tcsh|csh)",
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
     '  if SYNC_CLUSTER_CSH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sync-cluster-csh.XXXXXX"); then',
-    `    export SYNC_CLUSTER_CSH_DIR SYNC_CLUSTER_HOME="$HOME" SYNC_CLUSTER_VENV=${paths.venv} SYNC_CLUSTER_PROJECT_DIR=${paths.projectDir} SYNC_CLUSTER_DEPLOY_DIR=${paths.deploy}`,
+    `    export SYNC_CLUSTER_CSH_DIR SYNC_CLUSTER_HOME="$HOME" ${pathsInEnv}`,
     `    cat > "$SYNC_CLUSTER_CSH_DIR/.cshrc" <<'${HEREDOC_END}' && HOME=$SYNC_CLUSTER_CSH_DIR exec ${LOGIN_SHELL} -i`,
     ...CSHRC,
     HEREDOC_END,
