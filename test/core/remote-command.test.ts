@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LineSplitter } from "../../src/core/line-splitter.js";
 import { remoteCommand } from "../../src/core/remote-command.js";
 import { withFileBindMounted } from "../fixtures/mount-namespace.js";
-import { SYSTEM_PYTHON } from "../fixtures/projects.js";
+import { SYSTEM_PYTHON, writeOtherPython } from "../fixtures/projects.js";
 
 // The command line is what a remote login shell would receive: run it with a local one.
 const runRemote = (line: string, home: string) =>
@@ -116,9 +116,7 @@ describe("the interactive session activates the venv after the user's start-up f
     mkdirSync(join(home, "deploy", "proj"), { recursive: true });
     mkdirSync(tmp);
     execFileSync(SYSTEM_PYTHON, ["-m", "venv", "--without-pip", join(home, "venv")]);
-    mkdirSync(join(home, "other"));
-    writeFileSync(join(home, "other", "python"), "#!/bin/sh\necho 'not the venv'\n");
-    chmodSync(join(home, "other", "python"), 0o755);
+    writeOtherPython(join(home, "other"), () => "not the venv");
     setUp(home);
     const line = remoteCommand({
       deployDir: "~/deploy",

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { chmod, mkdir, realpath, writeFile } from "node:fs/promises";
+import { realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { BIN, runCli } from "../fixtures/cli.js";
-import { makePackageProject, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import { makePackageProject, SYSTEM_PYTHON, tempDir, writeOtherPython } from "../fixtures/projects.js";
 import { underPty } from "../fixtures/pty.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 
@@ -77,10 +77,7 @@ describe("a worker whose login shell is tcsh", { skip: !sshdAvailable() && "sshd
     const push = await runCli(["push", "-i", inventory, "--no-check"], project, env);
     assert.equal(push.code, 0, push.stdout + push.stderr);
     // As `module load python` or conda's csh hook do: another python first on PATH.
-    const other = join(w1.home!, "other-python");
-    await mkdir(other, { recursive: true });
-    await writeFile(join(other, "python"), "#!/bin/sh\necho 'not the venv'\n");
-    await chmod(join(other, "python"), 0o755);
+    const other = writeOtherPython(join(w1.home!, "other-python"), () => "not the venv");
     await writeFile(join(w1.home!, ".tcshrc"), `setenv PATH "${other}:$PATH"\nset prompt = "w1-tcsh> "\n`);
     const driven = await underPty(
       [BIN, "ssh", "w1", "-i", inventory],

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { chmod, mkdir, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { BIN, runCli, startCli } from "../fixtures/cli.js";
-import { makePackageProject, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import { makePackageProject, SYSTEM_PYTHON, tempDir, writeOtherPython } from "../fixtures/projects.js";
 import { underPty } from "../fixtures/pty.js";
 import { waitFor } from "../fixtures/wait.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
@@ -176,15 +176,11 @@ describe("login shells that print, hang or change PATH, on real sshd workers", {
       const push = await runCli(["push", "-i", inv, "--no-check"], project, env);
       assert.equal(push.code, 0, push.stdout + push.stderr);
       // pyenv's shims, `conda init` and `module load python` all do this.
-      const fake = join(homeOf(w1), "other-python", "bin");
-      await mkdir(fake, { recursive: true });
-      for (const name of ["python", "python3", "pip"]) {
-        await writeFile(
-          join(fake, name),
-          `#!/bin/sh\necho "Python 0.0 (not the venv's: ${name} from ~/.bashrc)"\nexit 1\n`,
-        );
-        await chmod(join(fake, name), 0o755);
-      }
+      const fake = writeOtherPython(
+        join(homeOf(w1), "other-python", "bin"),
+        (name) => `Python 0.0 (not the venv's: ${name} from ~/.bashrc)`,
+        ["python", "python3", "pip"],
+      );
       await bashrc(w1, `export PATH="${fake}:$PATH"\nPS1='w1-prompt$ '\n`);
     });
     after(async () => {
