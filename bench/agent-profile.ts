@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { compareByPath, type ManifestFile, releaseIdOf } from "../src/core/manifest.js";
 import { buildArchive } from "../src/push/archive.js";
 
-import { localAgent, wire } from "../test/fixtures/local-agent.js";
+import { localAgent, prepareAndUpload, wire } from "../test/fixtures/local-agent.js";
+import { lowerMedian, spread } from "./spread.js";
 import { generateWorkload, type WorkloadSize } from "./workload.js";
 
 /**
@@ -42,10 +43,6 @@ async function moduleSet(root: string, dir = root): Promise<string[]> {
   return out;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-const spread = (xs: number[]) =>
-  `${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
-
 /** CPU time (user + system, ms) a process has used: wall time on a shared, loaded machine is noise. */
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -73,17 +70,11 @@ async function coldPush(
     if (!hello.ok) throw new Error(`hello: ${hello.message}`);
     const started = performance.now();
     const cpuBefore = cpuMs(child.pid!);
-    const prepared = await session.request({
-      op: "prepare",
-      release: releaseIdOf(files),
-      base: null,
-      upsert: wire(files),
-      remove: [],
-      reuse: [],
-    });
-    if (prepared.status !== "ready") throw new Error(`prepare: ${JSON.stringify(prepared)}`);
-    const published = await session.request({ op: "upload" }, archive);
-    if (published.status !== "published") throw new Error(`upload: ${JSON.stringify(published)}`);
+    await prepareAndUpload(
+      session,
+      { release: releaseIdOf(files), base: null, upsert: wire(files), remove: [], reuse: [] },
+      archive,
+    );
     return { wall: performance.now() - started, cpu: cpuMs(child.pid!) - cpuBefore };
   } finally {
     child.stdin?.end();
@@ -155,7 +146,7 @@ async function main(): Promise<void> {
     if (oldCode)
       process.stdout.write(
         line(`agent of ${args.against}, the same`, before) +
-          `this agent / that one: CPU ${(median(agent.cpu) / median(before.cpu)).toFixed(2)}, wall ${(median(agent.wall) / median(before.wall)).toFixed(2)}\n`,
+          `this agent / that one: CPU ${(lowerMedian(agent.cpu) / lowerMedian(before.cpu)).toFixed(2)}, wall ${(lowerMedian(agent.wall) / lowerMedian(before.wall)).toFixed(2)}\n`,
       );
     process.stdout.write(line("system tar -x of the same archive (no hashing, no checks)", tar));
     const stats = join(tmp, "agent.prof");

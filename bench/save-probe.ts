@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { releaseIdOf } from "../src/core/manifest.js";
 import { buildArchive } from "../src/push/archive.js";
-import { localAgent, manifestOf, wire } from "../test/fixtures/local-agent.js";
+import { localAgent, manifestOf, prepareAndUpload, wire } from "../test/fixtures/local-agent.js";
 import { makeVenv, tempDir, writeTree } from "../test/fixtures/projects.js";
+import { spread } from "./spread.js";
 
 /**
  * `node dist/bench/save-probe.js`: what one save costs the workers, without SSH and without the
@@ -93,19 +94,13 @@ async function publishRound(group: Group, n: number): Promise<number> {
   const archive = await buildArchive(src, upsert);
   const started = performance.now();
   await Promise.all(
-    group.agents.map(async ({ session }) => {
-      const prepared = await session.request({
-        op: "prepare",
-        release,
-        base: group.release,
-        upsert: wire(upsert),
-        remove: [],
-        reuse: [],
-      });
-      if (prepared.status !== "ready") throw new Error(`prepare: ${JSON.stringify(prepared)}`);
-      const published = await session.request({ op: "upload" }, archive);
-      if (published.status !== "published") throw new Error(`upload: ${JSON.stringify(published)}`);
-    }),
+    group.agents.map(({ session }) =>
+      prepareAndUpload(
+        session,
+        { release, base: group.release, upsert: wire(upsert), remove: [], reuse: [] },
+        archive,
+      ),
+    ),
   );
   const ms = performance.now() - started;
   group.release = release;
@@ -120,12 +115,7 @@ for (let n = 1; n <= rounds; n++) {
   for (const group of order) group.ms.push(await publishRound(group, n));
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 console.log(`${agentCount} agents, one-file change to all at once, ${rounds} rounds:`);
-for (const g of groups) {
-  console.log(
-    `  ${g.name.padEnd(28)} ${median(g.ms).toFixed(0)} ms (min ${Math.min(...g.ms).toFixed(0)}, max ${Math.max(...g.ms).toFixed(0)})`,
-  );
-}
+for (const g of groups) console.log(`  ${g.name.padEnd(28)} ${spread(g.ms)}`);
 for (const g of groups) for (const a of g.agents) a.child.kill();
 await rm(base, { recursive: true, force: true });
