@@ -60,7 +60,7 @@ export async function checkAll(
       })
     : Promise.resolve(launch(side.localVenv, env.PATH ?? "/usr/bin:/bin"));
   const nodes = allNodes(inventory);
-  const greeting = { project: inventory.project.name, keep: 3 };
+  const greeting = (node: NodeSpec) => ({ project: inventory.project.name, keep: node.keep });
   const fixedOn = new Map<string, string[]>();
   const warningsOn = new Map<string, string[]>();
   const judge = async (node: NodeSpec, session: AgentSession, state: WorkerState): Promise<CheckResult[]> => {
@@ -84,7 +84,7 @@ export async function checkAll(
       const node = connection.node;
       const fixed: string[] = [];
       fixedOn.set(node.name, fixed);
-      const results = await withAgent(connection, greeting, async (session, state) => {
+      const results = await withAgent(connection, greeting(connection.node), async (session, state) => {
         if (options.fix) {
           fixed.push(...(await fixNode(session)));
           // A fixed venv is probed by a fresh agent, started with the venv's python.
@@ -93,7 +93,10 @@ export async function checkAll(
         return judge(node, session, state);
       });
       return (
-        results ?? (await withAgent(connection, greeting, (session, state) => judge(node, session, state)))
+        results ??
+        (await withAgent(connection, greeting(connection.node), (session, state) =>
+          judge(node, session, state),
+        ))
       );
     },
   );

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode, ResolutionError, UsageError } from "../core/errors.js";
+import type { RunStatus } from "../core/live-runs.js";
 import { formatAge } from "../core/node-status.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
 import { leaderReleaseOf } from "../push/leader-release.js";
@@ -51,7 +52,7 @@ export function registerStatus(program: Command): void {
         if (!(error instanceof ResolutionError || error instanceof UsageError)) throw error;
         leaderProblem = error.message;
       }
-      const statuses = await statusAll(inventory, leader, {
+      const { nodes: statuses, runs } = await statusAll(inventory, leader, {
         ...(concurrency ? { concurrency } : {}),
         acceptNew: options.acceptNew ?? false,
         links: linkerFor(inventory, options),
@@ -61,9 +62,11 @@ export function registerStatus(program: Command): void {
           leaderRelease: leader?.id ?? null,
           leaderProblem: leaderProblem ?? null,
           nodes: statuses,
+          runs: runs ?? null,
         });
       } else {
         process.stdout.write(statusTable(leader?.id, leaderProblem, statuses, isInteractive(process.stdout)));
+        process.stdout.write(runsTable(runs, Date.now() / 1000));
       }
       process.exitCode = leader && everyNodeInSync(statuses) ? ExitCode.ok : ExitCode.nodesFailed;
     });
@@ -104,4 +107,19 @@ export function statusTable(
   }
   if (notes.length) lines.push("", ...notes);
   return `${lines.join("\n")}\n`;
+}
+
+/** The workflow runs in progress on the leader, each with the nodes that lack its release. */
+export function runsTable(runs: readonly RunStatus[] | undefined, now: number): string {
+  if (runs === undefined) return "\nworkflow runs: unknown (the leader could not be asked)\n";
+  if (runs.length === 0) return "";
+  const lines = runs.map((r) => {
+    const where =
+      r.lacking.length > 0
+        ? `lacking on ${r.lacking.join(", ")} (the next push or watch sends it)`
+        : "on every node asked";
+    const unknown = r.unknown.length > 0 ? `; not asked: ${r.unknown.join(", ")}` : "";
+    return `  release ${r.release} since ${formatAge(Math.max(0, now - r.since))} ago (leader pid ${r.pid}): ${where}${unknown}`;
+  });
+  return `\nworkflow runs in progress on the leader:\n${lines.join("\n")}\n`;
 }

@@ -141,6 +141,8 @@ export class WatchDisplay {
         return `stopping${event.inFlight ? ` (${event.inFlight} push(es) in flight)` : ""}`;
       case "node-failed":
         return event.attempt === 1 ? `${event.node} failed: ${event.error}` : undefined;
+      case "node-run-release":
+        return `${event.node} lacked release ${event.release}, which a workflow run uses: installed beside its current one`;
       default:
         return undefined;
     }

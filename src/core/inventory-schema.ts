@@ -44,7 +44,7 @@ export interface ValidatedInventory {
 type Path = (string | number)[];
 
 const TOP_KEYS = ["project", "defaults", "concurrency", "daemon", "leader", "workers"];
-const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem"];
+const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem", "keep"];
 
 /**
  * Toil's --batchSystem names. The grid ones start `_toil_worker` on the node through the PATH they
@@ -72,6 +72,7 @@ const NODE_KEYS = [
   "acceptNewHostKeys",
   "connectTimeout",
   "jump",
+  "keep",
 ];
 const DEFAULT_KEYS = NODE_KEYS.filter((k) => k !== "name" && k !== "host");
 const SOURCE_KEYS = ["command", "slurm", "timeout", "refresh"];
@@ -134,6 +135,10 @@ function quotingHint(value: unknown, wanted: "text" | "number"): string {
     return " (write it without quotes)";
   return "";
 }
+
+/** Releases kept on a node for `rollback` when the inventory does not say (besides those runs use). */
+export const DEFAULT_KEEP = 3;
+const KEEP_MAX = 1000;
 
 /** Words that `--nodes` reads as roles, so a worker with such a name could never be picked alone. */
 const SELECTOR_WORDS = new Set(["all", "workers", "leader"]);
@@ -260,6 +265,7 @@ interface NodeDefaults {
   acceptNewHostKeys?: boolean;
   connectTimeout?: number;
   jump?: { value: string; path: Path };
+  keep?: number;
 }
 
 function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path): NodeDefaults {
@@ -282,6 +288,7 @@ function readNodeSettings(v: Validator, raw: Record<string, unknown>, path: Path
     out.connectTimeout = v.positive(raw.connectTimeout, [...path, "connectTimeout"]);
   if (raw.jump !== undefined)
     out.jump = { value: v.string(raw.jump, [...path, "jump"]), path: [...path, "jump"] };
+  if (raw.keep !== undefined) out.keep = v.integer(raw.keep, [...path, "keep"], 1, KEEP_MAX);
   return out;
 }
 
@@ -331,6 +338,10 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
       );
     project.batchSystem = name as BatchSystem;
   }
+  const projectKeep =
+    projectRaw.keep === undefined
+      ? DEFAULT_KEEP
+      : v.integer(projectRaw.keep, ["project", "keep"], 1, KEEP_MAX);
   if (!/^[A-Za-z0-9._-]+$/.test(project.name) || project.name === "." || project.name === "..") {
     v.fail(
       ["project", projectRaw.name === undefined ? "root" : "name"],
@@ -423,6 +434,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
       deployDir: own.deployDir ?? defaults.deployDir ?? "~/.sync-cluster",
       acceptNewHostKeys: own.acceptNewHostKeys ?? defaults.acceptNewHostKeys ?? false,
       connectTimeout: own.connectTimeout ?? defaults.connectTimeout ?? 10,
+      keep: own.keep ?? defaults.keep ?? projectKeep,
     };
     const jump = own.jump ?? defaults.jump;
     const jumpSetting: ProxySetting | undefined = jump && {

@@ -27,6 +27,8 @@ export interface NodeSpec {
   connectTimeout: number;
   /** How the node is reached when not directly: jump hosts and/or a ProxyCommand (node-route.ts). */
   route?: NodeRoute;
+  /** Releases kept for `rollback` besides `current` and those workflow runs use. */
+  keep: number;
 }
 
 /** A jump host on the way to a node: an SSH connection of its own, checked and logged in like the node. */

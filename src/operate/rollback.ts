@@ -39,7 +39,7 @@ export async function rollbackAll(
     (connection) =>
       withAgent(
         connection,
-        { project: inventory.project.name, keep: 3, withManifest: false },
+        { project: inventory.project.name, keep: connection.node.keep, withManifest: false },
         async (session, state): Promise<RollbackOutcome> => {
           const node = connection.node;
           const target = rollbackTarget(state.current, state.releases, options.to);

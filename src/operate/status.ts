@@ -1,5 +1,6 @@
 import { checkNode } from "../check/node-check.js";
 import type { Inventory, NodeRole } from "../core/inventory-types.js";
+import { type LiveRun, type RunStatus, runsStatus } from "../core/live-runs.js";
 import type { ManifestFile } from "../core/manifest.js";
 import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
 import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
@@ -15,6 +16,8 @@ export interface NodeStatus {
   reachable: boolean;
   error?: string;
   release?: ReleaseStatus;
+  /** The ids of the releases the node holds. */
+  releases?: string[];
   checks?: { ok: boolean; failed: string[]; warnings: string[] };
 }
 
@@ -24,11 +27,18 @@ export interface LeaderSet {
   expectations: LeaderExpectations;
 }
 
+export interface StatusReport {
+  nodes: NodeStatus[];
+  /** The workflow runs in progress on the leader; undefined when the leader could not be asked. */
+  runs: RunStatus[] | undefined;
+}
+
 export async function statusAll(
   inventory: Inventory,
   leader: LeaderSet | undefined,
   options: { concurrency?: number; acceptNew?: boolean; links?: NodeLinker | undefined } = {},
-): Promise<NodeStatus[]> {
+): Promise<StatusReport> {
+  let leaderRuns: LiveRun[] | undefined = inventory.leader ? undefined : [];
   const results = await onNodes(
     allNodes(inventory),
     {
@@ -37,29 +47,36 @@ export async function statusAll(
       links: options.links,
     },
     (connection) =>
-      withAgent(connection, { project: inventory.project.name, keep: 3 }, async (session, state) => {
-        const manifest = manifestFromWire(state.manifest);
-        const release = releaseStatus(
-          { current: state.current, releases: state.releases, manifest },
-          leader,
-          Date.now() / 1000,
-        );
-        let checks: NodeStatus["checks"];
-        if (leader) {
-          const results = await checkNode(session, connection.node, {
-            leader: leader.expectations,
-            deep: false,
-          });
-          checks = summarize(results.filter((r) => r.id !== "release"));
-        }
-        return { release, checks };
-      }),
+      withAgent(
+        connection,
+        { project: inventory.project.name, keep: connection.node.keep },
+        async (session, state) => {
+          if (connection.node.role === "leader") leaderRuns = state.runs;
+          const manifest = manifestFromWire(state.manifest);
+          const release = releaseStatus(
+            { current: state.current, releases: state.releases, manifest },
+            leader,
+            Date.now() / 1000,
+          );
+          let checks: NodeStatus["checks"];
+          if (leader) {
+            const results = await checkNode(session, connection.node, {
+              leader: leader.expectations,
+              deep: false,
+            });
+            checks = summarize(results.filter((r) => r.id !== "release"));
+          }
+          return { release, releases: state.releases.map((r) => r.id), checks };
+        },
+      ),
   );
-  return results.map((r) =>
-    r.ok
-      ? { node: r.node.name, role: r.node.role, reachable: true, ...r.value }
-      : { node: r.node.name, role: r.node.role, reachable: false, error: r.error },
+  const nodes = results.map(
+    (r): NodeStatus =>
+      r.ok
+        ? { node: r.node.name, role: r.node.role, reachable: true, ...r.value }
+        : { node: r.node.name, role: r.node.role, reachable: false, error: r.error },
   );
+  return { nodes, runs: leaderRuns && runsStatus(leaderRuns, nodes) };
 }
 
 function summarize(results: readonly CheckResult[]): NonNullable<NodeStatus["checks"]> {

@@ -13,12 +13,16 @@ import { openRegularFile } from "../resolve/file-digest.js";
 /** Fixed time stamps: the archive of the same files is the same bytes. */
 const EPOCH = new Date(0);
 
-/** `files` are release paths; `roots` are the leader's roots they come from (see release-layout.ts). */
-export async function buildArchive(
-  roots: string | readonly string[],
-  files: readonly ManifestFile[],
-): Promise<Buffer> {
-  const rootList = typeof roots === "string" ? [roots] : roots;
+/** The archives of a release: each set of files a worker lacks, packed once. */
+export interface ReleaseArchives {
+  get(files: readonly ManifestFile[]): Promise<Buffer>;
+}
+
+/** Reads the content of one file of the release (checked against the manifest by the packer). */
+export type ContentReader = (file: ManifestFile) => Promise<Buffer>;
+
+/** Packs `files` in a tar, in order, each checked against its size and sha256 in the manifest. */
+export async function packArchive(files: readonly ManifestFile[], read: ContentReader): Promise<Buffer> {
   // Loaded when an archive is built: a push with nothing to send does without it. A CommonJS
   // package: its exports object is the default export, in the bundle as in Node's own loader.
   const { default: tarStream } = await import("tar-stream");
@@ -30,21 +34,7 @@ export async function buildArchive(
     archive.on("error", reject);
   });
   for (const f of files) {
-    let content: Buffer;
-    try {
-      // Never a plain readFile: a FIFO swapped in since the resolution would block it for ever.
-      const source = sourceOf(f.path, rootList.length);
-      const { handle } = await openRegularFile(join(rootList[source.root]!, source.path));
-      try {
-        content = await handle.readFile();
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      throw new ResolutionError(
-        `${f.path} could not be read while pushing (${(error as Error).message}); run again.`,
-      );
-    }
+    const content = await read(f);
     // The agent verifies hashes too; checking here turns a file saved mid-push into a clear message.
     if (content.length !== f.size || createHash("sha256").update(content).digest("hex") !== f.sha256) {
       throw new ResolutionError(
@@ -64,11 +54,36 @@ export async function buildArchive(
   return Buffer.concat(chunks);
 }
 
+/** `files` are release paths; `roots` are the leader's roots they come from (see release-layout.ts). */
+export function buildArchive(
+  roots: string | readonly string[],
+  files: readonly ManifestFile[],
+): Promise<Buffer> {
+  const rootList = typeof roots === "string" ? [roots] : roots;
+  return packArchive(files, async (f) => {
+    try {
+      // Never a plain readFile: a FIFO swapped in since the resolution would block it for ever.
+      const source = sourceOf(f.path, rootList.length);
+      const { handle } = await openRegularFile(join(rootList[source.root]!, source.path));
+      try {
+        return await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      throw new ResolutionError(
+        `${f.path} could not be read while pushing (${(error as Error).message}); run again.`,
+      );
+    }
+  });
+}
+
 /** Builds each distinct archive once, however many workers need it. */
-export class ArchiveCache {
+export class ArchiveCache implements ReleaseArchives {
   private readonly archives = new Map<string, Promise<Buffer>>();
 
-  constructor(private readonly roots: string | readonly string[]) {}
+  /** From the leader's roots (see buildArchive), or from whatever `read` reads. */
+  constructor(private readonly source: string | readonly string[] | ContentReader) {}
 
   get(files: readonly ManifestFile[]): Promise<Buffer> {
     const key = createHash("sha256");
@@ -76,7 +91,8 @@ export class ArchiveCache {
     const id = key.digest("hex");
     let archive = this.archives.get(id);
     if (!archive) {
-      archive = buildArchive(this.roots, files);
+      const source = this.source;
+      archive = typeof source === "function" ? packArchive(files, source) : buildArchive(source, files);
       this.archives.set(id, archive);
       archive.catch(() => this.archives.delete(id));
     }

@@ -15,7 +15,7 @@ import {
   verify,
   type WorkerState,
 } from "../transport/worker-client.js";
-import type { ArchiveCache } from "./archive.js";
+import type { ReleaseArchives } from "./archive.js";
 
 /** One release to bring a worker to. */
 export interface Release {
@@ -36,6 +36,8 @@ export interface NodePushResult {
   bytesSent: number;
   filesLinked: number;
   filesRemoved: number;
+  /** Releases of live workflow runs the node lacked, published beside `current`. */
+  runReleases?: string[];
   /** With --dry-run: the paths the worker would receive and the ones its new release would drop. */
   wouldChange?: { send: string[]; remove: string[] };
 }
@@ -48,6 +50,10 @@ export type NodeProgress =
 export interface PushSettings {
   /** Releases workflow runs on the leader use: the worker keeps them. */
   protect?: readonly string[];
+  /** false when the leader's pins could not be read: the worker collects nothing. */
+  collect?: boolean;
+  /** false: publish the release beside `current` without switching (a live run's release). */
+  activate?: boolean;
   keep: number;
   lockTimeoutSeconds: number;
   dryRun: boolean;
@@ -56,21 +62,41 @@ export interface PushSettings {
   onProgress?: (progress: NodeProgress) => void;
 }
 
-// The handshake moved to the worker client; named here still for the code that imports it from push.
-
 /**
- * Fails the node when the venv's python, after the switch, would load a top-level name of the set
- * from anywhere but the release (an older installed copy shadowing it: Toil issue 1652).
+ * Fails the node when a job's interpreter, started fresh after the publish, would load a top-level
+ * name of the set from anywhere but the release (an older installed copy shadowing it: Toil issue
+ * 1652). `release` is a live run's release published beside `current`; `current` when absent.
  */
 export async function verifyEntry(
   session: AgentSession,
   node: NodeSpec,
   topLevel: readonly string[],
+  release?: string,
 ): Promise<void> {
   if (topLevel.length === 0) return;
-  const reply = await verify(session, topLevel);
+  const reply = await verify(session, topLevel, release);
   const verdict = entryVerdict(reply, topLevel, reply.projectDir, reply.current);
-  if (verdict.status === "fail") throw new NodeError(node.name, `pushed, but ${verdict.detail}`);
+  if (verdict.status === "fail") {
+    const which = release ? `the run's release ${release} was installed` : "pushed";
+    throw new NodeError(node.name, `${which}, but ${verdict.detail}`);
+  }
+}
+
+/** The worker's state once `release` is published on it (and current, unless only installed). */
+export function stateAfterPublish(state: WorkerState, release: Release, activated: boolean): WorkerState {
+  const releases = [
+    { id: release.id, time: Date.now() / 1000 },
+    ...state.releases.filter((r) => r.id !== release.id),
+  ];
+  if (!activated) return { ...state, releases };
+  return {
+    ...state,
+    current: release.id,
+    pthOk: true,
+    manifest: null,
+    manifestFiles: release.files,
+    releases,
+  };
 }
 
 /**
@@ -116,7 +142,7 @@ export async function pushToNode(
   node: NodeSpec,
   state: WorkerState,
   release: Release,
-  archives: ArchiveCache,
+  archives: ReleaseArchives,
   settings: PushSettings,
 ): Promise<NodePushResult> {
   if (!state.sitePackages) {
@@ -138,14 +164,18 @@ export async function pushToNode(
     filesLinked: 0,
     filesRemoved: 0,
   };
-  if (state.current === release.id && state.pthOk) return base;
+  const activate = settings.activate ?? true;
+  if (!activate && state.releases.some((r) => r.id === release.id)) return base;
+  if (activate && state.current === release.id && state.pthOk) return base;
   const common = {
     release: release.id,
     lockTimeout: settings.lockTimeoutSeconds,
     ...(settings.protect?.length ? { protect: settings.protect } : {}),
+    ...(settings.collect === false ? { collect: false as const } : {}),
+    ...(activate ? {} : { activate: false as const }),
     ...(release.origin ? { origin: release.origin } : {}),
   };
-  if (state.releases.some((r) => r.id === release.id)) {
+  if (activate && state.releases.some((r) => r.id === release.id)) {
     if (settings.dryRun) return { ...base, status: "switched" };
     await prepare(session, common);
     return { ...base, status: "switched" };
@@ -205,9 +235,10 @@ export async function pushToNode(
     } catch (error) {
       throw noSpaceExplained(node, error);
     }
-    if (prepared.status === "switched" || prepared.status === "base-missing") {
+    if (prepared.status !== "ready") {
       await pipelined?.catch(() => {});
       if (prepared.status === "switched") return { ...base, status: "switched" };
+      if (prepared.status === "present") return base;
       // Another pusher removed our base meanwhile: send everything once.
       if (attempt > 0)
         throw new NodeError(node.name, "the worker's releases changed during the push; run again");

@@ -2,19 +2,22 @@ import { requireNodeReady } from "../check/node-check.js";
 import { loginOutputWarning } from "../core/agent-announcement.js";
 import { ResolutionError } from "../core/errors.js";
 import type { Inventory, NodeSpec } from "../core/inventory-types.js";
+import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/live-runs.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Resolution } from "../resolve/resolver.js";
 import type { NodeLink, NodeLinker } from "../transport/node-link.js";
-import type { ArchiveCache } from "./archive.js";
+import type { ReleaseArchives } from "./archive.js";
 import { leaderReleaseOf } from "./leader-release.js";
 import {
   type NodeProgress,
   type NodePushResult,
   pushToNode,
   type Release,
+  stateAfterPublish,
   verifyEntry,
 } from "./node-push.js";
+import { LeaderRunSource } from "./run-releases.js";
 
 /**
  * `push`: every worker brought to the resolved release, a bounded number at a time. One node
@@ -45,7 +48,6 @@ export interface PushOptions {
   acceptNew?: boolean;
   /** How nodes are reached (fleet/on-nodes.ts); directly by default. */
   links?: NodeLinker | undefined;
-  keep?: number;
   lockTimeoutSeconds?: number;
   /** Replace a project of the same name pushed from another leader or root (--replace). */
   replace?: boolean;
@@ -61,7 +63,7 @@ export interface PushOptions {
 /** A release and what it needs, shared by every node of one push. */
 interface PushPlan {
   release: Release;
-  archives: ArchiveCache;
+  archives: ReleaseArchives;
   leader: LeaderExpectations | undefined;
   /** The set's top-level names, each verified to load from the release after publishing. */
   topLevel: string[];
@@ -72,49 +74,73 @@ async function pushOverConnection(
   project: string,
   plan: Promise<PushPlan>,
   options: PushOptions,
-  leaderPinned: LeaderPins,
+  leader: LeaderState,
 ): Promise<NodePushResult> {
-  const keep = options.keep ?? 3;
+  const node = connection.node;
   // The handshake and the worker's state are fetched while the leader is still resolving.
-  return withAgent(connection, { project, keep }, async (session, state) => {
+  return withAgent(connection, { project, keep: node.keep }, async (session, state) => {
     if (session.loginOutput)
       options.onEvent?.({
         type: "node-warning",
-        node: connection.node.name,
+        node: node.name,
         message: loginOutputWarning(session.loginOutput),
       });
-    if (connection.node.role === "leader") leaderPinned.known(state.pinned ?? []);
-    const { release, archives, leader, topLevel } = await plan;
+    if (node.role === "leader") leader.known({ pinned: state.pinned, runs: state.runs });
+    const { release, archives, leader: expectations, topLevel } = await plan;
     const onProgress = (progress: NodeProgress) =>
-      options.onEvent?.({ type: "node-progress", node: connection.node.name, ...progress });
-    if (leader) {
+      options.onEvent?.({ type: "node-progress", node: node.name, ...progress });
+    if (expectations) {
       onProgress({ phase: "checking" });
-      await requireNodeReady(session, connection.node, leader, "pushed");
+      await requireNodeReady(session, node, expectations, "pushed");
     }
-    const result = await pushToNode(session, connection.node, state, release, archives, {
-      keep,
+    // The leader keeps what its own runs use by itself; a worker is told, or collects nothing.
+    const runs = node.role === "leader" ? { pinned: [], runs: [] } : await leader.runs;
+    const settings = {
+      keep: node.keep,
       lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
       dryRun: options.dryRun ?? false,
       replace: options.replace ?? false,
       onProgress,
-      protect: connection.node.role === "leader" ? [] : await leaderPinned.pinned,
-    });
+      ...(runs ? { protect: protectedReleases(runs) } : { collect: false }),
+    };
+    const result = await pushToNode(session, node, state, release, archives, settings);
+    if (options.dryRun) return result;
     // Whatever --no-check says: a node that would import anything but the release is not converged.
-    if (!options.dryRun) await verifyEntry(session, connection.node, topLevel);
-    return result;
+    await verifyEntry(session, node, topLevel);
+    if (!runs || !leader.source) return result;
+    // A node that was down when a live run's release was published gets it now, beside `current`.
+    let after = stateAfterPublish(state, release, true);
+    const installed: string[] = [];
+    for (const id of runReleasesLacking(runs.runs, after.releases, release.id)) {
+      const run = await leader.source.release(id);
+      await pushToNode(session, node, after, run.release, run.archives, { ...settings, activate: false });
+      await verifyEntry(session, node, run.topLevel, id);
+      after = stateAfterPublish(after, run.release, false);
+      installed.push(id);
+    }
+    return installed.length > 0 ? { ...result, runReleases: installed } : result;
   });
 }
 
-/** The releases workflow runs on the leader use: workers must not collect them. */
-class LeaderPins {
-  known: (ids: string[]) => void = () => {};
-  readonly pinned: Promise<string[]>;
-  constructor(hasLeader: boolean) {
-    this.pinned = hasLeader
-      ? new Promise((resolve) => {
-          this.known = resolve;
-        })
-      : Promise.resolve([]);
+/**
+ * What the leader says of its workflow runs, for every worker of one push: its pins and live runs
+ * from its handshake (undefined when the leader could not be reached: then no worker collects
+ * anything), and where their releases are read from for the workers that lack them.
+ */
+class LeaderState {
+  known: (runs: LeaderRuns | undefined) => void = () => {};
+  readonly runs: Promise<LeaderRuns | undefined>;
+  /** `pushedTo`: the leader is one of the push's nodes, and its handshake tells. */
+  constructor(
+    readonly source: LeaderRunSource | undefined,
+    pushedTo: boolean,
+  ) {
+    if (!source) this.runs = Promise.resolve({ pinned: [], runs: [] });
+    else if (!pushedTo) this.runs = source.runs().catch(() => undefined);
+    else
+      this.runs = new Promise((resolve) => {
+        this.known = resolve;
+      });
   }
 }
 
@@ -137,7 +163,15 @@ export async function pushAll(
   // names (agent.py, SELECTOR), and the batch system carries that pin to every job.
   nodes: readonly NodeSpec[] = allNodes(inventory),
 ): Promise<NodeOutcome[]> {
-  const leaderPinned = new LeaderPins(nodes.some((n) => n.role === "leader"));
+  const leaderNode = inventory.leader;
+  const leader = new LeaderState(
+    leaderNode &&
+      new LeaderRunSource(leaderNode, inventory.project.name, {
+        links: options.links,
+        acceptNew: options.acceptNew ?? false,
+      }),
+    nodes.some((n) => n.role === "leader"),
+  );
   const resolved = Promise.resolve(resolution);
   const plan = resolved.then((r): PushPlan => {
     if (r.syntaxErrors.length > 0 && !options.force) throw brokenModulesError(r);
@@ -168,16 +202,16 @@ export async function pushAll(
           options.onEvent?.({ type: "node-done", node: r.node.name, result: r.value, ms: r.ms });
           return;
         }
-        if (r.node.role === "leader") leaderPinned.known([]);
+        if (r.node.role === "leader") leader.known(undefined);
         if (!(r.cause instanceof ResolutionAborted))
           options.onEvent?.({ type: "node-failed", node: r.node.name, error: r.error, ms: r.ms });
       },
     },
-    (connection) => pushOverConnection(connection, inventory.project.name, planned, options, leaderPinned),
+    (connection) => pushOverConnection(connection, inventory.project.name, planned, options, leader),
   );
   // A resolution error is the whole command's error (exit 2): nothing was changed on any node, and
   // it is thrown without waiting for the nodes.
-  const [results] = await Promise.all([fanOut, plan]);
+  const [results] = await Promise.all([fanOut, plan]).finally(() => leader.source?.close());
   return results.map(
     (r): NodeOutcome =>
       r.ok

@@ -13,7 +13,7 @@ import { pythonSourcePath } from "../package-files.js";
  */
 
 /** The protocol both sides speak; the agent says it in its announcement and its hello reply. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 let agentSource: Buffer | undefined;
 export function agentCode(): Buffer {

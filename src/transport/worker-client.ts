@@ -1,5 +1,6 @@
 import { NodeError } from "../core/errors.js";
 import type { NodeSpec } from "../core/inventory-types.js";
+import type { LiveRun } from "../core/live-runs.js";
 import type { ManifestFile } from "../core/manifest.js";
 import type { ImportProbe, NodeCheckFacts, OriginsProbe, ToilWorkerProbe } from "../core/node-checks.js";
 import type { ProjectOrigin } from "../core/project-origin.js";
@@ -25,6 +26,9 @@ export const TIMEOUTS = {
   fix: 600_000,
   verify: 60_000,
   abort: 60_000,
+  runs: 60_000,
+  /** One export reply carries up to 16 MiB of files, read from the node's disk. */
+  export: 180_000,
   /** Waiting for the worker's lock, then staging: linking the base and reused trees. */
   prepare: (lockTimeoutSeconds: number) => (lockTimeoutSeconds + 120) * 1000,
   activate: (lockTimeoutSeconds: number) => (lockTimeoutSeconds + 60) * 1000,
@@ -61,6 +65,10 @@ export interface PrepareRequest {
   release: string;
   lockTimeout: number;
   protect?: readonly string[];
+  /** false: the leader's pins are not known, so nothing may be collected after this publish. */
+  collect?: false;
+  /** false: the release is published beside `current` (a live run's), not switched to. */
+  activate?: false;
   origin?: ProjectOrigin;
   /** Absent when the worker has the release and only switches to it. */
   base?: string | null;
@@ -88,6 +96,19 @@ export interface AbortRequest {
 export interface VerifyRequest {
   op: "verify";
   topLevel: readonly string[];
+  /** The release a job of a run on it would import; `current` when absent. */
+  release?: string;
+}
+
+export interface RunsRequest {
+  op: "runs";
+}
+
+export interface ExportRequest {
+  op: "export";
+  release: string;
+  /** The files whose contents to send; absent: the release's manifest. */
+  paths?: readonly string[];
 }
 
 export type WorkerRequest =
@@ -98,7 +119,9 @@ export type WorkerRequest =
   | UploadRequest
   | ActivateRequest
   | AbortRequest
-  | VerifyRequest;
+  | VerifyRequest
+  | RunsRequest
+  | ExportRequest;
 
 // ---- replies -------------------------------------------------------------------------------
 
@@ -117,14 +140,23 @@ export interface WorkerState {
   path: string;
   /** Releases a workflow run used within the last days (agent.py, PIN_SECONDS). */
   pinned: string[];
+  /** Workflow runs whose first interpreter (the Toil leader) still runs on this node. */
+  runs: LiveRun[];
   python: { executable: string; version: string };
   projectDir: string;
   /** What the worker recorded of the project's origin (project-origin.ts); null when nothing. */
   origin?: unknown;
 }
 
+/** What a publish to the other nodes must respect: releases pinned on the node, its live runs. */
+export interface RunsReply {
+  pinned: string[];
+  runs: LiveRun[];
+}
+
 export type PrepareReply =
   | { status: "switched"; release: string }
+  | { status: "present"; release: string }
   | { status: "base-missing" }
   | { status: "ready"; expect: number; linked: number };
 
@@ -270,6 +302,19 @@ class Fields {
     );
   }
 
+  liveRuns(field: string): LiveRun[] {
+    const v = this.reply[field];
+    const rows = Array.isArray(v) ? v : this.fail(field, "a list of runs");
+    return rows.map((row: unknown) =>
+      isRecord(row) &&
+      typeof row.release === "string" &&
+      typeof row.since === "number" &&
+      typeof row.pid === "number"
+        ? { release: row.release, since: row.since, pid: row.pid }
+        : this.fail(field, "a list of { release, since, pid }"),
+    );
+  }
+
   wireFiles(field: string): WireFile[] | null {
     const v = this.reply[field];
     if (v === null || v === undefined) return null;
@@ -305,6 +350,7 @@ function helloReply(node: string, reply: AgentReply): WorkerState {
     venv: r.string("venv"),
     path: r.string("path"),
     pinned: r.strings("pinned"),
+    runs: r.liveRuns("runs"),
     python: { executable: python.string("executable"), version: python.string("version") },
     projectDir: r.string("projectDir"),
     origin: reply.origin,
@@ -403,10 +449,10 @@ function toilWorkerProbe(probe: Fields): ToilWorkerProbe {
 function prepareReply(node: string, reply: AgentReply): PrepareReply {
   const r = new Fields(node, "prepare", reply);
   const status = r.string("status");
-  if (status === "switched") return { status, release: r.string("release") };
+  if (status === "switched" || status === "present") return { status, release: r.string("release") };
   if (status === "base-missing") return { status };
   if (status === "ready") return { status, expect: r.numberOr("expect", 0), linked: r.numberOr("linked", 0) };
-  throw new ReplyError(node, "prepare", "status", '"switched", "base-missing" or "ready"', status);
+  throw new ReplyError(node, "prepare", "status", '"switched", "present", "base-missing" or "ready"', status);
 }
 
 function uploadReply(node: string, reply: AgentReply): UploadReply {
@@ -530,6 +576,43 @@ export async function abort(session: AgentSession): Promise<void> {
   await send(session, { op: "abort" }, TIMEOUTS.abort);
 }
 
-export async function verify(session: AgentSession, topLevel: readonly string[]): Promise<VerifyReply> {
-  return verifyReply(session.node.name, await send(session, { op: "verify", topLevel }, TIMEOUTS.verify));
+/** Where a fresh job's interpreter loads each name from: a run on `release`, else outside any run. */
+export async function verify(
+  session: AgentSession,
+  topLevel: readonly string[],
+  release?: string,
+): Promise<VerifyReply> {
+  const request: VerifyRequest = { op: "verify", topLevel, ...(release ? { release } : {}) };
+  return verifyReply(session.node.name, await send(session, request, TIMEOUTS.verify));
+}
+
+/** The node's pins and live runs, as they are now. */
+export async function runs(session: AgentSession): Promise<RunsReply> {
+  const r = new Fields(session.node.name, "runs", await send(session, { op: "runs" }, TIMEOUTS.runs));
+  return { pinned: r.strings("pinned"), runs: r.liveRuns("runs") };
+}
+
+/** The manifest of a release the node has. */
+export async function exportManifest(session: AgentSession, release: string): Promise<WireFile[]> {
+  const reply = await send(session, { op: "export", release }, TIMEOUTS.export);
+  return new Fields(session.node.name, "export", reply).wireFiles("files") ?? [];
+}
+
+/** The contents of some files of a release the node has (at most 16 MiB of them). */
+export async function exportContents(
+  session: AgentSession,
+  release: string,
+  paths: readonly string[],
+): Promise<Map<string, Buffer>> {
+  const reply = await send(session, { op: "export", release, paths }, TIMEOUTS.export);
+  const rows = reply.contents;
+  const out = new Map<string, Buffer>();
+  if (!Array.isArray(rows))
+    throw new ReplyError(session.node.name, "export", "contents", "a list of [path, base64]", rows);
+  for (const row of rows) {
+    if (!Array.isArray(row) || typeof row[0] !== "string" || typeof row[1] !== "string")
+      throw new ReplyError(session.node.name, "export", "contents", "a list of [path, base64]", row);
+    out.set(row[0], Buffer.from(row[1], "base64"));
+  }
+  return out;
 }

@@ -2,9 +2,22 @@ import { requireNodeReady } from "../check/node-check.js";
 import { loginOutputWarning } from "../core/agent-announcement.js";
 import { retryDelayMs } from "../core/backoff.js";
 import type { NodeSpec } from "../core/inventory-types.js";
+import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/live-runs.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
-import type { ArchiveCache } from "../push/archive.js";
-import { type NodePushResult, pushToNode, type Release, verifyEntry } from "../push/node-push.js";
+import type { ReleaseArchives } from "../push/archive.js";
+import {
+  type NodePushResult,
+  type PushSettings,
+  pushToNode,
+  type Release,
+  stateAfterPublish,
+  verifyEntry,
+} from "../push/node-push.js";
+import type { LeaderRunSource } from "../push/run-releases.js";
+
+/** The part of the leader a syncer asks: its runs now, and their releases. */
+export type RunsOfLeader = Pick<LeaderRunSource, "fresh" | "release">;
+
 import { AgentSession } from "../transport/agent-session.js";
 import { directLinker, type NodeLink, type NodeLinker } from "../transport/node-link.js";
 import { hello, type WorkerState } from "../transport/worker-client.js";
@@ -22,9 +35,9 @@ export type NodePhase = "connecting" | "checking" | "syncing" | "in-sync" | "fai
 /** A release in watch mode: numbered so that "newer" is well defined. */
 export interface WatchRelease extends Release {
   seq: number;
-  /** The set's top-level names (of every root), verified to load from the release once per session. */
+  /** The set's top-level names (of every root), verified to load from the release after each publish. */
   topLevel: string[];
-  archives: ArchiveCache;
+  archives: ReleaseArchives;
   /** When the change that produced it was first seen (performance.now()). */
   changedAt: number;
 }
@@ -41,12 +54,13 @@ export type SyncerEvent =
       latencyMs: number;
     }
   | { type: "node-failed"; node: string; error: string; retryInMs: number; attempt: number }
+  /** A live workflow run's release that the node lacked, published beside its current one. */
+  | { type: "node-run-release"; node: string; release: string }
   /** Shown once per node per watch: its login shell printed before the agent started. */
   | { type: "node-warning"; node: string; message: string };
 
 export interface SyncerOptions {
   project: string;
-  keep: number;
   acceptNew: boolean;
   /** Replace a project of the same name pushed from another leader or root (--replace). */
   replace?: boolean;
@@ -56,8 +70,8 @@ export interface SyncerOptions {
   links?: NodeLinker;
   /** Bounds how many nodes connect or push at once (shared by all syncers). */
   slot: <T>(work: () => Promise<T>) => Promise<T>;
-  /** Releases workflow runs on the leader use, as its last handshake said: workers keep them. */
-  leaderPins: { ids: readonly string[] };
+  /** The leader, asked before each publish to a worker what its runs use; absent without a leader. */
+  leaderRuns?: RunsOfLeader | undefined;
   onEvent: (event: SyncerEvent) => void;
   random?: () => number;
 }
@@ -72,8 +86,6 @@ export class NodeSyncer {
   private phase: NodePhase = "connecting";
   private stopped = false;
   private attempt = 0;
-  /** Whether the workflow's names were seen to load from the release over this session. */
-  private verified = false;
   private wake: (() => void) | undefined;
   private readonly loop: Promise<void>;
 
@@ -210,9 +222,7 @@ export class NodeSyncer {
         message: loginOutputWarning(session.loginOutput),
       });
     }
-    const state = await hello(session, this.node, this.options.project, this.options.keep);
-    this.verified = false;
-    if (this.node.role === "leader") this.options.leaderPins.ids = state.pinned ?? [];
+    const state = await hello(session, this.node, this.options.project, this.node.keep);
     const leader = this.options.leader();
     if (leader) {
       this.setPhase("checking");
@@ -220,6 +230,13 @@ export class NodeSyncer {
     }
     this.state = state;
     return { session, state };
+  }
+
+  /** What the leader's runs ask of this node now; undefined when the leader cannot say. */
+  private async leaderRuns(): Promise<LeaderRuns | undefined> {
+    // The leader keeps what its own runs use by itself.
+    if (this.node.role === "leader" || !this.options.leaderRuns) return { pinned: [], runs: [] };
+    return this.options.leaderRuns.fresh();
   }
 
   private async step(): Promise<void> {
@@ -230,44 +247,58 @@ export class NodeSyncer {
       this.setPhase(state.current ? "in-sync" : "connecting", state.current ?? undefined);
       return;
     }
-    if (state.current === release.id && state.pthOk) {
-      this.setPhase("in-sync", release.id);
-      return;
-    }
-    if (this.stopped) return;
-    this.setPhase("syncing", release.id);
-    const started = performance.now();
-    const result = await pushToNode(session, this.node, state, release, release.archives, {
-      keep: this.options.keep,
+    // As they are at this publish: a run started since the last one is kept.
+    const runs = await this.leaderRuns();
+    const settings: PushSettings = {
+      keep: this.node.keep,
       lockTimeoutSeconds: 60,
       dryRun: false,
-      protect: this.node.role === "leader" ? [] : this.options.leaderPins.ids,
       replace: this.options.replace ?? false,
-    });
-    // Once per session: an installed copy that shadows the workflow does not come and go per save.
-    if (!this.verified) {
+      ...(runs ? { protect: protectedReleases(runs) } : { collect: false }),
+    };
+    if (!(state.current === release.id && state.pthOk)) {
+      if (this.stopped) return;
+      this.setPhase("syncing", release.id);
+      const started = performance.now();
+      const result = await pushToNode(session, this.node, state, release, release.archives, settings);
+      // Every publish: a .pth or package added on the node since the last one counts.
       await verifyEntry(session, this.node, release.topLevel);
-      this.verified = true;
+      // What the worker now runs: the next delta is computed against it without asking again.
+      this.state = stateAfterPublish(state, release, true);
+      const now = performance.now();
+      this.options.onEvent({
+        type: "node-synced",
+        node: this.node.name,
+        release: release.id,
+        seq: release.seq,
+        result,
+        ms: now - started,
+        latencyMs: now - release.changedAt,
+      });
     }
-    // What the worker now runs: the next delta is computed against it without asking again.
-    state.current = release.id;
-    state.pthOk = true;
-    state.manifest = null;
-    state.manifestFiles = release.files;
-    state.releases = [
-      { id: release.id, time: Date.now() / 1000 },
-      ...state.releases.filter((r) => r.id !== release.id),
-    ];
-    const now = performance.now();
-    this.options.onEvent({
-      type: "node-synced",
-      node: this.node.name,
-      release: release.id,
-      seq: release.seq,
-      result,
-      ms: now - started,
-      latencyMs: now - release.changedAt,
-    });
+    await this.installRunReleases(session, runs, release, settings);
     this.setPhase("in-sync", release.id);
+  }
+
+  /** The live runs' releases this node lacks (it was away when they were published), beside `current`. */
+  private async installRunReleases(
+    session: AgentSession,
+    runs: LeaderRuns | undefined,
+    release: WatchRelease,
+    settings: PushSettings,
+  ): Promise<void> {
+    const source = this.options.leaderRuns;
+    if (!runs || !source || !this.state) return;
+    for (const id of runReleasesLacking(runs.runs, this.state.releases, release.id)) {
+      if (this.stopped) return;
+      const run = await source.release(id);
+      await pushToNode(session, this.node, this.state, run.release, run.archives, {
+        ...settings,
+        activate: false,
+      });
+      await verifyEntry(session, this.node, run.topLevel, id);
+      this.state = stateAfterPublish(this.state, run.release, false);
+      this.options.onEvent({ type: "node-run-release", node: this.node.name, release: id });
+    }
   }
 }

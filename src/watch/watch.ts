@@ -11,6 +11,7 @@ import { diffNodeSets } from "../core/node-set-diff.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { loadInventory } from "../inventory/load.js";
 import { leaderReleaseOf } from "../push/leader-release.js";
+import { LeaderRunSource } from "../push/run-releases.js";
 import { CompileChecker } from "../resolve/compile-check.js";
 import { DigestCache } from "../resolve/file-digest.js";
 import { ListingCache } from "../resolve/listing-cache.js";
@@ -73,7 +74,6 @@ export interface WatchOptions {
   /** Watch the inventory file for added and removed workers (default true). */
   watchInventory?: boolean;
   inventoryEnv?: NodeJS.ProcessEnv;
-  keep?: number;
   /** Replace a project of the same name pushed from another leader or root (--replace). */
   replace?: boolean;
   /** How often the inventory's workers command runs again; default: its `refresh`. */
@@ -96,8 +96,8 @@ function ignoredPath(path: string, stats?: { isDirectory(): boolean }): boolean 
 
 export class WatchSession {
   private inventory: Inventory;
-  /** Releases workflow runs on the leader use (its last handshake); shared with every syncer. */
-  private readonly leaderPins: { ids: readonly string[] } = { ids: [] };
+  /** The leader, asked before each publish to a worker what its workflow runs use. */
+  private leaderRuns: LeaderRunSource | undefined;
   private readonly syncers = new Map<string, NodeSyncer>();
   private readonly cache = new DigestCache();
   private readonly listings = new ListingCache();
@@ -127,6 +127,7 @@ export class WatchSession {
 
   constructor(private readonly options: WatchOptions) {
     this.inventory = options.inventory;
+    this.leaderRuns = this.leaderRunSource();
     this.limit = pLimit(Math.max(1, options.concurrency ?? this.inventory.concurrency));
     if (options.onSynced !== undefined) {
       this.onSynced = new OnSyncedRunner({
@@ -301,18 +302,33 @@ export class WatchSession {
     });
   }
 
+  private leaderRunSource(): LeaderRunSource | undefined {
+    const leader = this.inventory.leader;
+    return (
+      leader &&
+      new LeaderRunSource(leader, this.inventory.project.name, {
+        links: this.options.links,
+        acceptNew: this.options.acceptNew,
+      })
+    );
+  }
+
   private addNode(node: NodeSpec, announce: boolean): void {
     // Declared first: the syncer's events name it (undefined only while it is being built).
     let syncer: NodeSyncer | undefined;
     syncer = new NodeSyncer(node, {
       project: this.inventory.project.name,
-      keep: this.options.keep ?? 3,
       acceptNew: this.options.acceptNew,
       ...(this.options.links ? { links: this.options.links } : {}),
       replace: this.options.replace ?? false,
       leader: () => this.expectations,
       slot: (work) => this.limit(work),
-      leaderPins: this.leaderPins,
+      leaderRuns: {
+        fresh: () => this.leaderRuns?.fresh() ?? Promise.resolve({ pinned: [], runs: [] }),
+        release: (id: string) =>
+          this.leaderRuns?.release(id) ??
+          Promise.reject(new Error("the inventory no longer names a leader to read the run's release from")),
+      },
       onEvent: (e) => {
         // A node dropped from the set is gone from the display: its syncer's last words (its own
         // "stopped") would show it again. At the end of watch every node says it stopped.
@@ -408,7 +424,12 @@ export class WatchSession {
       else this.options.onEvent({ type: "node-removed", node: node.name });
       void syncer.stop(0);
     }
+    const leaderBefore = this.inventory.leader;
     this.inventory = { ...next, project: this.inventory.project };
+    if (JSON.stringify(leaderBefore) !== JSON.stringify(next.leader)) {
+      this.leaderRuns?.close();
+      this.leaderRuns = this.leaderRunSource();
+    }
     this.limit.concurrency = Math.max(1, this.options.concurrency ?? next.concurrency);
     for (const node of allNodes(next)) if (!this.syncers.has(node.name)) this.addNode(node, true);
     // The nodes that held the release back may be the ones that left.
@@ -429,6 +450,7 @@ export class WatchSession {
       this.onSynced?.stop(graceMs),
     ]);
     this.compiler?.close();
+    this.leaderRuns?.close();
     this.options.onEvent({ type: "stopped" });
   }
 }

@@ -47,7 +47,7 @@ import tarfile
 import time
 
 # The protocol's version: a leader that says it speaks another one is refused at hello.
-AGENT_VERSION = 2
+AGENT_VERSION = 3
 # Written before any frame, then the version and a newline (agent-announcement.ts, AGENT_MARKER).
 ANNOUNCE = b"\x00\x1esync-cluster-agent/"
 # The on-disk layout's version, in DEPLOY/PROJECT/layout (ReleaseStore.check_layout).
@@ -58,17 +58,43 @@ COPY_CHUNK = 1 << 20
 TRASH_PREFIX = ".trash-"
 TREES = "trees"
 PINS = "pins"
+RUNS = "runs"
 RELEASE_ENV = "SYNC_CLUSTER_RELEASE"
 # A release an interpreter ran within this many seconds is in use by a workflow run: never collected.
 PIN_SECONDS = 7 * 24 * 3600
 
+
+def process_alive(pid, start):
+    """Whether process `pid` runs and is the one that started at `start` (its start time in clock
+    ticks since boot, from /proc; "0" where /proc was not there to say)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return start == "0" or f.read().rsplit(b")", 1)[1].split()[19].decode() == start
+    except (OSError, IndexError):
+        pass
+    if os.path.isdir("/proc/self"):
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+
 # Run by the venv's .pth at every interpreter start (so it must stay cheap and never raise): puts
-# one release on sys.path and pins it for every process started below this one. The first
-# interpreter of a run (the Toil leader) takes `current` and exports its id in RELEASE_ENV; the
-# batch system copies the leader's environment into every job, so a job on any node imports that
-# same release even after a later push. Every interpreter but sync-cluster's own (SYNC_CLUSTER_NO_PIN)
-# touches the release's pin, so that garbage collection keeps it. The roots go before site-packages, so an older installed
-# copy of the workflow cannot shadow the release (the leader's own start directory wins the same way).
+# one release on sys.path and pins it for every process started below this one. RELEASE_ENV holds
+# `PROJECT:ID` entries separated by commas (a bare ID is meant for every project). The first
+# interpreter of a run (the Toil leader) finds no entry for its project: it takes `current`,
+# exports its entry, and records the run (RUNS: its pid and start time, so the agent can tell
+# while the run's leader lives). The batch system copies the leader's environment into every job,
+# so a job on any node imports that same release even after a later push. A job whose release is
+# not on its node imports nothing of the project: a finder refuses the project's top-level names
+# with a message naming the release and the node, since falling back to another release would run
+# other code than the run's without a word. Every interpreter but sync-cluster's own
+# (SYNC_CLUSTER_NO_PIN) touches the release's pin, so that garbage collection keeps it. The roots
+# go before site-packages, so an older installed copy of the workflow cannot shadow the release
+# (the leader's own start directory wins the same way).
 SELECTOR = r"""
 def release_roots(release):
     import os
@@ -78,21 +104,99 @@ def release_roots(release):
     return [os.path.join(roots_dir, n) for n in sorted((n for n in os.listdir(roots_dir) if n.isdigit()), key=int)]
 
 
+def wanted_releases(value, project):
+    mine, bare = [], []
+    for entry in value.split(","):
+        name, sep, rid = entry.strip().rpartition(":")
+        if not (8 <= len(rid) <= 64 and rid.strip("0123456789abcdef") == ""):
+            continue
+        if not sep:
+            bare.append(rid)
+        elif name == project:
+            mine.append(rid)
+    return mine or bare
+
+
+def top_level_names(releases):
+    import os
+    names = set()
+    for rid in os.listdir(releases):
+        for root in release_roots(os.path.join(releases, rid)):
+            try:
+                entries = os.listdir(root)
+            except OSError:
+                continue
+            for n in entries:
+                if n.endswith(".py"):
+                    n = n[:-3]
+                if n and n.isidentifier() and n != "__pycache__":
+                    names.add(n)
+    return names
+
+
+class MissingRelease(object):
+    def __init__(self, project_dir, rid, names):
+        self.project_dir, self.rid, self.names = project_dir, rid, names
+
+    def message(self, name):
+        import os
+        project = os.path.basename(self.project_dir)
+        return ("sync-cluster: this job belongs to a workflow run that uses release %s of project %s, and node %s "
+                "does not have it (%s is missing), so `import %s` is refused rather than served from another "
+                "release. Run `sync-cluster push` on the leader (or keep `sync-cluster watch` running): it sends "
+                "every live run's release to the nodes that lack it; then run the job again. A new run uses the "
+                "newest release." % (self.rid, project, os.uname()[1],
+                                     os.path.join(self.project_dir, "releases", self.rid), name))
+
+    def find_spec(self, name, path=None, target=None):
+        if path is None and name in self.names:
+            import sys
+            text = self.message(name)
+            try:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+            except Exception:
+                pass
+            raise ImportError(text, name=name)
+        return None
+
+
+def record_run(project_dir, rid):
+    import os
+    start = "0"
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            start = f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except Exception:
+        pass
+    name = "%s@%d@%s@%s" % (rid, os.getpid(), start, os.uname()[1])
+    try:
+        os.close(os.open(os.path.join(project_dir, "runs", name), os.O_WRONLY | os.O_CREAT, 0o644))
+    except OSError:
+        pass
+
+
 def select(project_dir):
     import os, sys
     releases = os.path.join(project_dir, "releases")
-    wanted = os.environ.get(RELEASE_ENV, "")
+    value = os.environ.get(RELEASE_ENV, "")
+    asked = wanted_releases(value, os.path.basename(project_dir))
     chosen = None
-    for rid in wanted.split(","):
-        if 8 <= len(rid) <= 64 and rid.strip("0123456789abcdef") == "" and os.path.isdir(os.path.join(releases, rid)):
+    for rid in asked:
+        if os.path.isdir(os.path.join(releases, rid)):
             chosen = rid
             break
-    if chosen is None:
+    if chosen is None and asked:
+        sys.meta_path.insert(0, MissingRelease(project_dir, asked[0], top_level_names(releases)))
+        return
+    new_run = chosen is None
+    if new_run:
         rid = os.path.basename(os.readlink(os.path.join(project_dir, "current")))
         if not os.path.isdir(os.path.join(releases, rid)):
             return
         chosen = rid
-        os.environ[RELEASE_ENV] = wanted + "," + rid if wanted else rid
+        entry = "%s:%s" % (os.path.basename(project_dir), rid)
+        os.environ[RELEASE_ENV] = value + "," + entry if value else entry
     roots = release_roots(os.path.join(releases, chosen))
     at = len(sys.path)
     for i, entry in enumerate(sys.path):
@@ -110,6 +214,8 @@ def select(project_dir):
             open(pin, "a").close()
         except OSError:
             pass
+    if new_run:
+        record_run(project_dir, chosen)
 
 
 if "PROJECT_DIR" in globals():
@@ -314,6 +420,7 @@ class ReleaseStore:
         self.gc_due = None
         self.manifest_cache = {}
         self.protect = set()  # releases pinned on the leader by runs in progress (sent with each push)
+        self.collect = True  # False when the leader's pins are not known: nothing is collected
         self.tree_sets = {}  # release id -> the tree hashes it uses, for garbage collection
 
     # ---- the layout's version ---------------------------------------------------------------
@@ -369,6 +476,58 @@ class ReleaseStore:
             except OSError:
                 pass
         return out
+
+    def run_records(self):
+        """(file name, release, pid, start, host) of each record a run's first interpreter left (SELECTOR)."""
+        runs_dir = os.path.join(self.project_dir, RUNS)
+        try:
+            names = os.listdir(runs_dir)
+        except OSError:
+            return
+        for name in names:
+            parts = name.split("@", 3)
+            if len(parts) == 4 and valid_release_id(parts[0]) and parts[1].isdigit():
+                yield name, parts[0], int(parts[1]), parts[2], parts[3]
+
+    def live_runs(self):
+        """The workflow runs whose first interpreter (the Toil leader) still runs on this host,
+        oldest first: each as its release, since when and the leader's pid."""
+        host = os.uname()[1]
+        out = []
+        for name, rid, pid, start, on in self.run_records():
+            if on != host or not process_alive(pid, start):
+                continue
+            try:
+                since = os.stat(os.path.join(self.project_dir, RUNS, name)).st_mtime
+            except OSError:
+                continue
+            out.append({"release": rid, "since": since, "pid": pid})
+        out.sort(key=lambda r: r["since"])
+        return out
+
+    def collect_runs(self):
+        """Records of runs whose leader has exited on this host, and of other hosts' runs (a
+        shared deploy directory) once they are as old as a pin may be."""
+        host = os.uname()[1]
+        now = time.time()
+        for name, rid, pid, start, on in self.run_records():
+            path = os.path.join(self.project_dir, RUNS, name)
+            try:
+                if on == host:
+                    if process_alive(pid, start):
+                        continue
+                elif now - os.stat(path).st_mtime < PIN_SECONDS:
+                    continue
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def place_oldest(self, rid):
+        """Gives a release published beside `current` (a live run's, installed on a node that
+        lacked it) the oldest publish time: it is neither the next rollback nor counted as new."""
+        times = [r["time"] for r in self.releases() if r["id"] != rid]
+        oldest = min(times) - 1 if times else time.time()
+        os.utime(os.path.join(self.releases_dir, rid), (oldest, oldest))
 
     def current(self):
         try:
@@ -491,6 +650,9 @@ class ReleaseStore:
         """Runs the garbage collection a switch asked for, under the lock, if no pusher holds it."""
         if self.gc_due is None or self.lock_fd is not None:
             return
+        if not self.collect:
+            self.gc_due = None
+            return
         current, self.gc_due = self.gc_due, None
         try:
             self.lock(0)
@@ -505,7 +667,9 @@ class ReleaseStore:
         """Ids of the releases a collection with `current` current removes, newest first: all but
         the newest `keep`, `current` and those a workflow run uses (pinned here, or on the leader:
         `protect`)."""
-        in_use = self.pinned() | self.protect
+        if not self.collect:
+            return
+        in_use = self.pinned() | self.protect | {r["release"] for r in self.live_runs()}
         kept = 0
         for r in self.releases():
             if r["id"] == current or r["id"] in in_use:
@@ -556,6 +720,7 @@ class ReleaseStore:
                 continue
         self.collect_trees()
         self.collect_pins()
+        self.collect_runs()
         trash = [os.path.join(self.project_dir, n) for n in os.listdir(self.project_dir) if n.startswith(TRASH_PREFIX)]
         if trash:
             remove_in_background(trash)
@@ -833,6 +998,36 @@ class Staging:
             os.symlink(tree_link(d, self.trees[d]), here)
 
 
+def import_state():
+    """What a new interpreter reads at start to build sys.path and its import hooks, cheaply: the
+    venv's pyvenv.cfg and python, and each site directory's .pth files and entries (a directory's
+    mtime moves with every package installed or removed there)."""
+    state = []
+    for path in [os.path.join(sys.prefix, "pyvenv.cfg"), sys.executable]:
+        try:
+            st = os.stat(path)
+            state.append((path, st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            state.append((path, None))
+    for entry in sys.path:
+        if os.path.basename(entry) not in ("site-packages", "dist-packages"):
+            continue
+        try:
+            state.append((entry, os.stat(entry).st_mtime_ns))
+            for name in sorted(os.listdir(entry)):
+                if name.endswith(".pth"):
+                    st = os.stat(os.path.join(entry, name))
+                    state.append((name, st.st_mtime_ns, st.st_size))
+        except OSError:
+            state.append((entry, None))
+    return state
+
+
+# As this interpreter found it at start: while it holds, an answer given in-process is the one a
+# fresh interpreter would give.
+STARTED_WITH = import_state()
+
+
 class VenvDoctor:
     """The node's virtualenv as the release needs it: pyvenv.cfg, the release-selecting .pth,
     Toil's `_toil_worker`; the facts `check` judges, what `check --fix` repairs, and where the
@@ -910,6 +1105,7 @@ class VenvDoctor:
         if not path:
             return False
         os.makedirs(os.path.join(self.store.project_dir, PINS), exist_ok=True)
+        os.makedirs(os.path.join(self.store.project_dir, RUNS), exist_ok=True)
         self.ensure_toil_worker()
         if self.pth_state()[0]:
             return True
@@ -940,9 +1136,10 @@ class VenvDoctor:
         import subprocess
 
         args = {"modules": modules, "deep": deep}
-        if not deep and os.path.realpath(sys.executable) == os.path.realpath(python) and self.site_packages():
-            # The quick form only looks modules up, and this agent already runs the venv's python:
-            # answer in-process (as from "/", like the subprocess) instead of starting another python.
+        if (not deep and os.path.realpath(sys.executable) == os.path.realpath(python) and self.site_packages()
+                and import_state() == STARTED_WITH):
+            # The quick form only looks modules up, and this agent already runs the venv's python
+            # and nothing it read at start has changed since: answer in-process (as from "/", like the subprocess) instead of starting another python.
             saved = list(sys.path)
             try:
                 sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
@@ -1002,13 +1199,17 @@ class VenvDoctor:
             facts["toilWorker"] = self.probe_toil_worker(job.get("command", "_toil_worker"), job.get("path", ""), names)
         return facts
 
-    def probe_origins(self, python, names, path):
-        """Where a fresh `python` started from "/" (outside any run: no pinned release) finds
-        each top-level name: inside the project directory, or shadowed by another copy."""
+    def probe_origins(self, python, names, path, release=None):
+        """Where a fresh `python` started from "/" finds each top-level name: inside the project
+        directory, or shadowed by another copy. Outside any run (`current`), or as a job of a run
+        on `release`."""
         import subprocess
 
         env = {k: v for k, v in os.environ.items() if k != RELEASE_ENV and not k.startswith("PYTHON")}
         env["PATH"] = path
+        env["SYNC_CLUSTER_NO_PIN"] = "1"
+        if release:
+            env[RELEASE_ENV] = "%s:%s" % (self.store.project, release)
         try:
             out = subprocess.run([python, "-c", PROBE_ORIGINS, json.dumps(names)], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, cwd="/", env=env, timeout=120)
@@ -1023,35 +1224,22 @@ class VenvDoctor:
             return {"error": "unreadable answer from %s" % python}
 
     def verify(self, req):
-        """Where the venv's python now loads each top-level name from, answered in this process
-        (which runs that python) as a fresh interpreter would: the release roots where the .pth
-        puts them, the import hooks and path entries of everything else installed as they are."""
-        import importlib.machinery
-
+        """Where a job's interpreter loads each top-level name from, asked after every publish of a
+        fresh venv python started as a batch system starts a job: from "/", with RELEASE_ENV naming
+        the release (`current`, or the one given), nothing of this agent's own sys.path. A long-lived
+        agent (held by the daemon or by watch) read the venv's .pth files when it started: an import
+        hook or path hack added since would be missed in-process."""
         names = [n for n in req.get("topLevel", []) if isinstance(n, str)]
         current = self.store.current()
-        roots = self.store.roots(current) if current else []
-        path = [p for p in sys.path if p not in ("", os.getcwd()) and not p.startswith(self.store.releases_dir + os.sep)]
-        at = next((i for i, p in enumerate(path) if os.path.basename(p) in ("site-packages", "dist-packages")), len(path))
-        path[at:at] = roots
-        importlib.invalidate_caches()
-
-        def find(name):
-            for finder in sys.meta_path:
-                if finder is importlib.machinery.PathFinder or not hasattr(finder, "find_spec"):
-                    continue
-                if getattr(finder, "__module__", "").startswith(("_frozen_importlib", "importlib")):
-                    continue
-                spec = finder.find_spec(name, None)
-                if spec is not None:
-                    return spec
-            return importlib.machinery.PathFinder.find_spec(name, path)
-
-        # The same reading of a spec as the subprocess probe of `check` (PROBE_ORIGINS).
-        namespace = {"__name__": "sync_cluster_origins"}
-        exec(PROBE_ORIGINS, namespace)
-        origins = namespace["origins_of"](names, find)
-        return {"executable": sys.executable, "origins": origins, "projectDir": self.store.project_dir, "current": current}
+        release = req.get("release") if valid_release_id(req.get("release")) else current
+        python = self.venv_python()
+        if not python:
+            return {"error": "%s/bin/python is missing" % self.venv, "projectDir": self.store.project_dir,
+                    "current": release}
+        answer = self.probe_origins(python, names, os.environ.get("PATH", os.defpath), release)
+        answer["projectDir"] = self.store.project_dir
+        answer["current"] = release
+        return answer
 
     def probe_toil_worker(self, command, path, names):
         """Finds Toil's worker command the way a batch system's job will (the leader's PATH, or
@@ -1160,6 +1348,11 @@ def check_space(directory, need):
         raise Refused("no-space", "not enough free space in %s: %d bytes needed, %d free" % (directory, need, free))
 
 
+# The file contents one export reply carries at most (before base64): well under the leader's
+# 64 MiB limit for a reply frame.
+EXPORT_BYTES = 16 * 1024 * 1024
+
+
 class Agent:
     """The operations, one method `op_NAME(req, payload)` each; `hello` sets up the parts the
     others use (the release store, the venv doctor). Framing and errors are the Server's."""
@@ -1168,6 +1361,7 @@ class Agent:
         self.store = None
         self.doctor = None
         self.staging = None
+        self.activate = True  # whether the release being staged becomes `current` once published
 
     def reset(self):
         """After a failed request or at the end of the session: drops a half-built release and the lock."""
@@ -1220,6 +1414,7 @@ class Agent:
             "sitePackages": self.doctor.site_packages(),
             "pthOk": pth_ok,
             "pinned": sorted(store.pinned()),
+            "runs": store.live_runs(),
             "current": cur,
             "releases": store.releases(),
             "manifest": manifest,
@@ -1233,10 +1428,15 @@ class Agent:
         if not valid_release_id(rid):
             raise Refused("bad-request", "invalid release id")
         store.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
+        store.collect = req.get("collect", True) is not False
         self.reset()  # a prepare that follows an unfinished one replaces it
+        self.activate = req.get("activate", True) is not False
         store.lock(float(req.get("lockTimeout", 60)))
         store.record_origin(req.get("origin"))
         if store.has(rid):
+            if not self.activate:
+                self.reset()
+                return {"status": "present", "release": rid}
             self.switch(rid)
             self.reset()
             return {"status": "switched", "release": rid}
@@ -1286,10 +1486,14 @@ class Agent:
         staging.publish()
         self.staging = None
         rid = staging.release
-        self.switch(rid)
+        if self.activate:
+            self.switch(rid)
+            # The next push diffs against this release: no need to read back what was just written.
+            self.store.manifest_cache = {rid: staging.files}
+        else:
+            self.store.place_oldest(rid)
+            self.doctor.write_pth()
         self.reset()
-        # The next push diffs against this release: no need to read back what was just written.
-        self.store.manifest_cache = {rid: staging.files}
         return {"status": "published", "release": rid, "received": len(received), "bytes": nbytes,
                 "linked": staging.linked}
 
@@ -1309,6 +1513,34 @@ class Agent:
         finally:
             self.reset()
         return {"status": "switched", "release": rid}
+
+    def op_runs(self, req, payload):
+        """What a push to the other nodes must respect now: releases pinned here, live runs."""
+        return {"pinned": sorted(self.store.pinned()), "runs": self.store.live_runs()}
+
+    def op_export(self, req, payload):
+        """A release this node has, for a node that lacks it: its manifest, or the contents of
+        some of its files (base64, at most EXPORT_BYTES of them per reply)."""
+        import base64
+
+        rid = req.get("release")
+        if not valid_release_id(rid):
+            raise Refused("bad-request", "invalid release id")
+        if not self.store.has(rid):
+            raise Refused("no-release", "release %s is not on this node" % rid)
+        files = {f[0]: f for f in self.store.read_manifest(rid)}
+        paths = req.get("paths")
+        if paths is None:
+            return {"release": rid, "files": sorted(files.values())}
+        if not isinstance(paths, list) or (len(paths) > 1 and sum(files[p][1] for p in paths if p in files) > EXPORT_BYTES):
+            raise Refused("bad-request", "export takes a list of at most %d bytes of files" % EXPORT_BYTES)
+        out = []
+        for path in paths:
+            if path not in files:
+                raise Refused("bad-path", "%r is not a file of release %s" % (path, rid))
+            with open(os.path.join(self.store.releases_dir, rid, path), "rb") as f:
+                out.append([path, base64.b64encode(f.read()).decode("ascii")])
+        return {"release": rid, "contents": out}
 
     def op_abort(self, req, payload):
         self.reset()

@@ -98,6 +98,7 @@ describe("the key of a node's held connection", () => {
     deployDir: "~/.sync-cluster",
     acceptNewHostKeys: false,
     connectTimeout: 10,
+    keep: 3,
   };
 
   test("every way of reaching the node is in it; names and the deploy directory are not", () => {

@@ -47,10 +47,25 @@ describe("validateInventory", () => {
       deployDir: "~/.sync-cluster",
       acceptNewHostKeys: false,
       connectTimeout: 10,
+      keep: 3,
     });
     assert.equal(b?.name, "10.0.0.2:2222");
     assert.equal(b?.user, "other");
     assert.equal(b?.venv, "~/v2");
+  });
+
+  test("keep: project-wide in `project`, overridden by `defaults`, overridden on a node; checked", () => {
+    const keeps = (doc: Record<string, unknown>) =>
+      validateInventory(doc, ctx()).inventory.workers.map((w) => w.keep);
+    assert.deepEqual(keeps({ workers: ["a"] }), [3]);
+    assert.deepEqual(keeps({ project: { keep: 5 }, workers: ["a", { host: "b", keep: 1 }] }), [5, 1]);
+    assert.deepEqual(
+      keeps({ project: { keep: 5 }, defaults: { keep: 7 }, workers: ["a", { host: "b", keep: 2 }] }),
+      [7, 2],
+    );
+    assert.match(problem({ project: { keep: 0 }, workers: ["a"] }), /project\.keep/);
+    assert.match(problem({ workers: [{ host: "a", keep: "3" }] }), /workers\[0\]\.keep.*without quotes/);
+    assert.match(problem({ defaults: { keep: 2.5 }, workers: ["a"] }), /defaults\.keep/);
   });
 
   test("bare names and hosts go through ~/.ssh/config, which beats defaults but not node keys", () => {

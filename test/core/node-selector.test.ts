@@ -15,6 +15,7 @@ const node = (name: string, role: NodeSpec["role"] = "worker"): NodeSpec => ({
   deployDir: "~/.sync-cluster",
   acceptNewHostKeys: false,
   connectTimeout: 10,
+  keep: 3,
 });
 const all = [node("head", "leader"), node("w1"), node("w2"), node("gpu-1")];
 const names = (s: string) => {

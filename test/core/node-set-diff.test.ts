@@ -15,6 +15,7 @@ const node = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   deployDir: "~/.sync-cluster",
   acceptNewHostKeys: false,
   connectTimeout: 10,
+  keep: 3,
   ...extra,
 });
 

@@ -51,6 +51,7 @@ describe("connection errors during the handshake", () => {
       deployDir: "/d",
       acceptNewHostKeys: false,
       connectTimeout: 5,
+      keep: 3,
     };
   });
   after(() => server.close());

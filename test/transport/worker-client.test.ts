@@ -71,6 +71,7 @@ const goodHello = {
   sitePackages: null,
   pthOk: false,
   pinned: [],
+  runs: [],
   current: null,
   releases: [],
   manifest: null,
@@ -125,6 +126,8 @@ test("a malformed reply names the node and the field", async () => {
   );
   const badRow = cannedAgent([{ ...goodHello, releases: [{ id: 5 }] }]);
   await assert.rejects(hello(badRow.session, node, "p", 3), /`releases`/);
+  const badRun = cannedAgent([{ ...goodHello, runs: [{ release: "r", since: "yesterday", pid: 1 }] }]);
+  await assert.rejects(hello(badRun.session, node, "p", 3), /`runs`.*\{ release, since, pid \}/);
   const nested = cannedAgent([{ ...goodHello, python: { executable: 1, version: "3" } }]);
   await assert.rejects(hello(nested.session, node, "p", 3), /`python\.executable`/);
   const status = cannedAgent([{ ok: true, status: "maybe" }]);

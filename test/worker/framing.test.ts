@@ -4,6 +4,7 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AnnouncementScanner } from "../../src/core/agent-announcement.js";
+import { PROTOCOL_VERSION } from "../../src/transport/agent-bootstrap.js";
 import { localAgent } from "../fixtures/local-agent.js";
 import { tempDir } from "../fixtures/projects.js";
 
@@ -85,7 +86,7 @@ describe("the agent's framing", () => {
     for (const byte of frame(hello())) await agent.write(Buffer.from([byte]));
     const reply = await agent.next();
     assert.equal(reply.ok, true, reply.message);
-    assert.equal(reply.agent, 2);
+    assert.equal(reply.agent, PROTOCOL_VERSION);
   });
 
   test("a length nobody could mean is answered, then the agent stops (nothing after it can be found)", async () => {
@@ -129,7 +130,7 @@ describe("the agent's framing", () => {
     const next = await agent.next();
     assert.equal(next.ok, true, next.message);
     assert.equal(next.status, undefined, "the abort inside the payload was not served");
-    assert.ok("origins" in next);
+    assert.ok("projectDir" in next, "the verify after it was answered");
   });
 
   test("an upload without prepare is refused and its payload skipped", async () => {
@@ -182,13 +183,18 @@ describe("the agent's framing", () => {
 
   test("a leader of another protocol is refused at hello, one of this protocol is served", async () => {
     const agent = rawAgent(children);
-    await agent.write(frame(hello({ protocol: 3 })));
+    await agent.write(frame(hello({ protocol: PROTOCOL_VERSION + 1 })));
     const refused = await agent.next();
     assert.deepEqual([refused.ok, refused.code], [false, "protocol"]);
-    assert.match(refused.message ?? "", /this node's agent speaks protocol 2, the leader 3: /);
+    assert.match(
+      refused.message ?? "",
+      new RegExp(
+        `this node's agent speaks protocol ${PROTOCOL_VERSION}, the leader ${PROTOCOL_VERSION + 1}: `,
+      ),
+    );
     await agent.write(frame({ op: "check" }));
     assert.equal((await agent.next()).code, "bad-request", "a refused hello is no hello");
-    await agent.write(frame(hello({ protocol: 2 })));
+    await agent.write(frame(hello({ protocol: PROTOCOL_VERSION })));
     assert.equal((await agent.next()).ok, true);
   });
 });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { entryVerdict, type OriginsProbe } from "../../src/core/node-checks.js";
+import { buildArchive } from "../../src/push/archive.js";
 import type { AgentSession } from "../../src/transport/agent-session.js";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
@@ -81,9 +82,15 @@ describe("release selection on a worker", () => {
     const out = await venvPython(
       "import os, sys, wf.main; print(wf.main.V, os.environ['SYNC_CLUSTER_RELEASE'], wf.main.__file__)",
     );
-    assert.equal(out, `1 ${r1} ${projectDir}/releases/${r1}/wf/main.py`);
+    const project = projectDir.split("/").at(-1)!;
+    assert.equal(out, `1 ${project}:${r1} ${projectDir}/releases/${r1}/wf/main.py`);
     const r2 = await publish(session, version(2));
     // A job of a run that started on r1 (the scheduler exported the pin) still imports r1 ...
+    assert.equal(
+      await venvPython("import wf.main; print(wf.main.V)", { SYNC_CLUSTER_RELEASE: `${project}:${r1}` }),
+      "1",
+    );
+    // ... as does one given the bare id, meant for every project.
     assert.equal(await venvPython("import wf.main; print(wf.main.V)", { SYNC_CLUSTER_RELEASE: r1 }), "1");
     // ... and so do the processes it starts; a new run gets the newest release.
     assert.equal(
@@ -94,15 +101,143 @@ describe("release selection on a worker", () => {
       "1",
     );
     assert.equal(await venvPython("import wf.main; print(wf.main.V)"), "2");
-    // A pin of another project, or of a release this node does not have, falls back to `current`.
+    // Another project's entry says nothing of this one: a new run of this project takes `current`.
     assert.equal(
       await venvPython("import os, wf.main; print(wf.main.V, os.environ['SYNC_CLUSTER_RELEASE'])", {
-        SYNC_CLUSTER_RELEASE: "0123456789abcdef01234567",
+        SYNC_CLUSTER_RELEASE: "other:0123456789abcdef01234567",
       }),
-      `2 0123456789abcdef01234567,${r2}`,
+      `2 other:0123456789abcdef01234567,${project}:${r2}`,
     );
     // Garbage in the variable never stops an interpreter.
     assert.equal(await venvPython("print('alive')", { SYNC_CLUSTER_RELEASE: "../../etc,\n,zz" }), "alive");
+  });
+
+  test("a job whose run's release is not on the node imports nothing of the project, and says why", async () => {
+    const { session, projectDir } = await fresh();
+    const project = projectDir.split("/").at(-1)!;
+    await publish(session, version(1, "gone_wf"));
+    const missing = "0123456789abcdef01234567";
+    for (const value of [`${project}:${missing}`, missing]) {
+      const job = await run(python, ["-c", "import json; import gone_wf.main"], {
+        cwd: "/",
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SYNC_CLUSTER_RELEASE: value },
+      }).then(
+        () => assert.fail("the job imported the project from another release"),
+        (error: { stderr?: string }) => error.stderr ?? "",
+      );
+      assert.match(
+        job,
+        new RegExp(`uses release ${missing} of project ${project}, and node \\S+ does not have it`),
+      );
+      assert.match(job, new RegExp(`${projectDir}/releases/${missing} is missing`));
+      assert.match(job, /Run `sync-cluster push` on the leader/);
+      assert.match(job, /ImportError/);
+    }
+    // What is not the project's still imports: other programs of the venv keep working.
+    assert.equal(
+      await venvPython("import json; print('ok')", { SYNC_CLUSTER_RELEASE: `${project}:${missing}` }),
+      "ok",
+    );
+  });
+
+  test("the first interpreter of a run records it: live while it runs, collected once it has exited", async () => {
+    const { session, projectDir } = await fresh();
+    const r1 = await publish(session, version(1, "run_wf"));
+    const leader = spawn(
+      python,
+      ["-c", "import run_wf.main, sys; sys.stdout.write('up\\n'); sys.stdout.flush(); sys.stdin.read()"],
+      {
+        cwd: "/",
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    children.push(leader);
+    await new Promise((resolve) => leader.stdout!.once("data", resolve));
+    // A job of the run (the variable set) is no new run.
+    await venvPython("import run_wf.main", { SYNC_CLUSTER_RELEASE: r1 });
+    const runs = await session.request({ op: "runs" });
+    assert.deepEqual(
+      (runs.runs as { release: string; pid: number }[]).map((r) => [r.release, r.pid]),
+      [[r1, leader.pid]],
+    );
+    assert.deepEqual(runs.pinned, [r1]);
+    leader.stdin!.end();
+    await new Promise((resolve) => leader.once("exit", resolve));
+    assert.deepEqual((await session.request({ op: "runs" })).runs, []);
+    await publish(session, version(2, "run_wf"));
+    await waitFor(
+      "the exited run's record collected",
+      async () => (await readdir(join(projectDir, "runs"))).length === 0,
+      10_000,
+      20,
+    );
+  });
+
+  test("a live run's release is installed beside `current` on a node that lacks it, read from another node", async () => {
+    const leader = await fresh();
+    const r1 = await publish(leader.session, version(1, "beside_wf"));
+    const worker = await fresh();
+    const r2 = await publish(worker.session, version(2, "beside_wf"));
+    const manifest = (await worker.session.request({ op: "export", release: r2 })).files;
+    assert.ok(Array.isArray(manifest));
+    const files = (await leader.session.request({ op: "export", release: r1 })).files as [
+      string,
+      number,
+      number,
+      string,
+    ][];
+    const contents = await leader.session.request({
+      op: "export",
+      release: r1,
+      paths: files.map((f) => f[0]),
+    });
+    const src = await tempDir("exported");
+    for (const [path, content] of contents.contents as [string, string][])
+      await writeTree(src, { [path]: Buffer.from(content, "base64").toString("utf8") });
+    const prepared = await worker.session.request({
+      op: "prepare",
+      release: r1,
+      base: null,
+      upsert: files,
+      remove: [],
+      reuse: [],
+      activate: false,
+    });
+    assert.equal(prepared.status, "ready");
+    const archive = await buildArchive(
+      src,
+      files.map(([path, size, mode, sha256]) => ({ path, size, mode, sha256 })),
+    );
+    assert.equal((await worker.session.request({ op: "upload" }, archive)).status, "published");
+    const hello = await worker.session.request({
+      op: "hello",
+      deployDir,
+      project: worker.projectDir.split("/").at(-1),
+      venv,
+    });
+    assert.equal(hello.current, r2, "current is left as it was");
+    assert.deepEqual(
+      (hello.releases as { id: string }[]).map((r) => r.id),
+      [r2, r1],
+      "the installed release is the oldest: never the next rollback",
+    );
+    const project = worker.projectDir.split("/").at(-1)!;
+    assert.equal(
+      await venvPython("import beside_wf.main as m; print(m.V)", {
+        SYNC_CLUSTER_RELEASE: `${project}:${r1}`,
+      }),
+      "1",
+    );
+    // Installing it again changes nothing.
+    const again = await worker.session.request({
+      op: "prepare",
+      release: r1,
+      base: null,
+      upsert: files,
+      activate: false,
+    });
+    assert.equal(again.status, "present");
   });
 
   test("the release comes before site-packages: an older installed copy does not shadow it", async () => {
@@ -119,6 +254,38 @@ describe("release selection on a worker", () => {
       assert.equal(verdict.status, "pass", verdict.detail);
     } finally {
       await run("rm", ["-rf", old]);
+    }
+  });
+
+  test("a path hack added after the agent started is caught by that same agent's verify and check", async () => {
+    const { session, projectDir } = await fresh();
+    await publish(session, { "late_wf/__init__.py": "", "late_wf/main.py": "V = 'release'\n" });
+    const oldRoot = await tempDir("late-copy");
+    await writeTree(oldRoot, {
+      "late_wf/__init__.py": "",
+      "late_wf/main.py": "V = 'old'\n",
+      "latepkg.py": "",
+    });
+    const before = await session.request({ op: "check", modules: [{ module: "latepkg", dist: null }] });
+    assert.equal(
+      (before.imports as { modules: Record<string, { found: boolean }> }).modules.latepkg?.found,
+      false,
+    );
+    const hack = join(sitePackages, "zz-late-hack.pth");
+    await writeFile(hack, `import sys; sys.path.insert(0, ${JSON.stringify(oldRoot)})\n`);
+    try {
+      const verify = await session.request({ op: "verify", topLevel: ["late_wf"] });
+      const verdict = entryVerdict(verify as OriginsProbe, ["late_wf"], projectDir, String(verify.current));
+      assert.equal(verdict.status, "fail", verdict.detail);
+      assert.match(verdict.detail, new RegExp(`loads ${oldRoot}/late_wf/__init__.py, not the release`));
+      // check's quick probe sees the venv as a new interpreter would, not as the agent found it.
+      const after = await session.request({ op: "check", modules: [{ module: "latepkg", dist: null }] });
+      assert.equal(
+        (after.imports as { modules: Record<string, { found: boolean }> }).modules.latepkg?.found,
+        true,
+      );
+    } finally {
+      await run("rm", ["-f", hack]);
     }
   });
 
