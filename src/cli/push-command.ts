@@ -117,6 +117,10 @@ export function pushSummary(release: string, outcomes: readonly NodeOutcome[], d
           ? `${dryRun ? "would switch" : "switched"} to a release it had`
           : `${r.status === "would-publish" ? "would send" : "sent"} ${r.filesSent} file(s), ${formatBytes(r.bytesSent)}${removed}; ${r.filesLinked} reused`;
     lines.push(`${name}  ${r.status.padEnd(9)}  ${what}  (${(o.ms / 1000).toFixed(2)}s)`);
+    for (const id of r.runReleases ?? [])
+      lines.push(
+        `${" ".repeat(width)}  + release ${id} of a workflow run in progress, which the node lacked`,
+      );
     if (r.wouldChange) {
       lines.push(...listed("+", r.wouldChange.send), ...listed("-", r.wouldChange.remove));
     }

@@ -53,7 +53,8 @@ export async function rollbackAll(
             };
           }
           if (target.kind === "switch" && !options.dryRun)
-            await activate(session, { release: target.release, lockTimeout: 60 });
+            // The next push collects, knowing what the leader's runs use; a rollback does not ask.
+            await activate(session, { release: target.release, lockTimeout: 60, collect: false });
           return {
             node: node.name,
             ok: true,

@@ -87,6 +87,8 @@ export interface ActivateRequest {
   release: string;
   lockTimeout: number;
   protect?: readonly string[];
+  /** false: collect nothing after the switch (the leader's pins are not known here). */
+  collect?: false;
 }
 
 export interface AbortRequest {

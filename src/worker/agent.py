@@ -1504,6 +1504,7 @@ class Agent:
         if not valid_release_id(rid):
             raise Refused("bad-request", "invalid release id")
         store.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
+        store.collect = req.get("collect", True) is not False
         self.reset()
         store.lock(float(req.get("lockTimeout", 60)))
         try:

@@ -59,7 +59,7 @@ describe("Toil with --batchSystem slurm on a real Slurm cluster", { skip, timeou
       assert.ok(["n1", "n2", "n3"].includes(j.host), `${j.tag} ran on ${j.host}`);
       assert.equal(j.file, `/srv/sc/deploy/my_project/releases/${release}/util/sort/quick.py`, j.tag);
       assert.equal(j.python, "/srv/sc/venv/bin/python", j.tag);
-      assert.equal(j.release, release, j.tag);
+      assert.equal(j.release, `my_project:${release}`, j.tag);
       assert.equal(j.version, version, j.tag);
       assert.deepEqual(j.sorted, [1, 2, 3]);
     }
@@ -129,7 +129,7 @@ describe("Toil with --batchSystem slurm on a real Slurm cluster", { skip, timeou
     assert.equal(run.jobs.length, 4);
     for (const j of run.jobs) {
       assert.equal(j.version, 2, `${j.tag} on ${j.host} imported ${j.file}`);
-      assert.equal(j.release, startedWith);
+      assert.equal(j.release, `my_project:${startedWith}`);
     }
     assert.ok(
       run.jobs.some((j) => j.tag.startsWith("b")),

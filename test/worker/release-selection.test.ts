@@ -345,6 +345,21 @@ describe("release selection on a worker", () => {
     );
   });
 
+  test("a rollback collects nothing: it does not know what the leader's runs use", async () => {
+    const { session, projectDir } = await fresh();
+    const project = projectDir.split("/").at(-1)!;
+    const r1 = await publish(session, version(1, "back_wf"));
+    const r2 = await publish(session, version(2, "back_wf"));
+    await session.request({ op: "hello", deployDir, project, venv, keep: 1 });
+    await session.request({ op: "activate", release: r1, lockTimeout: 5, collect: false });
+    await session.request({ op: "hello", deployDir, project, venv, keep: 1 });
+    await settled(join(projectDir, "releases"), [r1, r2]);
+    // Without the word, the switch collects as a publish does: keep 1 leaves `current` alone.
+    await session.request({ op: "activate", release: r2, lockTimeout: 5 });
+    await session.request({ op: "hello", deployDir, project, venv, keep: 1 });
+    await settled(join(projectDir, "releases"), [r2]);
+  });
+
   test("the venv gets Toil's worker entry point, run by the venv's python", async () => {
     const { session } = await fresh();
     await publish(session, version(1, "entry_wf"));
