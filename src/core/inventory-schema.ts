@@ -47,8 +47,8 @@ const TOP_KEYS = ["project", "defaults", "concurrency", "daemon", "leader", "wor
 const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem", "keep"];
 
 /**
- * Toil's --batchSystem names. The grid ones start `_toil_worker` on the node through the PATH they
- * copy from the leader (Toil does not ship code to them): `check` verifies that route.
+ * Toil's --batchSystem names. The grid ones start `_toil_worker` on the node, each its own way
+ * (core/job-launch.ts; Toil does not ship code to them): `check` verifies that route.
  */
 export const GRID_BATCH_SYSTEMS = [
   "slurm",

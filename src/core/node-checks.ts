@@ -85,15 +85,27 @@ export interface NodeCheckFacts {
 }
 
 /**
- * How the leader's batch system starts a job: Slurm, Grid Engine, LSF and Torque run `command`
- * (`_toil_worker`, or its absolute path with TOIL_CHECK_ENV=True) through `path`, the PATH they
- * copy from the leader, so a node finds it in the venv only when the venv is at `venv` there too.
+ * Which PATH a job's command is looked up on: the leader's, copied by the scheduler, or the one a
+ * login shell on the node sets from its start-up files (the leader's does not arrive).
+ */
+export type JobPath = "leader" | "login-shell";
+
+/**
+ * How the leader's batch system starts a job (core/job-launch.ts): it runs `command`
+ * (`_toil_worker`, or its absolute path with TOIL_CHECK_ENV=True) looked up along `path`.
  */
 export interface JobLaunch {
   command: string;
   path: string;
   /** The leader's venv, expanded; null when the leader does not run in one. */
   venv: string | null;
+  /** The scheduler's name ("Grid Engine"), for messages. */
+  scheduler: string;
+  jobPath: JobPath;
+  /** Toil submits the absolute path of the leader's venv's `_toil_worker` (TOIL_CHECK_ENV=True). */
+  absolute: boolean;
+  /** How the scheduler starts the command, for messages. */
+  how: string;
 }
 
 export interface LeaderExpectations {
@@ -307,30 +319,49 @@ function entryCheck(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
 }
 
 /**
- * Toil's grid batch systems start `_toil_worker` on the node through the leader's PATH. It must be
- * found in the node's venv (so the venv's python runs it and reads its .pth), which must therefore
- * sit at the leader's venv path, and that interpreter must load the workflow from the release.
+ * A grid batch system's job starts `_toil_worker` on the node: looked up along the leader's PATH
+ * (Slurm, LSF, HTCondor), along the PATH a login shell sets there (Grid Engine, Torque: the leader's
+ * venv never reaches it), or at the absolute path Toil submits with TOIL_CHECK_ENV=True. It must be
+ * the node's venv's (so the venv's python runs it and reads its .pth), which must therefore sit at
+ * the leader's venv path, and that interpreter must load the workflow from the release.
  */
 function toilWorkerCheck(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
   const probe = f.toilWorker;
   const jobs = leader.jobs;
   if (!probe || !jobs || !f.venv) return { status: "skip", detail: "not asked" };
   const fix = `run \`sync-cluster check --fix\` (it writes ${f.venv}/bin/_toil_worker, which runs the venv's python)`;
+  const absoluteFix = (venv: string) =>
+    `export TOIL_CHECK_ENV=True on the leader before the run (and before \`sync-cluster check\`), with the leader's venv activated, so that Toil submits ${venv}/bin/_toil_worker; keep the venv at ${venv} on every node`;
   if (jobs.venv === null)
     return {
       status: "fail",
       detail:
-        "the leader does not run in a virtualenv, so jobs started by a batch system get no venv on their PATH: activate the leader's venv (`. VENV/bin/activate`) before running sync-cluster and the workflow",
+        jobs.jobPath === "leader"
+          ? "the leader does not run in a virtualenv, so jobs started by a batch system get no venv on their PATH: activate the leader's venv (`. VENV/bin/activate`) before running sync-cluster and the workflow"
+          : `the leader does not run in a virtualenv, and ${jobs.scheduler} jobs reach a venv only through the absolute path Toil submits from one: activate the leader's venv (\`. VENV/bin/activate\`) and ${absoluteFix("VENV")}`,
     };
+  if (jobs.jobPath === "login-shell" && !jobs.absolute) {
+    const runs = probe.found
+      ? `${probe.found}${probe.interpreter ? ` under ${probe.interpreter}` : ""}`
+      : "no `_toil_worker` at all";
+    return {
+      status: "fail",
+      detail: `${jobs.how}: the leader's PATH, and the venv on it, never reach the job, which finds \`_toil_worker\` on the node's own PATH (here ${runs}), not ${jobs.venv}/bin/_toil_worker, and cannot see the venv: ${absoluteFix(jobs.venv)}`,
+    };
+  }
   if (f.venv !== jobs.venv)
     return {
       status: "fail",
-      detail: `the batch system gives jobs the leader's PATH, which starts with ${jobs.venv}/bin, but this node's venv is ${f.venv}: put the venv at ${jobs.venv} on every node (\`venv:\` in the inventory)`,
+      detail: jobs.absolute
+        ? `Toil submits ${jobs.venv}/bin/_toil_worker (TOIL_CHECK_ENV=True), the leader's venv, but this node's venv is ${f.venv}: put the venv at ${jobs.venv} on every node (\`venv:\` in the inventory)`
+        : `the batch system gives jobs the leader's PATH, which starts with ${jobs.venv}/bin, but this node's venv is ${f.venv}: put the venv at ${jobs.venv} on every node (\`venv:\` in the inventory)`,
     };
   if (!probe.found)
     return {
       status: "fail",
-      detail: `no \`${probe.command}\` on the leader's PATH (${probe.path}) on this node: ${fix}`,
+      detail: jobs.absolute
+        ? `no ${probe.command} on this node, which Toil submits (TOIL_CHECK_ENV=True): ${fix}`
+        : `no \`${probe.command}\` on the leader's PATH (${probe.path}) on this node: ${fix}`,
     };
   if (probe.interpreter === null || !probe.interpreter.startsWith(`${f.venv}/bin/`))
     return {

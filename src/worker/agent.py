@@ -87,7 +87,7 @@ def process_alive(pid, start):
 # `PROJECT:ID` entries separated by commas (a bare ID is meant for every project). The first
 # interpreter of a run (the Toil leader) finds no entry for its project: it takes `current`,
 # exports its entry, and records the run (RUNS: its pid and start time, so the agent can tell
-# while the run's leader lives). The batch system copies the leader's environment into every job,
+# while the run's leader lives). The batch system copies the leader's variables into every job,
 # so a job on any node imports that same release even after a later push. A job whose release is
 # not on its node imports nothing of the project: a finder refuses the project's top-level names
 # with a message naming the release and the node, since falling back to another release would run
@@ -229,9 +229,10 @@ if "PROJECT_DIR" in globals():
 SELECTOR_PARTS = {"__name__": "sync_cluster_selector"}
 exec(SELECTOR, SELECTOR_PARTS)
 
-# Toil's grid batch systems start `_toil_worker` through the PATH copied from the leader. A venv
-# made with --system-site-packages has none (Toil is not reinstalled there), so without this the
-# job runs /usr/bin/_toil_worker under the system python, which never reads the venv's .pth.
+# Toil's grid batch systems start `_toil_worker` by name (or by its absolute path on the leader
+# with TOIL_CHECK_ENV=True), looked up in the PATH the job gets. A venv made with
+# --system-site-packages has none (Toil is not reinstalled there), so without this the job runs
+# /usr/bin/_toil_worker under the system python, which never reads the venv's .pth.
 TOIL_WORKER_MARK = "# Written by sync-cluster"
 TOIL_WORKER = """#!%s
 %s: Toil's worker entry point, run by this virtualenv's python so that jobs started by a

@@ -60,7 +60,12 @@ const leader: LeaderExpectations = {
   releaseId: "abcdef0123456789abcdef01",
   setBytes: 100,
   topLevel: ["util", "workflow"],
-  jobs: { command: "_toil_worker", path: "/srv/sc/venv/bin:/usr/bin:/bin", venv: "/srv/sc/venv" },
+  jobs: jobLaunchOf({
+    batchSystem: "slurm",
+    leaderVenv: "/srv/sc/venv",
+    leaderPath: "/usr/bin:/bin",
+    toilCheckEnv: false,
+  })!,
 };
 
 const verdict = (facts: NodeCheckFacts, id: CheckId, expect: LeaderExpectations = leader) =>
@@ -235,7 +240,15 @@ describe("job launch", () => {
         leaderPath: "/usr/bin:/srv/sc/venv/bin:/bin",
         toilCheckEnv: false,
       }),
-      { command: "_toil_worker", path: "/srv/sc/venv/bin:/usr/bin:/bin", venv: "/srv/sc/venv" },
+      {
+        command: "_toil_worker",
+        path: "/srv/sc/venv/bin:/usr/bin:/bin",
+        venv: "/srv/sc/venv",
+        scheduler: "Slurm",
+        jobPath: "leader",
+        absolute: false,
+        how: "sbatch --export=ALL gives each job the leader's environment, PATH included",
+      },
     );
   });
 
@@ -248,13 +261,14 @@ describe("job launch", () => {
   });
 
   test("no venv on the leader: the PATH as it is; other batch systems: nothing to check", () => {
+    const launch = jobLaunchOf({
+      batchSystem: "lsf",
+      leaderVenv: null,
+      leaderPath: "/usr/bin:/bin",
+      toilCheckEnv: true,
+    });
     assert.deepEqual(
-      jobLaunchOf({
-        batchSystem: "torque",
-        leaderVenv: null,
-        leaderPath: "/usr/bin:/bin",
-        toilCheckEnv: true,
-      }),
+      { command: launch?.command, path: launch?.path, venv: launch?.venv },
       { command: "_toil_worker", path: "/usr/bin:/bin", venv: null },
     );
     for (const batchSystem of ["single_machine", "kubernetes", "mesos", "aws_batch"] as const)

@@ -306,9 +306,9 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs `command` over a real ssh to 127.0.0.1:`port`, checking the host key against `knownHosts`. */
+/** Runs `command` over a real ssh to `host` (127.0.0.1 unless given):`port`, checking the host key against `knownHosts`. */
 export function sshRun(
-  to: { port: number; user: string; identityFile: string; knownHosts: string },
+  to: { port: number; user: string; identityFile: string; knownHosts: string; host?: string },
   command: string,
 ): Promise<CommandResult> {
   return new Promise((resolve) => {
@@ -329,7 +329,7 @@ export function sshRun(
         "IdentitiesOnly=yes",
         "-o",
         "ConnectTimeout=10",
-        `${to.user}@127.0.0.1`,
+        `${to.user}@${to.host ?? "127.0.0.1"}`,
         command,
       ],
       {

@@ -149,7 +149,7 @@ process.on("exit", () => {
 });
 
 /** PIDs of every live process whose mount namespace is `ns` (as read from /proc/PID/ns/mnt). */
-function processesIn(ns: string): number[] {
+export function processesIn(ns: string): number[] {
   const found: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -162,7 +162,7 @@ function processesIn(ns: string): number[] {
   return found;
 }
 
-function killNamespace(ns: string): number[] {
+export function killNamespace(ns: string): number[] {
   const pids = processesIn(ns);
   for (const pid of pids) {
     try {
@@ -174,12 +174,12 @@ function killNamespace(ns: string): number[] {
   return pids;
 }
 
-function quote(s: string): string {
+export function quote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
 /** The last lines of a log, headed by its path; nothing for a missing or empty file. */
-function tail(file: string, lines = 40): string {
+export function tail(file: string, lines = 40): string {
   try {
     const text = readFileSync(file, "utf8").trimEnd().split("\n");
     if (text.length === 1 && text[0] === "") return "";
@@ -189,20 +189,20 @@ function tail(file: string, lines = 40): string {
   }
 }
 
-function exited(child: ChildProcess): Promise<void> {
+export function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
 /** Ports no other call here returned: freePort alone may hand out the same port twice. */
-async function distinctPorts(count: number): Promise<number[]> {
+export async function distinctPorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());
   return [...ports];
 }
 
 /** Runs a program on the host and collects its output; never rejects. */
-function run(
+export function run(
   command: string,
   args: string[],
   env: Record<string, string>,
