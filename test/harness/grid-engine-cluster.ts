@@ -220,6 +220,8 @@ export async function startGridEngineCluster(options: GridEngineClusterOptions):
   const knownHosts = join(dir, "known_hosts");
   const inventoryPath = join(dir, "inventory.yaml");
   const queue = "sc.q";
+  // Each job's TMPDIR is named after its job id, which another cluster on this machine reuses.
+  const jobTmp = join(dir, "job-tmp");
   const tag = `${process.pid.toString(36)}${randomBytes(2).toString("hex")}`.slice(-6);
   const x = freeSubnet();
   const switchNs = `sc-sge-${tag}-sw`;
@@ -283,6 +285,7 @@ export async function startGridEngineCluster(options: GridEngineClusterOptions):
     mkdirSync(NODE_ROOT, { recursive: true });
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     mkdirSync(shared, { mode: 0o755 });
+    mkdirSync(jobTmp, { mode: 0o755 });
     mkdirSync(join(dir, "nodes"));
 
     const names = ["leader", ...Array.from({ length: options.nodes }, (_, i) => `g${i + 1}`)];
@@ -486,6 +489,7 @@ export async function startGridEngineCluster(options: GridEngineClusterOptions):
         queue,
         nodes.map((n) => n.hostname),
         options.slots ?? 1,
+        jobTmp,
       ),
     );
     await qconf("-Aq", join(dir, "queue"));
@@ -588,7 +592,7 @@ export async function startGridEngineCluster(options: GridEngineClusterOptions):
   }
 }
 
-function queueConfig(name: string, hosts: string[], slots: number): string {
+function queueConfig(name: string, hosts: string[], slots: number, tmp: string): string {
   const limits = ["rt", "cpu", "fsize", "data", "stack", "core", "rss", "vmem"].flatMap((l) => [
     `s_${l} INFINITY`,
     `h_${l} INFINITY`,
@@ -609,7 +613,7 @@ function queueConfig(name: string, hosts: string[], slots: number): string {
     "pe_list NONE",
     "rerun FALSE",
     `slots ${slots}`,
-    "tmpdir /tmp",
+    `tmpdir ${tmp}`,
     "shell /bin/sh",
     "prolog NONE",
     "epilog NONE",
