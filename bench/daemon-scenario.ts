@@ -12,7 +12,7 @@ import {
 } from "./tools.js";
 
 /**
- * Pushes through the user's daemon (issue 18), measured only when the CLI has a `daemon` command.
+ * Pushes through the user's daemon, measured only when the CLI has a `daemon` command.
  * The daemon is found through SYNC_CLUSTER_DAEMON_DIR (its directory: socket, PID file, log), so
  * the bench keeps two apart: the plain "sync-cluster" rows stop theirs before every push, so each
  * is a first push (no connection held: what a one-shot command costs without a running daemon),

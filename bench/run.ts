@@ -43,7 +43,7 @@ import { generateWorkload, type WorkloadSize } from "./workload.js";
  * `tar | ssh` and lsyncd, on the same workloads and the same local sshd workers, alternating
  * tools run by run, at every round trip of `--rtt` (a DelayProxy in front of each worker, for
  * sync-cluster and the anchors alike). Prints medians with min and max, the leader's CPU per push,
- * the machine, and issue 18's target ratios; writes bench/results/{results.json,results.md} and
+ * the machine, and the target ratios of bench/targets.ts; writes bench/results/{results.json,results.md} and
  * SVG charts. `--scale` adds a run with 64 workers. Pushes through the daemon are measured when
  * the CLI has one (bench/daemon-scenario.ts).
  */

@@ -12,7 +12,7 @@ import { spread } from "./spread.js";
 /**
  * `node dist/bench/save-probe.js`: what one save costs the workers, without SSH and without the
  * leader's resolving. Starts `--agents` local agents (the same code and protocol as over SSH) on
- * this machine's disk, publishes a 630-file project to each, then `--rounds` times publishes the
+ * the local disk, publishes a 630-file project to each, then `--rounds` times publishes the
  * same one-file change to all of them at once, as watch does, and prints the time until the last
  * one has published (median, min, max). Variants run alternately, round by round:
  *   `--against REV`           the agent of git revision REV;

@@ -3,7 +3,7 @@ import type { LatencyResult } from "./watch-latency.js";
 import type { WorkloadSize } from "./workload.js";
 
 /**
- * Issue 18's targets, each a ratio measured within one run (absolute times on this machine vary
+ * The project's performance targets, each a ratio measured within one run (absolute times on this machine vary
  * threefold from day to day): sync-cluster's time over parallel-rsync's for pushes, lsyncd's watch
  * latency over ours, and the leader's peak RSS with 64 workers. Lower is better for push ratios.
  */
@@ -60,7 +60,7 @@ function ratio(ours: number[], anchor: number[]): { median: number; min: number;
 
 const verdict = (met: boolean) => (met ? "met" : "**not met**");
 
-/** The targets table (markdown): the issue's scenario, what was measured, the target, met or not. */
+/** The targets table (markdown): the scenario, what was measured, the target, met or not. */
 export function targetsTable(rows: Row[], latency: LatencyRow[], scale: ScaleRss | undefined): string[] {
   const size: WorkloadSize = rows.some((r) => r.size === "medium") ? "medium" : (rows[0]?.size ?? "medium");
   const sized = rows.filter((r) => r.size === size);

@@ -19,7 +19,7 @@ function isOrigin(value: unknown): value is ProjectOrigin {
 
 /**
  * Why pushing `ours` would replace another project, or undefined when it would not: nothing
- * recorded yet (a new worker, or releases pushed before origins were recorded) is no conflict.
+ * recorded yet (a new worker, or a project directory without origin.json) is no conflict.
  */
 export function originConflict(
   recorded: unknown,

@@ -64,8 +64,8 @@ export interface PushSettings {
 
 /**
  * Fails the node when a job's interpreter, started fresh after the publish, would load a top-level
- * name of the set from anywhere but the release (an older installed copy shadowing it: Toil issue
- * 1652). `release` is a live run's release published beside `current`; `current` when absent.
+ * name of the set from anywhere but the release (an older installed copy shadowing it, which Toil
+ * would import without a word). `release` is a live run's release published beside `current`; `current` when absent.
  */
 export async function verifyEntry(
   session: AgentSession,

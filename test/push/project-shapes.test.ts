@@ -11,7 +11,7 @@ import { makeVenv, run, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/pr
 import { type Cluster, sshdAvailable, startCluster } from "../harness/cluster.js";
 
 /**
- * The shapes of real Toil projects that issue 16 found broken, each resolved, pushed to a real
+ * The shapes real Toil projects take that a simpler resolver gets wrong, each resolved, pushed to a real
  * worker and run there the way its code runs: imported from any directory, its data files read
  * through `__file__` and `importlib.resources`.
  */

@@ -10,7 +10,8 @@ import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "..
 /**
  * A worker whose login shell is tcsh, as some clusters still give their users. sshd runs every
  * command through it, and csh and tcsh cannot read a newline inside quotes ("Unmatched '") and
- * expand `!` even there: every command of sync-cluster used to fail on such a node.
+ * expand `!` even there: a command line holding either fails on such a node unless it is
+ * rewritten for it.
  */
 
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", PYTHONPATH: "" };
