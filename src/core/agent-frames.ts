@@ -1,5 +1,5 @@
 /**
- * Follows the agent's conversation (agent-session.ts, agent.py Server) from the outside, byte by
+ * Follows the agent's conversation (agent-session.ts, framing.py Server) from the outside, byte by
  * byte, without taking part: the daemon lends one held agent to one client at a time and must
  * know, when that client goes, whether the agent stands between two requests (it can serve the
  * next client) or in the middle of one (it must be discarded, never reused half way).
@@ -61,7 +61,7 @@ class FrameReader {
   }
 }
 
-// The agent's own limit (agent.py Server.MAX_FRAME): a longer frame ends its session too.
+// The agent's own limit (framing.py Server.MAX_FRAME): a longer frame ends its session too.
 const MAX_FRAME = 256 * 1024 * 1024;
 
 function parseObject(body: Buffer): Record<string, unknown> | undefined {
@@ -93,7 +93,7 @@ export class AgentFrameFollower {
     const request = parseObject(body);
     const op = typeof request?.op === "string" ? request.op : "";
     const payload = request?.payload;
-    // The agent cannot follow a frame like this either: it ends the session (agent.py, Lost).
+    // The agent cannot follow a frame like this either: it ends the session (framing.py, Lost).
     if (payload !== undefined && (typeof payload !== "number" || !Number.isInteger(payload) || payload < 0)) {
       this.lostTrack = true;
       return 0;
@@ -111,7 +111,7 @@ export class AgentFrameFollower {
       return 0;
     }
     // A prepare that answered "ready" holds the worker's lock and a staging directory until the
-    // upload or abort that follows; any other reply leaves the agent idle (agent.py reset).
+    // upload or abort that follows; any other reply leaves the agent idle (operations.py, Agent.reset).
     if (request.op === "prepare") {
       const reply = parseObject(body);
       this.holding = reply?.ok === true && reply.status === "ready";

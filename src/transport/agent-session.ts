@@ -28,9 +28,10 @@ const PROGRESS_SLICE = 256 * 1024;
 export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 /**
- * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framing
- * of the requests and replies spoken with it (their contents: worker-client.ts). The agent stays up between requests, so watch mode pays
- * for one process start per node, not one per change. It is started through a bootstrap
+ * The worker agent (src/worker/sync_cluster_agent/) running on one node over one SSH channel, and
+ * the framing of the requests and replies spoken with it (their contents: worker-client.ts). The
+ * agent stays up between requests, so watch mode pays for one process start per node, not one per
+ * change. It is started through a bootstrap
  * (agent-bootstrap.ts) and announces itself before its first frame (core/agent-announcement.ts).
  */
 
@@ -44,7 +45,7 @@ export interface AgentReply {
   [key: string]: unknown;
 }
 
-/** The codes of the agent's refusals (agent.py, Refused and serve); "error" stands for any other. */
+/** The codes of the agent's refusals (framing.py, Refused and Server.serve); "error" stands for any other. */
 export type AgentErrorCode =
   | "bad-request"
   | "bad-path"
@@ -303,7 +304,7 @@ export class AgentSession {
             this.failAndClose(
               new ProtocolError(
                 this.node.name,
-                `the agent announced protocol ${found.version}, this sync-cluster speaks ${PROTOCOL_VERSION}: the agent is sent by this sync-cluster, so its TypeScript and its src/worker/agent.py come from different versions; reinstall sync-cluster`,
+                `the agent announced protocol ${found.version}, this sync-cluster speaks ${PROTOCOL_VERSION}: the agent is sent by this sync-cluster, so its TypeScript and its Python agent come from different versions; reinstall sync-cluster`,
               ),
             );
             return;

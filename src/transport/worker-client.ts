@@ -9,7 +9,7 @@ import { PROTOCOL_VERSION } from "./agent-bootstrap.js";
 import { AgentError, type AgentReply, type AgentSession, ProtocolError } from "./agent-session.js";
 
 /**
- * The requests the worker agent (src/worker/agent.py, its op_* methods) answers, one typed
+ * The requests the worker agent (src/worker/sync_cluster_agent/operations.py, its op_* methods) answers, one typed
  * request and reply per operation, with the time each may take. Replies are checked here, where
  * they arrive: code past this module reads typed values, never a cast of what the node sent.
  */
@@ -140,7 +140,7 @@ export interface WorkerState {
   /** The venv, expanded on the node, and the PATH its login gives commands. */
   venv: string;
   path: string;
-  /** Releases a workflow run used within the last days (agent.py, PIN_SECONDS). */
+  /** Releases a workflow run used within the last days (release_store.py, PIN_SECONDS). */
   pinned: string[];
   /** Workflow runs whose first interpreter (the Toil leader) still runs on this node. */
   runs: LiveRun[];

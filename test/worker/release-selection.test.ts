@@ -11,7 +11,7 @@ import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
 
 /**
- * What a worker's venv imports after a push: the release its .pth selects (agent.py, SELECTOR),
+ * What a worker's venv imports after a push: the release its .pth selects (selector.py),
  * one release per workflow run, carried to child processes through SYNC_CLUSTER_RELEASE, ahead of
  * any older installed copy; pinned releases survive garbage collection; Toil's worker entry point.
  */
