@@ -13,10 +13,11 @@ const output = process.argv[2] ?? join(root, "dist", "src", "worker", "agent.py"
 
 // Each module after those it imports; main.py last, since it starts the agent.
 const MODULES = [
+  "sources.py",
+  "protocol.py",
   "framing.py",
   "durable.py",
   "release_files.py",
-  "sources.py",
   "release_store.py",
   "staging.py",
   "venv_doctor.py",

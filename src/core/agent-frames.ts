@@ -8,7 +8,20 @@
  * count. Replies: 4-byte length and a JSON object, one per request.
  */
 
+import { holdsLockAfter, leavesAgentStale } from "./protocol/worker-protocol.js";
+
 export type AgentRequestInfo = { op: string; payload: number };
+
+/** A request's frame: its length, then its JSON, naming the size of the payload that follows it. */
+export function requestFrame(request: { readonly op: string }, payloadBytes?: number): Buffer {
+  const body = Buffer.from(
+    JSON.stringify(payloadBytes === undefined ? request : { ...request, payload: payloadBytes }),
+    "utf8",
+  );
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length, 0);
+  return Buffer.concat([header, body]);
+}
 
 /** Reads frames off one direction of the stream; `onFrame` gets each body whole. */
 class FrameReader {
@@ -98,8 +111,8 @@ export class AgentFrameFollower {
       this.lostTrack = true;
       return 0;
     }
-    // `fix` may create or change the venv the agent was started from: its interpreter is stale.
-    if (op === "fix") this.reusable = false;
+    // `fix` may create or change the venv the agent was started from (the declaration's staleAgent).
+    if (leavesAgentStale(op)) this.reusable = false;
     this.unanswered.push({ op, payload: payload ?? 0 });
     return payload ?? 0;
   }
@@ -111,11 +124,9 @@ export class AgentFrameFollower {
       return 0;
     }
     // A prepare that answered "ready" holds the worker's lock and a staging directory until the
-    // upload or abort that follows; any other reply leaves the agent idle (operations.py, Agent.reset).
-    if (request.op === "prepare") {
-      const reply = parseObject(body);
-      this.holding = reply?.ok === true && reply.status === "ready";
-    } else this.holding = false;
+    // upload or abort that follows (the declaration's holdsLockWhen); any other reply leaves the
+    // agent idle (operations.py, Agent.reset).
+    this.holding = holdsLockAfter(request.op, parseObject(body));
     return 0;
   }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { NodeSpec } from "../core/inventory-types.js";
+import { PROTOCOL_VERSION } from "../core/protocol/worker-protocol-types.js";
 import { portableShellCommand, remotePath } from "../core/shell-quote.js";
 import { agentSourcePath } from "../package-files.js";
 
@@ -12,8 +13,8 @@ import { agentSourcePath } from "../package-files.js";
  * 128 KiB, and it is sent at once, without waiting for the node: one round trip.
  */
 
-/** The protocol both sides speak; the agent says it in its announcement and its hello reply. */
-export const PROTOCOL_VERSION = 3;
+/** The protocol both sides speak, from its declaration (core/protocol/worker-protocol.json). */
+export { PROTOCOL_VERSION };
 
 let agentSource: Buffer | undefined;
 export function agentCode(): Buffer {

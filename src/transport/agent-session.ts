@@ -6,8 +6,11 @@ import {
   type PreambleSummary,
   summarizePreamble,
 } from "../core/agent-announcement.js";
+import { requestFrame } from "../core/agent-frames.js";
 import { NodeError } from "../core/errors.js";
 import type { NodeSpec } from "../core/inventory-types.js";
+import { AGENT_ERROR_CODES } from "../core/protocol/worker-protocol.js";
+import type { AgentErrorCode as DeclaredErrorCode } from "../core/protocol/worker-protocol-types.js";
 import {
   agentCommand,
   agentSourceMessage,
@@ -45,39 +48,11 @@ export interface AgentReply {
   [key: string]: unknown;
 }
 
-/** The codes of the agent's refusals (framing.py, Refused and Server.serve); "error" stands for any other. */
-export type AgentErrorCode =
-  | "bad-request"
-  | "bad-path"
-  | "bad-manifest"
-  | "bad-archive"
-  | "corrupt"
-  | "corrupt-base"
-  | "incomplete"
-  | "locked"
-  | "no-release"
-  | "no-space"
-  | "fix-failed"
-  | "os-error"
-  | "protocol"
-  | "error";
-
-const AGENT_ERROR_CODES: readonly AgentErrorCode[] = [
-  "bad-request",
-  "bad-path",
-  "bad-manifest",
-  "bad-archive",
-  "corrupt",
-  "corrupt-base",
-  "incomplete",
-  "locked",
-  "no-release",
-  "no-space",
-  "fix-failed",
-  "os-error",
-  "protocol",
-  "error",
-];
+/**
+ * The codes of the agent's refusals, as the protocol declares them (core/protocol/worker-protocol.json);
+ * "error" stands for a code this sync-cluster does not know.
+ */
+export type AgentErrorCode = DeclaredErrorCode | "error";
 
 function errorCodeOf(code: unknown): AgentErrorCode {
   return AGENT_ERROR_CODES.find((known) => known === code) ?? "error";
@@ -350,21 +325,15 @@ export class AgentSession {
 
   /** Sends one request (and its payload) and waits for the reply; a refusal becomes an AgentError. */
   async request(
-    message: Record<string, unknown>,
+    message: { readonly op: string; readonly [field: string]: unknown },
     payload?: Buffer,
     timeoutMs = 0,
     onPayloadSent?: (bytes: number) => void,
   ): Promise<AgentReply> {
     if (this.ended) throw this.ended;
-    const body = Buffer.from(
-      JSON.stringify(payload ? { ...message, payload: payload.length } : message),
-      "utf8",
-    );
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(body.length, 0);
+    const frame = requestFrame(message, payload?.length);
     const reply = new Promise<AgentReply>((resolve, reject) => this.waiting.push({ resolve, reject }));
-    this.streams.stdin.write(header);
-    this.streams.stdin.write(body);
+    this.streams.stdin.write(frame);
     if (payload && payload.length > 0) {
       if (!onPayloadSent) this.streams.stdin.write(payload);
       else {

@@ -11,8 +11,7 @@ import errno
 import json
 import struct
 
-# The protocol's version: a leader that says it speaks another one is refused at hello.
-AGENT_VERSION = 3
+from .protocol import AGENT_VERSION, request_problem
 # Written before any frame, then the version and a newline (agent-announcement.ts, AGENT_MARKER).
 ANNOUNCE = b"\x00\x1esync-cluster-agent/"
 COPY_CHUNK = 1 << 20
@@ -109,10 +108,11 @@ class Server:
         self.out.flush()
 
     def handle(self, req, payload):
-        op = req.get("op")
-        handler = getattr(self.agent, "op_" + op, None) if isinstance(op, str) else None
-        if handler is None:
-            raise Refused("bad-request", "unknown operation %r" % (op,))
+        problem = request_problem(req)
+        if problem:
+            raise Refused("bad-request", problem)
+        op = req["op"]
+        handler = getattr(self.agent, "op_" + op)
         if op != "hello" and self.agent.store is None:
             raise Refused("bad-request", "%s before hello: the first request of a session must be a hello that succeeded" % op)
         result = handler(req, payload)

@@ -100,7 +100,7 @@ class Staging:
                     else:
                         os.unlink(entry.path)
                 except OSError as e:
-                    raise Refused("error", "cannot reuse the old release's directory: %s" % e)
+                    raise Refused("os-error", "cannot reuse the old release's directory: %s" % e)
 
     def ensure_dir(self, parent):
         """Creates a directory below staging once per release, checking the chain for links once."""

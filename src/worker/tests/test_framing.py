@@ -49,6 +49,11 @@ class EchoAgent(object):
         return {"deep": req["deep"]}
 
 
+HELLO = {"op": "hello", "protocol": AGENT_VERSION, "deployDir": "/d", "project": "p", "venv": "/v", "keep": 3,
+         "withManifest": False}
+CHECK = {"op": "check", "modules": [], "deep": False}
+
+
 def serve(data):
     agent = EchoAgent()
     out = io.BytesIO()
@@ -58,30 +63,40 @@ def serve(data):
 
 class ServerTest(unittest.TestCase):
     def test_every_request_gets_one_reply_and_an_unread_payload_is_drained(self):
-        agent, got = serve(frame({"op": "hello"}) + frame({"op": "upload", "payload": 5}) + b"abcde"
-                           + frame({"op": "prepare"}))
+        agent, got = serve(frame(HELLO) + frame({"op": "upload", "payload": 5}) + b"abcde"
+                           + frame({"op": "prepare", "release": "0" * 24, "lockTimeout": 1}))
         self.assertEqual([r["ok"] for r in got], [True, True, False])
         self.assertEqual(agent.seen, [b"ab"])
         self.assertEqual(got[2]["code"], "locked")
 
     def test_a_request_before_hello_is_refused(self):
-        _, got = serve(frame({"op": "check", "deep": False}))
+        _, got = serve(frame(CHECK))
         self.assertEqual(got[0]["code"], "bad-request")
         self.assertIn("before hello", got[0]["message"])
 
-    def test_an_unknown_operation_and_a_missing_field_are_answered(self):
-        _, got = serve(frame({"op": "hello"}) + frame({"op": "dance"}) + frame({"op": "check"}))
-        self.assertEqual([r["code"] for r in got[1:]], ["bad-request", "bad-request"])
-        self.assertIn("deep", got[2]["message"])
+    def test_requests_the_declaration_does_not_allow_are_answered(self):
+        _, got = serve(frame(HELLO) + frame({"op": "dance"}) + frame({"op": "export"})
+                       + frame(dict(CHECK, deep="yes")) + frame(dict(CHECK, extra=1)) + frame(CHECK))
+        self.assertEqual([r.get("code") for r in got[1:]], ["bad-request"] * 4 + [None])
+        self.assertEqual([r["message"] for r in got[1:5]], [
+            'unknown operation "dance"',
+            "export request: missing field release",
+            "check request: deep is a string, not boolean",
+            "check request: unknown field extra",
+        ])
+
+    def test_a_hello_of_another_version_reaches_the_operation_whatever_its_fields(self):
+        agent, got = serve(frame({"op": "hello", "protocol": AGENT_VERSION + 1, "new": True}))
+        self.assertTrue(got[0]["ok"], "EchoAgent answers any hello it gets")
 
     def test_a_frame_that_is_not_a_json_object_is_refused_and_the_next_one_served(self):
         bad = b"[1, 2]"
-        _, got = serve(struct.pack(">I", len(bad)) + bad + frame({"op": "hello"}))
+        _, got = serve(struct.pack(">I", len(bad)) + bad + frame(HELLO))
         self.assertEqual(got[0]["code"], "bad-frame")
         self.assertTrue(got[1]["ok"])
 
     def test_a_payload_size_not_to_be_believed_ends_the_session(self):
-        agent, got = serve(frame({"op": "hello", "payload": -1}) + frame({"op": "hello"}))
+        agent, got = serve(frame(dict(HELLO, payload=-1)) + frame(HELLO))
         self.assertEqual(len(got), 1)
         self.assertEqual(got[0]["code"], "bad-frame")
         self.assertGreaterEqual(agent.resets, 1)
