@@ -1,9 +1,9 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { AgentFrameFollower, requestFrame } from "../core/agent-frames.js";
 import { DEFAULT_IDLE_SECONDS, idleExpired, sleptBetween } from "../core/daemon-policy.js";
 import type { NodeSpec } from "../core/inventory-types.js";
 import { connectionKey } from "../core/node-key.js";
+import { AgentFrameFollower, requestFrame } from "../core/protocol/agent-frames.js";
 import type { AbortRequest } from "../core/protocol/worker-protocol-types.js";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/stream-mux.js";
 import type { AgentStreams } from "../transport/agent-session.js";

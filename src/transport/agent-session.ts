@@ -1,14 +1,14 @@
 import type { ClientChannel } from "ssh2";
+import { NodeError } from "../core/errors.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import {
   AnnouncementScanner,
   describePreamble,
   PREAMBLE_LIMIT,
   type PreambleSummary,
   summarizePreamble,
-} from "../core/agent-announcement.js";
-import { requestFrame } from "../core/agent-frames.js";
-import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+} from "../core/protocol/agent-announcement.js";
+import { requestFrame } from "../core/protocol/agent-frames.js";
 import { AGENT_ERROR_CODES } from "../core/protocol/worker-protocol.js";
 import type { AgentErrorCode as DeclaredErrorCode } from "../core/protocol/worker-protocol-types.js";
 import {
@@ -35,7 +35,7 @@ export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
  * the framing of the requests and replies spoken with it (their contents: worker-client.ts). The
  * agent stays up between requests, so watch mode pays for one process start per node, not one per
  * change. It is started through a bootstrap
- * (agent-bootstrap.ts) and announces itself before its first frame (core/agent-announcement.ts).
+ * (agent-bootstrap.ts) and announces itself before its first frame (core/protocol/agent-announcement.ts).
  */
 
 /** The bytes from the agent cannot be followed: not its protocol, another version, a frame too long. */

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { AnnouncementScanner } from "../../src/core/agent-announcement.js";
+import { AnnouncementScanner } from "../../src/core/protocol/agent-announcement.js";
 import { localAgent } from "../fixtures/local-agent.js";
 
 export type Reply = { ok: boolean; code?: string; message?: string; [key: string]: unknown };
@@ -22,7 +22,7 @@ export function rawAgent(children: ChildProcess[]) {
   let buffer = Buffer.alloc(0);
   const replies: Reply[] = [];
   const waiting: ((r: Reply) => void)[] = [];
-  // The frames follow the agent's announcement (src/core/agent-announcement.ts).
+  // The frames follow the agent's announcement (src/core/protocol/agent-announcement.ts).
   let scanner: AnnouncementScanner | undefined = new AnnouncementScanner();
   child.stdout!.on("data", (data: Buffer) => {
     let chunk = data;

@@ -8,7 +8,7 @@
  * count. Replies: 4-byte length and a JSON object, one per request.
  */
 
-import { holdsLockAfter, leavesAgentStale } from "./protocol/worker-protocol.js";
+import { holdsLockAfter, leavesAgentStale } from "./worker-protocol.js";
 
 export type AgentRequestInfo = { op: string; payload: number };
 
