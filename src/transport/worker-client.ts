@@ -3,13 +3,14 @@ import type { NodeSpec } from "../core/inventory-types.js";
 import type { LiveRun } from "../core/live-runs.js";
 import type { ManifestFile } from "../core/manifest.js";
 import type { ImportProbe, NodeCheckFacts, OriginsProbe, ToilWorkerProbe } from "../core/node-checks.js";
-import { replyProblem } from "../core/protocol/worker-protocol.js";
+import { replyProblem, type WorkerOp } from "../core/protocol/worker-protocol.js";
 import type {
   ActivateRequest,
   CheckRequest,
   HelloRequest,
   PrepareRequest,
   VerifyRequest,
+  WorkerReplies,
   WorkerRequest,
 } from "../core/protocol/worker-protocol-types.js";
 import type { WireFile } from "../core/publish-plan.js";
@@ -466,6 +467,32 @@ async function send(
   const problem = replyProblem(request.op, reply);
   if (problem) throw new ReplyError(session.node.name, request.op, problem);
   return reply;
+}
+
+/** How long one request may take: by its op, and for a prepare or activate by its lock timeout. */
+function timeoutOf(request: WorkerRequest, payload?: Buffer): number {
+  switch (request.op) {
+    case "prepare":
+    case "activate":
+      return TIMEOUTS[request.op](request.lockTimeout ?? 60);
+    case "upload":
+      return TIMEOUTS.upload(payload?.length ?? 0);
+    default:
+      return TIMEOUTS[request.op];
+  }
+}
+
+/**
+ * Any request the protocol declares, answered with its reply as declared (checked field by field
+ * against the declaration, so the type holds). The operations below read their replies further.
+ */
+export async function sendRequest<Op extends WorkerOp>(
+  session: AgentSession,
+  request: Extract<WorkerRequest, { op: Op }>,
+  payload?: Buffer,
+): Promise<WorkerReplies[Op]> {
+  const reply = await send(session, request, timeoutOf(request, payload), payload);
+  return reply as unknown as WorkerReplies[Op];
 }
 
 /** The handshake: names the project and its venv, and returns the worker's state. */

@@ -4,6 +4,7 @@ import { chmod, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { agentSourcePath } from "../../src/package-files.js";
+import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 
@@ -68,7 +69,7 @@ describe("a push is durable before it is visible", () => {
     const deployDir = join(base, "deploy");
     const agent = localAgent(tracedPython);
     children.push(agent.child);
-    await agent.session.request({ op: "hello", deployDir, project, venv, keep: 3 });
+    await sendRequest(agent.session, { op: "hello", deployDir, project, venv, keep: 3 });
     const { id, published } = await publishContent(agent.session, content);
     assert.equal(published?.status, "published");
     agent.session.close();
