@@ -43,9 +43,9 @@ export const BOOTSTRAP_PROGRAM = [
 
 /**
  * How long the login shell and the bootstrap may take until the agent announces itself: six times
- * the node's connectTimeout (60 s by default, what the first request used to wait). Not the
- * connectTimeout itself: the login files run first, and a ~/.bashrc running `pyenv init` took 7 to
- * 24 s to start bash on this project's loaded test machine (4 at once: over 30 s).
+ * the node's connectTimeout (60 s by default). Not the connectTimeout itself: the login files run
+ * first, and a ~/.bashrc running `pyenv init` took 7 to 24 s to start bash on this project's
+ * loaded test machine (4 at once: over 30 s).
  */
 export function agentStartTimeoutMs(node: Pick<NodeSpec, "connectTimeout">): number {
   return 6 * node.connectTimeout * 1000;

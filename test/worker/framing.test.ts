@@ -174,7 +174,7 @@ describe("the worker's layout version", () => {
     assert.equal(await readFile(join(deployDir, "future", "layout"), "utf8"), "3\n", "left as it was");
   });
 
-  test("a directory of an earlier agent gets the file; hello creates no directory", async () => {
+  test("a project directory without a layout file gets one; hello creates no directory", async () => {
     await mkdir(join(deployDir, "older", "releases"), { recursive: true });
     const agent = rawAgent(children);
     await agent.write(Buffer.concat([hello("older"), hello("unused")]));

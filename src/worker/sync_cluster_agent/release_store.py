@@ -91,8 +91,8 @@ class ReleaseStore:
 
     def check_layout(self, create=False):
         """Refuses a project directory laid out by another version of the agent. A directory
-        without the file was made by an earlier agent whose layout is this one: it gets the file,
-        as does a new directory (create). Nothing is written where nothing exists yet unless asked,
+        without the file is taken to be of this layout: it gets the file, as does a new directory
+        (create). Nothing is written where nothing exists yet unless asked,
         so `check` and `status` leave an unused deploy directory untouched."""
         path = self.layout_path()
         try:

@@ -115,7 +115,7 @@ class VenvDoctor:
                 serves = ast.literal_eval(first[len("# sync-cluster project "):])
             except (ValueError, SyntaxError):
                 serves = None
-        elif first.strip().endswith("/current"):  # the plain line of agents before version 2
+        elif first.strip().endswith("/current"):  # a protocol-1 .pth: a plain path line
             serves = os.path.dirname(first.strip())
         return content == self.pth_content(), serves
 
