@@ -29,7 +29,7 @@ const { values: args } = parseArgs({
   },
 });
 
-const agentSource = readFileSync(join(process.cwd(), "src", "worker", "agent.py"), "utf8");
+const agentSource = readFileSync(join(process.cwd(), "dist", "src", "worker", "agent.py"), "utf8");
 const variants: Record<string, string> = { "this agent": agentSource };
 if (args.against) {
   variants[`agent of ${args.against}`] = execFileSync("git", [

@@ -13,3 +13,11 @@ export function packagePath(relativeToRoot: string): string {
 export function pythonSourcePath(relativeToSrc: string): string {
   return packagePath(`src/${relativeToSrc}`);
 }
+
+/**
+ * The worker agent as the bootstrap streams it: its modules (src/worker/sync_cluster_agent/)
+ * joined into one source at build time (bin/join-agent.mjs).
+ */
+export function agentSourcePath(): string {
+  return packagePath("dist/src/worker/agent.py");
+}

@@ -1,8 +1,8 @@
-import { loginOutputWarning } from "../core/agent-announcement.js";
 import type { Inventory, NodeSpec } from "../core/inventory-types.js";
 import { jobLaunchOf } from "../core/job-launch.js";
 import type { CheckResult, JobLaunch, LeaderExpectations } from "../core/node-checks.js";
 import { nodePasses } from "../core/node-checks.js";
+import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { AgentSession } from "../transport/agent-session.js";
 import type { NodeLinker } from "../transport/node-link.js";

@@ -13,7 +13,13 @@ import type { AgentStreams } from "../transport/agent-session.js";
 import type { ConnectOptions } from "../transport/connection.js";
 import { directLinker, type NodeLink, type NodeLinker, type RemoteChannel } from "../transport/node-link.js";
 import { type DaemonPlace, makePrivateDir, privateDirProblem } from "./place.js";
-import { DAEMON_PROTOCOL, type DaemonAnswer, type DaemonRequest, type DaemonStatus } from "./protocol.js";
+import {
+  DAEMON_PROTOCOL,
+  type DaemonAnswer,
+  type DaemonRequest,
+  type DaemonStatus,
+  type NodeRequest,
+} from "./protocol.js";
 
 /**
  * The client side of the daemon: links to nodes whose connections and agents the user's daemon
@@ -239,20 +245,16 @@ class DaemonLink implements NodeLink {
     private readonly fellBack: (reason: string) => void,
   ) {}
 
-  private request<T extends "channel" | "agent">(
-    op: T,
-    extra: T extends "channel" ? { command: string; pty?: PseudoTtyOptions } : object,
-  ): DaemonRequest {
+  /** What every request for this node says: the node, how to reach it, and this client's build. */
+  private nodeRequest(): NodeRequest {
     const env = this.options.env ?? process.env;
     return {
-      op,
       node: this.node,
       acceptNew: this.connectOptions.acceptNew ?? false,
       agentSocket: this.connectOptions.agentSocket ?? env.SSH_AUTH_SOCK,
       idleSeconds: this.options.idleSeconds,
       build: daemonBuild(),
-      ...extra,
-    } as DaemonRequest;
+    };
   }
 
   /** Opens a stream through the daemon; a Fallback when the daemon cannot serve this node. */
@@ -290,7 +292,7 @@ class DaemonLink implements NodeLink {
     if (this.direct) return (await this.direct).channel(command, pty);
     try {
       return new DaemonChannel(
-        await this.open(this.request("channel", { command, ...(pty ? { pty } : {}) })),
+        await this.open({ ...this.nodeRequest(), op: "channel", command, ...(pty ? { pty } : {}) }),
       );
     } catch (error) {
       if (!(error instanceof Fallback)) throw error;
@@ -301,7 +303,7 @@ class DaemonLink implements NodeLink {
   async agent(): Promise<AgentStreams> {
     if (this.direct) return (await this.direct).agent();
     try {
-      return lentAgent(await this.open(this.request("agent", {})));
+      return lentAgent(await this.open({ ...this.nodeRequest(), op: "agent" }));
     } catch (error) {
       if (!(error instanceof Fallback)) throw error;
       return (await this.directLink(error.message)).agent();

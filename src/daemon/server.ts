@@ -1,15 +1,16 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { AgentFrameFollower } from "../core/agent-frames.js";
 import { DEFAULT_IDLE_SECONDS, idleExpired, sleptBetween } from "../core/daemon-policy.js";
 import type { NodeSpec } from "../core/inventory-types.js";
 import { connectionKey } from "../core/node-key.js";
+import { AgentFrameFollower, requestFrame } from "../core/protocol/agent-frames.js";
+import type { AbortRequest } from "../core/protocol/worker-protocol-types.js";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/stream-mux.js";
 import type { AgentStreams } from "../transport/agent-session.js";
 import { passphraseKeys } from "../transport/authentication.js";
 import { HeldNode } from "./held-node.js";
 import { type DaemonPlace, makePrivateDir } from "./place.js";
-import type { DaemonAnswer, DaemonRequest, DaemonStatus } from "./protocol.js";
+import { type DaemonAnswer, type DaemonRequest, type DaemonStatus, parseDaemonRequest } from "./protocol.js";
 
 /**
  * The user's daemon: holds one authenticated connection per node and the agents started over
@@ -220,11 +221,9 @@ export class Daemon {
     socket: Socket,
     body: Buffer,
   ): Promise<((type: number, body: Buffer) => void) | undefined> {
-    let request: DaemonRequest;
-    try {
-      request = JSON.parse(body.toString("utf8")) as DaemonRequest;
-    } catch {
-      this.answer(socket, { ok: false, code: "bad-request", message: "the request is not JSON" }, true);
+    const request = parseDaemonRequest(body);
+    if (typeof request === "string") {
+      this.answer(socket, { ok: false, code: "bad-request", message: request }, true);
       return undefined;
     }
     if (request.op === "status") {
@@ -438,10 +437,9 @@ export class Daemon {
   /** A client that left between a prepare and its upload: the agent releases the worker's lock first. */
   private async abortThenKeep(held: HeldNode, streams: AgentStreams, node: NodeSpec): Promise<void> {
     const follower = new AgentFrameFollower();
-    const body = Buffer.from(JSON.stringify({ op: "abort" }), "utf8");
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(body.length, 0);
-    follower.fromClient(Buffer.concat([header, body]));
+    const abort: AbortRequest = { op: "abort" };
+    const frame = requestFrame(abort);
+    follower.fromClient(frame);
     const answered = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => done(false), ABORT_TIMEOUT_MS);
       const onData = (chunk: Buffer) => {
@@ -457,8 +455,7 @@ export class Daemon {
       };
       streams.stdout.on("data", onData);
       streams.lifecycle.on("close", onClose);
-      streams.stdin.write(header);
-      streams.stdin.write(body);
+      streams.stdin.write(frame);
     });
     if (answered) held.keep(streams, node);
     else {

@@ -1,9 +1,9 @@
 import { requireNodeReady } from "../check/node-check.js";
-import { loginOutputWarning } from "../core/agent-announcement.js";
 import { ResolutionError } from "../core/errors.js";
 import type { Inventory, NodeSpec } from "../core/inventory-types.js";
 import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/live-runs.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
+import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { Resolution } from "../resolve/resolver.js";
 import type { NodeLink, NodeLinker } from "../transport/node-link.js";

@@ -1,23 +1,24 @@
 import { readFileSync } from "node:fs";
 import type { NodeSpec } from "../core/inventory-types.js";
+import { PROTOCOL_VERSION } from "../core/protocol/worker-protocol-types.js";
 import { portableShellCommand, remotePath } from "../core/shell-quote.js";
-import { pythonSourcePath } from "../package-files.js";
+import { agentSourcePath } from "../package-files.js";
 
 /**
- * How the worker agent (src/worker/agent.py) gets started on a node. The SSH command is a small
- * bootstrap: it picks the venv's python (so the agent knows the venv's site-packages), else the
- * node's python3, and runs BOOTSTRAP_PROGRAM, which reads the agent's source from stdin (one line
+ * How the worker agent (src/worker/sync_cluster_agent/, joined into one source at build time) gets
+ * started on a node. The SSH command is a small bootstrap: it picks the venv's python (so the agent
+ * knows the venv's site-packages), else the node's python3, and runs BOOTSTRAP_PROGRAM, which reads the agent's source from stdin (one line
  * with its length, then the source) and runs it. The request frames follow the source on the same
  * stdin. The source never travels in the command line, whose single argument Linux caps at
- * 128 KiB, and it is sent at once, without waiting for the node: one round trip, as before.
+ * 128 KiB, and it is sent at once, without waiting for the node: one round trip.
  */
 
-/** The protocol both sides speak; the agent says it in its announcement and its hello reply. */
-export const PROTOCOL_VERSION = 3;
+/** The protocol both sides speak, from its declaration (core/protocol/worker-protocol.json). */
+export { PROTOCOL_VERSION };
 
 let agentSource: Buffer | undefined;
 export function agentCode(): Buffer {
-  agentSource ??= readFileSync(pythonSourcePath("worker/agent.py"));
+  agentSource ??= readFileSync(agentSourcePath());
   return agentSource;
 }
 
@@ -42,9 +43,9 @@ export const BOOTSTRAP_PROGRAM = [
 
 /**
  * How long the login shell and the bootstrap may take until the agent announces itself: six times
- * the node's connectTimeout (60 s by default, what the first request used to wait). Not the
- * connectTimeout itself: the login files run first, and a ~/.bashrc running `pyenv init` took 7 to
- * 24 s to start bash on this project's loaded test machine (4 at once: over 30 s).
+ * the node's connectTimeout (60 s by default). Not the connectTimeout itself: the login files run
+ * first, and a ~/.bashrc running `pyenv init` took 7 to 24 s to start bash on this project's
+ * loaded test machine (4 at once: over 30 s).
  */
 export function agentStartTimeoutMs(node: Pick<NodeSpec, "connectTimeout">): number {
   return 6 * node.connectTimeout * 1000;
@@ -61,7 +62,7 @@ export const NO_PYTHON_MESSAGE = "sync-cluster: no python to run the agent";
 export function agentCommand(node: Pick<NodeSpec, "venv">): string {
   const venvPython = `${remotePath(node.venv)}/bin/python`;
   const script = [
-    // The agent and the interpreters it starts are no workflow run: they pin no release (agent.py, SELECTOR).
+    // The agent and the interpreters it starts are no workflow run: they pin no release (src/worker/sync_cluster_agent/selector.py).
     "export SYNC_CLUSTER_NO_PIN=1",
     `p=${venvPython}`,
     '[ -x "$p" ] || p=python3',

@@ -1,13 +1,16 @@
 import type { ClientChannel } from "ssh2";
+import { NodeError } from "../core/errors.js";
+import type { NodeSpec } from "../core/inventory-types.js";
 import {
   AnnouncementScanner,
   describePreamble,
   PREAMBLE_LIMIT,
   type PreambleSummary,
   summarizePreamble,
-} from "../core/agent-announcement.js";
-import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+} from "../core/protocol/agent-announcement.js";
+import { requestFrame } from "../core/protocol/agent-frames.js";
+import { AGENT_ERROR_CODES } from "../core/protocol/worker-protocol.js";
+import type { AgentErrorCode as DeclaredErrorCode } from "../core/protocol/worker-protocol-types.js";
 import {
   agentCommand,
   agentSourceMessage,
@@ -28,10 +31,11 @@ const PROGRESS_SLICE = 256 * 1024;
 export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 /**
- * The worker agent (src/worker/agent.py) running on one node over one SSH channel, and the framing
- * of the requests and replies spoken with it (their contents: worker-client.ts). The agent stays up between requests, so watch mode pays
- * for one process start per node, not one per change. It is started through a bootstrap
- * (agent-bootstrap.ts) and announces itself before its first frame (core/agent-announcement.ts).
+ * The worker agent (src/worker/sync_cluster_agent/) running on one node over one SSH channel, and
+ * the framing of the requests and replies spoken with it (their contents: worker-client.ts). The
+ * agent stays up between requests, so watch mode pays for one process start per node, not one per
+ * change. It is started through a bootstrap
+ * (agent-bootstrap.ts) and announces itself before its first frame (core/protocol/agent-announcement.ts).
  */
 
 /** The bytes from the agent cannot be followed: not its protocol, another version, a frame too long. */
@@ -44,39 +48,11 @@ export interface AgentReply {
   [key: string]: unknown;
 }
 
-/** The codes of the agent's refusals (agent.py, Refused and serve); "error" stands for any other. */
-export type AgentErrorCode =
-  | "bad-request"
-  | "bad-path"
-  | "bad-manifest"
-  | "bad-archive"
-  | "corrupt"
-  | "corrupt-base"
-  | "incomplete"
-  | "locked"
-  | "no-release"
-  | "no-space"
-  | "fix-failed"
-  | "os-error"
-  | "protocol"
-  | "error";
-
-const AGENT_ERROR_CODES: readonly AgentErrorCode[] = [
-  "bad-request",
-  "bad-path",
-  "bad-manifest",
-  "bad-archive",
-  "corrupt",
-  "corrupt-base",
-  "incomplete",
-  "locked",
-  "no-release",
-  "no-space",
-  "fix-failed",
-  "os-error",
-  "protocol",
-  "error",
-];
+/**
+ * The codes of the agent's refusals, as the protocol declares them (core/protocol/worker-protocol.json);
+ * "error" stands for a code this sync-cluster does not know.
+ */
+export type AgentErrorCode = DeclaredErrorCode | "error";
 
 function errorCodeOf(code: unknown): AgentErrorCode {
   return AGENT_ERROR_CODES.find((known) => known === code) ?? "error";
@@ -303,7 +279,7 @@ export class AgentSession {
             this.failAndClose(
               new ProtocolError(
                 this.node.name,
-                `the agent announced protocol ${found.version}, this sync-cluster speaks ${PROTOCOL_VERSION}: the agent is sent by this sync-cluster, so its TypeScript and its src/worker/agent.py come from different versions; reinstall sync-cluster`,
+                `the agent announced protocol ${found.version}, this sync-cluster speaks ${PROTOCOL_VERSION}: the agent is sent by this sync-cluster, so its TypeScript and its Python agent come from different versions; reinstall sync-cluster`,
               ),
             );
             return;
@@ -349,21 +325,15 @@ export class AgentSession {
 
   /** Sends one request (and its payload) and waits for the reply; a refusal becomes an AgentError. */
   async request(
-    message: Record<string, unknown>,
+    message: { readonly op: string; readonly [field: string]: unknown },
     payload?: Buffer,
     timeoutMs = 0,
     onPayloadSent?: (bytes: number) => void,
   ): Promise<AgentReply> {
     if (this.ended) throw this.ended;
-    const body = Buffer.from(
-      JSON.stringify(payload ? { ...message, payload: payload.length } : message),
-      "utf8",
-    );
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(body.length, 0);
+    const frame = requestFrame(message, payload?.length);
     const reply = new Promise<AgentReply>((resolve, reject) => this.waiting.push({ resolve, reject }));
-    this.streams.stdin.write(header);
-    this.streams.stdin.write(body);
+    this.streams.stdin.write(frame);
     if (payload && payload.length > 0) {
       if (!onPayloadSent) this.streams.stdin.write(payload);
       else {

@@ -3,13 +3,22 @@ import type { NodeSpec } from "../core/inventory-types.js";
 import type { LiveRun } from "../core/live-runs.js";
 import type { ManifestFile } from "../core/manifest.js";
 import type { ImportProbe, NodeCheckFacts, OriginsProbe, ToilWorkerProbe } from "../core/node-checks.js";
-import type { ProjectOrigin } from "../core/project-origin.js";
+import { replyProblem, type WorkerOp } from "../core/protocol/worker-protocol.js";
+import type {
+  ActivateRequest,
+  CheckRequest,
+  HelloRequest,
+  PrepareRequest,
+  VerifyRequest,
+  WorkerReplies,
+  WorkerRequest,
+} from "../core/protocol/worker-protocol-types.js";
 import type { WireFile } from "../core/publish-plan.js";
 import { PROTOCOL_VERSION } from "./agent-bootstrap.js";
 import { AgentError, type AgentReply, type AgentSession, ProtocolError } from "./agent-session.js";
 
 /**
- * The requests the worker agent (src/worker/agent.py, its op_* methods) answers, one typed
+ * The requests the worker agent (src/worker/sync_cluster_agent/operations.py, its op_* methods) answers, one typed
  * request and reply per operation, with the time each may take. Replies are checked here, where
  * they arrive: code past this module reads typed values, never a cast of what the node sent.
  */
@@ -36,94 +45,22 @@ export const TIMEOUTS = {
   upload: (bytes: number) => 120_000 + Math.ceil(bytes / (256 * 1024)) * 1000,
 } as const;
 
-// ---- requests ------------------------------------------------------------------------------
+// ---- requests ----------------------------------------------------------------------------
 
-export interface HelloRequest {
-  op: "hello";
-  protocol: number;
-  deployDir: string;
-  project: string;
-  venv: string;
-  keep: number;
-  withManifest: boolean;
-}
-
-export interface CheckRequest {
-  op: "check";
-  modules: { module: string; dist: string | null }[];
-  deep: boolean;
-  topLevel?: readonly string[];
-  toilWorker?: { command: string; path: string };
-}
-
-export interface FixRequest {
-  op: "fix";
-}
-
-export interface PrepareRequest {
-  op: "prepare";
-  release: string;
-  lockTimeout: number;
-  protect?: readonly string[];
-  /** false: the leader's pins are not known, so nothing may be collected after this publish. */
-  collect?: false;
-  /** false: the release is published beside `current` (a live run's), not switched to. */
-  activate?: false;
-  origin?: ProjectOrigin;
-  /** Absent when the worker has the release and only switches to it. */
-  base?: string | null;
-  upsert?: readonly WireFile[];
-  remove?: readonly string[];
-  /** [path, the base path its content is linked from] for files that moved. */
-  reuse?: readonly (readonly [string, string])[];
-}
-
-export interface UploadRequest {
-  op: "upload";
-}
-
-export interface ActivateRequest {
-  op: "activate";
-  release: string;
-  lockTimeout: number;
-  protect?: readonly string[];
-  /** false: collect nothing after the switch (the leader's pins are not known here). */
-  collect?: false;
-}
-
-export interface AbortRequest {
-  op: "abort";
-}
-
-export interface VerifyRequest {
-  op: "verify";
-  topLevel: readonly string[];
-  /** The release a job of a run on it would import; `current` when absent. */
-  release?: string;
-}
-
-export interface RunsRequest {
-  op: "runs";
-}
-
-export interface ExportRequest {
-  op: "export";
-  release: string;
-  /** The files whose contents to send; absent: the release's manifest. */
-  paths?: readonly string[];
-}
-
-export type WorkerRequest =
-  | HelloRequest
-  | CheckRequest
-  | FixRequest
-  | PrepareRequest
-  | UploadRequest
-  | ActivateRequest
-  | AbortRequest
-  | VerifyRequest
-  | RunsRequest
-  | ExportRequest;
+/** Generated from the protocol's declaration (src/core/protocol/worker-protocol.json). */
+export type {
+  AbortRequest,
+  ActivateRequest,
+  CheckRequest,
+  ExportRequest,
+  FixRequest,
+  HelloRequest,
+  PrepareRequest,
+  RunsRequest,
+  UploadRequest,
+  VerifyRequest,
+  WorkerRequest,
+} from "../core/protocol/worker-protocol-types.js";
 
 // ---- replies -------------------------------------------------------------------------------
 
@@ -140,7 +77,7 @@ export interface WorkerState {
   /** The venv, expanded on the node, and the PATH its login gives commands. */
   venv: string;
   path: string;
-  /** Releases a workflow run used within the last days (agent.py, PIN_SECONDS). */
+  /** Releases a workflow run used within the last days (release_store.py, PIN_SECONDS). */
   pinned: string[];
   /** Workflow runs whose first interpreter (the Toil leader) still runs on this node. */
   runs: LiveRun[];
@@ -184,10 +121,25 @@ export interface VerifyReply extends OriginsProbe {
 
 /** A reply that lacks a field or carries one of the wrong kind: the node and the field are named. */
 export class ReplyError extends NodeError {
-  constructor(node: string, op: WorkerRequest["op"], field: string, expected: string, got: unknown) {
+  constructor(node: string, op: WorkerRequest["op"], problem: string) {
     super(
       node,
-      `the agent's ${op} reply has ${got === undefined ? "no" : "a malformed"} \`${field}\` (expected ${expected}, got ${describe(got)}); the agent and sync-cluster may come from different versions`,
+      `the agent's ${op} reply is not as the protocol declares it: ${problem}; the agent and sync-cluster may come from different versions`,
+    );
+  }
+
+  /** A field read field by field (check's probes, which the declaration leaves open). */
+  static field(
+    node: string,
+    op: WorkerRequest["op"],
+    field: string,
+    expected: string,
+    got: unknown,
+  ): ReplyError {
+    return new ReplyError(
+      node,
+      op,
+      `${got === undefined ? "no" : "a malformed"} \`${field}\` (expected ${expected}, got ${describe(got)})`,
     );
   }
 }
@@ -222,7 +174,7 @@ class Fields {
   ) {}
 
   private fail(field: string, expected: string): never {
-    throw new ReplyError(this.node, this.op, this.prefix + field, expected, this.reply[field]);
+    throw ReplyError.field(this.node, this.op, this.prefix + field, expected, this.reply[field]);
   }
 
   string(field: string): string {
@@ -454,13 +406,19 @@ function prepareReply(node: string, reply: AgentReply): PrepareReply {
   if (status === "switched" || status === "present") return { status, release: r.string("release") };
   if (status === "base-missing") return { status };
   if (status === "ready") return { status, expect: r.numberOr("expect", 0), linked: r.numberOr("linked", 0) };
-  throw new ReplyError(node, "prepare", "status", '"switched", "present", "base-missing" or "ready"', status);
+  throw ReplyError.field(
+    node,
+    "prepare",
+    "status",
+    '"switched", "present", "base-missing" or "ready"',
+    status,
+  );
 }
 
 function uploadReply(node: string, reply: AgentReply): UploadReply {
   const r = new Fields(node, "upload", reply);
   const status = r.string("status");
-  if (status !== "published") throw new ReplyError(node, "upload", "status", '"published"', status);
+  if (status !== "published") throw ReplyError.field(node, "upload", "status", '"published"', status);
   return {
     status,
     release: r.string("release"),
@@ -473,7 +431,7 @@ function uploadReply(node: string, reply: AgentReply): UploadReply {
 function activateReply(node: string, reply: AgentReply): ActivateReply {
   const r = new Fields(node, "activate", reply);
   const status = r.string("status");
-  if (status !== "switched") throw new ReplyError(node, "activate", "status", '"switched"', status);
+  if (status !== "switched") throw ReplyError.field(node, "activate", "status", '"switched"', status);
   return { status, release: r.string("release") };
 }
 
@@ -496,13 +454,45 @@ async function send(
   payload?: Buffer,
   onPayloadSent?: (bytes: number) => void,
 ): Promise<AgentReply> {
+  let reply: AgentReply;
   try {
-    return await session.request({ ...request }, payload, timeoutMs, onPayloadSent);
+    reply = await session.request({ ...request }, payload, timeoutMs, onPayloadSent);
   } catch (error) {
     if (error instanceof AgentError && error.code === "protocol")
       throw versionMismatch(session.node.name, `the agent said: ${error.message}`);
     throw error;
   }
+  // Another version's hello reply is named by its version, not by the fields it lacks.
+  if (request.op === "hello" && reply.agent !== PROTOCOL_VERSION) return reply;
+  const problem = replyProblem(request.op, reply);
+  if (problem) throw new ReplyError(session.node.name, request.op, problem);
+  return reply;
+}
+
+/** How long one request may take: by its op, and for a prepare or activate by its lock timeout. */
+function timeoutOf(request: WorkerRequest, payload?: Buffer): number {
+  switch (request.op) {
+    case "prepare":
+    case "activate":
+      return TIMEOUTS[request.op](request.lockTimeout ?? 60);
+    case "upload":
+      return TIMEOUTS.upload(payload?.length ?? 0);
+    default:
+      return TIMEOUTS[request.op];
+  }
+}
+
+/**
+ * Any request the protocol declares, answered with its reply as declared (checked field by field
+ * against the declaration, so the type holds). The operations below read their replies further.
+ */
+export async function sendRequest<Op extends WorkerOp>(
+  session: AgentSession,
+  request: Extract<WorkerRequest, { op: Op }>,
+  payload?: Buffer,
+): Promise<WorkerReplies[Op]> {
+  const reply = await send(session, request, timeoutOf(request, payload), payload);
+  return reply as unknown as WorkerReplies[Op];
 }
 
 /** The handshake: names the project and its venv, and returns the worker's state. */
@@ -545,7 +535,7 @@ export async function fix(session: AgentSession): Promise<string[]> {
 
 export async function prepare(
   session: AgentSession,
-  request: Omit<PrepareRequest, "op">,
+  request: Omit<PrepareRequest, "op"> & { lockTimeout: number },
 ): Promise<PrepareReply> {
   const reply = await send(session, { op: "prepare", ...request }, TIMEOUTS.prepare(request.lockTimeout));
   return prepareReply(session.node.name, reply);
@@ -567,7 +557,7 @@ export async function upload(
 
 export async function activate(
   session: AgentSession,
-  request: Omit<ActivateRequest, "op">,
+  request: Omit<ActivateRequest, "op"> & { lockTimeout: number },
 ): Promise<ActivateReply> {
   const reply = await send(session, { op: "activate", ...request }, TIMEOUTS.activate(request.lockTimeout));
   return activateReply(session.node.name, reply);
@@ -610,10 +600,10 @@ export async function exportContents(
   const rows = reply.contents;
   const out = new Map<string, Buffer>();
   if (!Array.isArray(rows))
-    throw new ReplyError(session.node.name, "export", "contents", "a list of [path, base64]", rows);
+    throw ReplyError.field(session.node.name, "export", "contents", "a list of [path, base64]", rows);
   for (const row of rows) {
     if (!Array.isArray(row) || typeof row[0] !== "string" || typeof row[1] !== "string")
-      throw new ReplyError(session.node.name, "export", "contents", "a list of [path, base64]", row);
+      throw ReplyError.field(session.node.name, "export", "contents", "a list of [path, base64]", row);
     out.set(row[0], Buffer.from(row[1], "base64"));
   }
   return out;

@@ -1,9 +1,9 @@
 import { requireNodeReady } from "../check/node-check.js";
-import { loginOutputWarning } from "../core/agent-announcement.js";
 import { retryDelayMs } from "../core/backoff.js";
 import type { NodeSpec } from "../core/inventory-types.js";
 import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/live-runs.js";
 import type { LeaderExpectations } from "../core/node-checks.js";
+import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
 import type { ReleaseArchives } from "../push/archive.js";
 import {
   type NodePushResult,

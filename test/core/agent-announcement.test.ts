@@ -6,7 +6,7 @@ import {
   describePreamble,
   PREAMBLE_LIMIT,
   summarizePreamble,
-} from "../../src/core/agent-announcement.js";
+} from "../../src/core/protocol/agent-announcement.js";
 
 const announcement = (version: string) => Buffer.concat([AGENT_MARKER, Buffer.from(`${version}\n`)]);
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { test } from "node:test";
-import { AGENT_MARKER } from "../../src/core/agent-announcement.js";
 import { NodeError } from "../../src/core/errors.js";
+import { AGENT_MARKER } from "../../src/core/protocol/agent-announcement.js";
 import {
   agentCommand,
   BOOTSTRAP_PROGRAM,

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AGENT_MARKER } from "../../src/core/agent-announcement.js";
 import type { NodeSpec } from "../../src/core/inventory-types.js";
+import { AGENT_MARKER } from "../../src/core/protocol/agent-announcement.js";
 import { agentSourceMessage } from "../../src/transport/agent-bootstrap.js";
 import { AgentSession } from "../../src/transport/agent-session.js";
 import {
@@ -122,18 +122,18 @@ test("a malformed reply names the node and the field", async () => {
   await assert.rejects(
     hello(missing.session, node, "p", 3),
     (e: unknown) =>
-      e instanceof ReplyError && e.node === "n1" && /hello reply has no `current`/.test(e.message),
+      e instanceof ReplyError && e.node === "n1" && /hello reply .*no field `current`/.test(e.message),
   );
   const badRow = cannedAgent([{ ...goodHello, releases: [{ id: 5 }] }]);
-  await assert.rejects(hello(badRow.session, node, "p", 3), /`releases`/);
+  await assert.rejects(hello(badRow.session, node, "p", 3), /`releases\[0\]\.id` is a number, not string/);
   const badRun = cannedAgent([{ ...goodHello, runs: [{ release: "r", since: "yesterday", pid: 1 }] }]);
-  await assert.rejects(hello(badRun.session, node, "p", 3), /`runs`.*\{ release, since, pid \}/);
+  await assert.rejects(hello(badRun.session, node, "p", 3), /`runs\[0\]\.since` is a string, not number/);
   const nested = cannedAgent([{ ...goodHello, python: { executable: 1, version: "3" } }]);
   await assert.rejects(hello(nested.session, node, "p", 3), /`python\.executable`/);
   const status = cannedAgent([{ ok: true, status: "maybe" }]);
   await assert.rejects(
     prepare(status.session, { release: "r", lockTimeout: 1 }),
-    (e: unknown) => e instanceof ReplyError && /prepare reply has a malformed `status`/.test(e.message),
+    (e: unknown) => e instanceof ReplyError && /prepare reply .*`status` is "maybe"/.test(e.message),
   );
 });
 
@@ -182,6 +182,8 @@ test("check's probes are read field by field: the real agent's reply passes, a m
     pth: { path: null, expected: "/d/p", serves: null },
     current: null,
     releases: [],
+    venv: "/v",
+    projectDir: "/d/p",
   };
   const malformed: [object, RegExp][] = [
     [{ imports: { toil: { found: "yes" } } }, /`imports\.toil\.found`/],

@@ -1,34 +1,25 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import {
-  cp,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  realpath,
-  rm,
-  stat,
-  symlink,
-  utimes,
-} from "node:fs/promises";
+import { cp, lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat, symlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
 import type { NodeSpec } from "../../src/core/inventory-types.js";
 import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
+import type { WireFile } from "../../src/core/protocol/worker-protocol-types.js";
 import { planPublish } from "../../src/core/publish-plan.js";
 import { type KeptRelease, rollbackTarget } from "../../src/core/rollback-target.js";
 import { ArchiveCache, buildArchive } from "../../src/push/archive.js";
 import { pushToNode, type Release } from "../../src/push/node-push.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
-import { hello } from "../../src/transport/worker-client.js";
+import { hello, sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent, manifestOf, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
 
-const wire = (files: ManifestFile[]) => files.map((f) => [f.path, f.size, f.mode, f.sha256]);
+/** Manifest entries as the protocol carries them: [path, size, mode, sha256]. */
+const wireFiles = (files: readonly ManifestFile[]): WireFile[] =>
+  files.map((f) => [f.path, f.size, f.mode, f.sha256]);
 
 /** A tar with whatever entries a hostile leader might send. */
 async function craftedTar(
@@ -82,7 +73,7 @@ describe("worker agent", () => {
     deployDir = join(base, "deploy");
     const agent = localAgent(python);
     children.push(agent.child);
-    await agent.session.request({ op: "hello", deployDir, project, venv: join(base, "venv"), keep: 3 });
+    await sendRequest(agent.session, { op: "hello", deployDir, project, venv: join(base, "venv"), keep: 3 });
     return { ...agent, project };
   }
 
@@ -113,7 +104,7 @@ describe("worker agent", () => {
     );
     // The interpreter resolved `current` when it started: a later switch does not move it.
     assert.match(stdout, new RegExp(`^42 ${projectDir}/releases/${id}/util/sort/quick.py`));
-    const hello = await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+    const hello = await sendRequest(session, { op: "hello", deployDir, project, venv: join(base, "venv") });
     assert.equal(hello.current, id);
     assert.equal(hello.pthOk, true);
   });
@@ -139,11 +130,11 @@ describe("worker agent", () => {
     await writeTree(src, v2);
     const files2 = manifestOf(v2);
     const id2 = releaseIdOf(files2);
-    const prepared = await session.request({
+    const prepared = await sendRequest(session, {
       op: "prepare",
       release: id2,
       base: r1.id,
-      upsert: wire(files2.filter((f) => ["b.py", "d.py", "pkg2/m.py"].includes(f.path))),
+      upsert: wireFiles(files2.filter((f) => ["b.py", "d.py", "pkg2/m.py"].includes(f.path))),
       remove: ["c.py", "pkg/m.py"],
       reuse: [["pkg2/m.py", "pkg/m.py"]],
     });
@@ -153,7 +144,7 @@ describe("worker agent", () => {
       src,
       files2.filter((f) => ["b.py", "d.py"].includes(f.path)),
     );
-    const published = await session.request({ op: "upload" }, archive);
+    const published = await sendRequest(session, { op: "upload" }, archive);
     assert.equal(published.received, 2);
     const releases = join(deployDir, project, "releases");
     assert.equal(
@@ -199,16 +190,19 @@ describe("worker agent", () => {
       const { session, project } = await fresh();
       const files = manifestOf({ "a.py": "1\n" });
       const id = releaseIdOf(files);
-      await session.request({
+      await sendRequest(session, {
         op: "prepare",
         release: id,
         base: null,
-        upsert: wire(files),
+        upsert: wireFiles(files),
         remove: [],
         reuse: [],
       });
       const tar = await craftedTar(entries.map((e) => ({ ...e })));
-      await assert.rejects(session.request({ op: "upload" }, tar), (e: unknown) => e instanceof AgentError);
+      await assert.rejects(
+        sendRequest(session, { op: "upload" }, tar),
+        (e: unknown) => e instanceof AgentError,
+      );
       const projectDir = join(deployDir, project);
       await assert.rejects(lstat(join(projectDir, "current")));
       assert.deepEqual(await readdir(join(projectDir, "releases")), []);
@@ -219,7 +213,7 @@ describe("worker agent", () => {
       await assert.rejects(lstat("/tmp/sc-evil-abs.txt"));
       await assert.rejects(lstat(join(projectDir, "..", "sc-evil-dotdot.txt")));
       // The session stays usable after a refusal.
-      const hello = await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+      const hello = await sendRequest(session, { op: "hello", deployDir, project, venv: join(base, "venv") });
       assert.equal(hello.current, null);
     });
   }
@@ -228,11 +222,11 @@ describe("worker agent", () => {
     const { session } = await fresh();
     const files = manifestOf({ "a.py": "1\n" });
     await assert.rejects(
-      session.request({
+      sendRequest(session, {
         op: "prepare",
         release: "0".repeat(24),
         base: null,
-        upsert: wire(files),
+        upsert: wireFiles(files),
         remove: [],
         reuse: [],
       }),
@@ -241,11 +235,11 @@ describe("worker agent", () => {
     for (const path of ["../evil.py", "/abs.py", "a//b.py", "./a.py", ".sync-cluster-manifest.json"]) {
       const evil = [{ ...files[0]!, path }];
       await assert.rejects(
-        session.request({
+        sendRequest(session, {
           op: "prepare",
           release: releaseIdOf(evil),
           base: null,
-          upsert: wire(evil),
+          upsert: wireFiles(evil),
           remove: [],
           reuse: [],
         }),
@@ -259,11 +253,11 @@ describe("worker agent", () => {
     const first = await fresh();
     const files = manifestOf({ "a.py": "1\n" });
     const id = releaseIdOf(files);
-    await first.session.request({
+    await sendRequest(first.session, {
       op: "prepare",
       release: id,
       base: null,
-      upsert: wire(files),
+      upsert: wireFiles(files),
       remove: [],
       reuse: [],
     });
@@ -271,18 +265,18 @@ describe("worker agent", () => {
     assert.equal((await readdir(projectDir)).filter((n) => n.startsWith(".staging")).length, 1);
     const second = localAgent(python);
     children.push(second.child);
-    await second.session.request({
+    await sendRequest(second.session, {
       op: "hello",
       deployDir,
       project: first.project,
       venv: join(base, "venv"),
     });
     await assert.rejects(
-      second.session.request({
+      sendRequest(second.session, {
         op: "prepare",
         release: id,
         base: null,
-        upsert: wire(files),
+        upsert: wireFiles(files),
         remove: [],
         reuse: [],
         lockTimeout: 0.3,
@@ -291,11 +285,11 @@ describe("worker agent", () => {
     );
     first.child.kill("SIGKILL");
     await new Promise((r) => first.child.once("close", r));
-    const ready = await second.session.request({
+    const ready = await sendRequest(second.session, {
       op: "prepare",
       release: id,
       base: null,
-      upsert: wire(files),
+      upsert: wireFiles(files),
       remove: [],
       reuse: [],
       lockTimeout: 5,
@@ -313,7 +307,6 @@ describe("worker agent", () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       ids.push((await publishContent(session, { "a.py": `V = ${i}\n` })).id);
-      await new Promise((r) => setTimeout(r, 20));
     }
     const releases = (await readdir(join(deployDir, project, "releases"))).sort();
     assert.deepEqual(releases, ids.slice(2).sort());
@@ -326,17 +319,17 @@ describe("worker agent", () => {
     );
     const other = localAgent(python);
     children.push(other.child);
-    await other.session.request({ op: "hello", deployDir, project, venv: join(base, "venv"), keep: 3 });
+    await sendRequest(other.session, { op: "hello", deployDir, project, venv: join(base, "venv"), keep: 3 });
     assert.equal(
-      (await other.session.request({ op: "activate", release: ids[4], lockTimeout: 0 })).status,
+      (await sendRequest(other.session, { op: "activate", release: ids[4]!, lockTimeout: 0 })).status,
       "switched",
     );
     other.child.stdin?.end();
-    const back = await session.request({ op: "activate", release: ids[3] });
+    const back = await sendRequest(session, { op: "activate", release: ids[3]! });
     assert.equal(back.status, "switched");
     assert.equal(await readlink(join(deployDir, project, "current")), `releases/${ids[3]}`);
     await assert.rejects(
-      session.request({ op: "activate", release: ids[0] }),
+      sendRequest(session, { op: "activate", release: ids[0]! }),
       (e: unknown) => e instanceof AgentError && e.code === "no-release",
     );
     assert.equal(await readlink(join(deployDir, project, "current")), `releases/${ids[3]}`);
@@ -347,15 +340,14 @@ describe("worker agent", () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       ids.push((await publishContent(session, { "a.py": `W = ${i}\n` })).id);
-      await new Promise((r) => setTimeout(r, 20));
     }
     const [r1, r2, r3] = ids as [string, string, string];
     const rollBack = async (): Promise<string> => {
-      const hello = await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+      const hello = await sendRequest(session, { op: "hello", deployDir, project, venv: join(base, "venv") });
       const target = rollbackTarget(hello.current as string, hello.releases as KeptRelease[]);
       assert.equal(target.kind, "switch", JSON.stringify(target));
       const release = (target as { release: string }).release;
-      await session.request({ op: "activate", release });
+      await sendRequest(session, { op: "activate", release });
       return release;
     };
     assert.equal(await rollBack(), r2);
@@ -368,7 +360,7 @@ describe("worker agent", () => {
     );
     // The next push moves forward; collection keeps it and the release a rollback from it needs.
     const r4 = (await publishContent(session, { "a.py": "W = 3\n" })).id;
-    await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+    await sendRequest(session, { op: "hello", deployDir, project, venv: join(base, "venv") });
     assert.deepEqual((await readdir(join(deployDir, project, "releases"))).sort(), [r2, r3, r4].sort());
     assert.equal(await rollBack(), r3);
   });
@@ -384,7 +376,7 @@ describe("worker agent", () => {
     const manifest = manifestOf(files);
     const id = releaseIdOf(manifest);
     const plan = planPublish(manifest, base?.manifest);
-    const prepared = await session.request({
+    const prepared = await sendRequest(session, {
       op: "prepare",
       release: id,
       base: base?.id ?? null,
@@ -393,7 +385,7 @@ describe("worker agent", () => {
       reuse: plan.reuse,
     });
     assert.equal(prepared.status, "ready");
-    const published = await session.request({ op: "upload" }, await buildArchive(src, plan.delta.send));
+    const published = await sendRequest(session, { op: "upload" }, await buildArchive(src, plan.delta.send));
     return { id, manifest, published };
   }
 
@@ -481,7 +473,7 @@ describe("worker agent", () => {
       versions.push(files);
       previous = await publishPlanned(session, files, previous);
     }
-    await session.request({ op: "hello", deployDir, project, venv: join(base, "venv") });
+    await sendRequest(session, { op: "hello", deployDir, project, venv: join(base, "venv") });
     const kept = await readdir(join(projectDir, "releases"));
     assert.equal(kept.length, 3);
     const used = new Set<string>();
@@ -512,19 +504,15 @@ describe("worker agent", () => {
     const published: { id: string; manifest: ManifestFile[] }[] = [];
     for (let i = 0; i < 3; i++) {
       published.push(await publishPlanned(session, version(i), published.at(-1) ?? null));
-      await new Promise((r) => setTimeout(r, 20));
     }
     // With three kept, the first release is the one the next push would collect.
     const victim = join(releasesDir, published[0]!.id);
-    const victimStat = await stat(victim);
-    const victimIno = victimStat.ino;
+    const victimIno = (await stat(victim)).ino;
     const stableLinkIno = (await lstat(join(victim, "stable0"))).ino;
     // What a user may have left in it on the worker: a stray file, a link replaced by a directory.
     await writeTree(victim, { "stray.txt": "x\n" });
     await rm(join(victim, "stable1"));
     await writeTree(victim, { "stable1/__init__.py": "", "stable1/s.py": "S = 'tampered'\n" });
-    // Releases are ordered by their directory's time, which these writes moved: put back.
-    await utimes(victim, victimStat.atime, victimStat.mtime);
 
     const r3 = await publishPlanned(session, version(3), published.at(-1)!);
     const dir = join(releasesDir, r3.id);
@@ -548,7 +536,6 @@ describe("worker agent", () => {
       assert.deepEqual(await contentOf(join(releasesDir, r.id), version(i)), version(i));
 
     // A release a workflow run uses (pinned) is never taken: the next one goes past it.
-    await new Promise((r) => setTimeout(r, 20));
     await mkdir(join(deployDir, project, "pins"), { recursive: true });
     await writeTree(join(deployDir, project, "pins"), { [published[1]!.id]: "" });
     const pinnedIno = (await stat(join(releasesDir, published[1]!.id))).ino;
@@ -565,15 +552,12 @@ describe("worker agent", () => {
     const published: { id: string; manifest: ManifestFile[] }[] = [];
     for (let i = 0; i < 3; i++) {
       published.push(await publishPlanned(session, version(i), published.at(-1) ?? null));
-      await new Promise((r) => setTimeout(r, 20));
     }
     // The oldest release becomes a link to a directory of the user's that looks like a release.
     const outside = await tempDir("not-a-release");
     const victim = join(releasesDir, published[0]!.id);
     await cp(join(victim, ".sync-cluster-manifest.json"), join(outside, ".sync-cluster-manifest.json"));
     await writeTree(outside, { "precious.txt": "keep me\n" });
-    const old = await stat(victim);
-    await utimes(outside, old.atime, old.mtime);
     await rm(victim, { recursive: true });
     await symlink(outside, victim);
 
@@ -585,7 +569,7 @@ describe("worker agent", () => {
 
   test("keeping one release, neither the current release nor the base is ever taken for the next", async () => {
     const { session, project } = await fresh();
-    await session.request({ op: "hello", deployDir, project, venv: join(base, "venv"), keep: 1 });
+    await sendRequest(session, { op: "hello", deployDir, project, venv: join(base, "venv"), keep: 1 });
     let previous: { id: string; manifest: ManifestFile[] } | null = null;
     for (let i = 0; i < 4; i++) {
       const files = { "main.py": `M = ${i}\n`, "p/__init__.py": "", "p/m.py": "V = 1\n" };
@@ -601,13 +585,13 @@ describe("worker agent", () => {
       (e: unknown) => e instanceof AgentError && e.code === "bad-request",
     );
     await mkdir(join(base, "still-alive"), { recursive: true });
-    const hello = await session.request({
+    const hello = await sendRequest(session, {
       op: "hello",
       deployDir,
       project: "proj-alive",
       venv: join(base, "venv"),
     });
-    assert.equal(hello.ok, true);
+    assert.equal(hello.projectDir, join(deployDir, "proj-alive"));
   });
   test("a small archive rides right behind its prepare; when the prepare is not ready, the upload is refused in step and the session goes on", async () => {
     const { session, project } = await fresh();

@@ -3,6 +3,8 @@ import type { ChildProcess } from "node:child_process";
 import { chmod, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { agentSourcePath } from "../../src/package-files.js";
+import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 
@@ -67,7 +69,7 @@ describe("a push is durable before it is visible", () => {
     const deployDir = join(base, "deploy");
     const agent = localAgent(tracedPython);
     children.push(agent.child);
-    await agent.session.request({ op: "hello", deployDir, project, venv, keep: 3 });
+    await sendRequest(agent.session, { op: "hello", deployDir, project, venv, keep: 3 });
     const { id, published } = await publishContent(agent.session, content);
     assert.equal(published?.status, "published");
     agent.session.close();
@@ -180,12 +182,7 @@ describe("a push is durable before it is visible", () => {
       "    print('refused')",
       "print(open(target).read().strip(), sorted(os.listdir(sys.argv[2])))",
     ].join("\n");
-    const { stdout } = await run(SYSTEM_PYTHON, [
-      "-c",
-      program,
-      join(process.cwd(), "src/worker/agent.py"),
-      dir,
-    ]);
+    const { stdout } = await run(SYSTEM_PYTHON, ["-c", program, agentSourcePath(), dir]);
     assert.equal(stdout, "refused\nold ['file.pth']\n");
   });
 });

@@ -3,62 +3,9 @@ import type { ChildProcess } from "node:child_process";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { AnnouncementScanner } from "../../src/core/agent-announcement.js";
 import { PROTOCOL_VERSION } from "../../src/transport/agent-bootstrap.js";
-import { localAgent } from "../fixtures/local-agent.js";
 import { tempDir } from "../fixtures/projects.js";
-
-type Reply = { ok: boolean; code?: string; message?: string; [key: string]: unknown };
-
-/** One request frame: 4-byte big-endian length, then the JSON. */
-function frame(message: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(message), "utf8");
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length, 0);
-  return Buffer.concat([header, body]);
-}
-
-/**
- * The agent as a local process spoken to byte by byte: what is written goes to its stdin as is,
- * and every reply frame it sends is kept, so a test sees replies nobody asked for too.
- */
-function rawAgent(children: ChildProcess[]) {
-  const { child } = localAgent();
-  children.push(child);
-  let buffer = Buffer.alloc(0);
-  const replies: Reply[] = [];
-  const waiting: ((r: Reply) => void)[] = [];
-  // The frames follow the agent's announcement (src/core/agent-announcement.ts).
-  let scanner: AnnouncementScanner | undefined = new AnnouncementScanner();
-  child.stdout!.on("data", (data: Buffer) => {
-    let chunk = data;
-    if (scanner) {
-      const found = scanner.push(chunk);
-      if (found.kind !== "announced") return;
-      scanner = undefined;
-      chunk = found.rest;
-    }
-    buffer = Buffer.concat([buffer, chunk]);
-    while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
-      const length = buffer.readUInt32BE(0);
-      const reply = JSON.parse(buffer.subarray(4, 4 + length).toString("utf8")) as Reply;
-      buffer = buffer.subarray(4 + length);
-      const w = waiting.shift();
-      if (w) w(reply);
-      else replies.push(reply);
-    }
-  });
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  return {
-    child,
-    exited,
-    write: (data: Buffer) => new Promise<void>((r) => child.stdin!.write(data, () => r())),
-    next: (): Promise<Reply> => {
-      const r = replies.shift();
-      return r ? Promise.resolve(r) : new Promise((resolve) => waiting.push(resolve));
-    },
-  };
-}
+import { frame, rawAgent } from "../protocol/raw-agent.js";
 
 describe("the agent's framing", () => {
   let base: string;
@@ -126,7 +73,7 @@ describe("the agent's framing", () => {
     await agent.write(frame({ op: "verify", topLevel: [] }));
     const refused = await agent.next();
     assert.deepEqual([refused.ok, refused.code], [false, "bad-request"]);
-    assert.match(refused.message ?? "", /unknown operation 'frobnicate'/);
+    assert.match(refused.message ?? "", /unknown operation "frobnicate"/);
     const next = await agent.next();
     assert.equal(next.ok, true, next.message);
     assert.equal(next.status, undefined, "the abort inside the payload was not served");
@@ -227,7 +174,7 @@ describe("the worker's layout version", () => {
     assert.equal(await readFile(join(deployDir, "future", "layout"), "utf8"), "3\n", "left as it was");
   });
 
-  test("a directory of an earlier agent gets the file; hello creates no directory", async () => {
+  test("a project directory without a layout file gets one; hello creates no directory", async () => {
     await mkdir(join(deployDir, "older", "releases"), { recursive: true });
     const agent = rawAgent(children);
     await agent.write(Buffer.concat([hello("older"), hello("unused")]));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
+import { agentSourcePath } from "../../src/package-files.js";
 import { SYSTEM_PYTHON } from "../fixtures/projects.js";
 
 /**
@@ -31,12 +32,7 @@ print("ok")
 test("the agent, the probes and the code the agent writes on a node parse with Python 3.6's grammar", () => {
   const out = execFileSync(
     SYSTEM_PYTHON,
-    [
-      "-c",
-      PARSE_AS_36,
-      join(process.cwd(), "src/worker/agent.py"),
-      join(process.cwd(), "src/resolve/probe.py"),
-    ],
+    ["-c", PARSE_AS_36, agentSourcePath(), join(process.cwd(), "src/resolve/probe.py")],
     { encoding: "utf8" },
   );
   assert.equal(out, "ok\n");

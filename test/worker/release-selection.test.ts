@@ -6,12 +6,13 @@ import { after, before, describe, test } from "node:test";
 import { entryVerdict, type OriginsProbe } from "../../src/core/node-checks.js";
 import { buildArchive } from "../../src/push/archive.js";
 import type { AgentSession } from "../../src/transport/agent-session.js";
+import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
 import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
 
 /**
- * What a worker's venv imports after a push: the release its .pth selects (agent.py, SELECTOR),
+ * What a worker's venv imports after a push: the release its .pth selects (selector.py),
  * one release per workflow run, carried to child processes through SYNC_CLUSTER_RELEASE, ahead of
  * any older installed copy; pinned releases survive garbage collection; Toil's worker entry point.
  */
@@ -41,7 +42,7 @@ describe("release selection on a worker", () => {
     const project = `sel${++counter}`;
     const agent = localAgent(python);
     children.push(agent.child);
-    await agent.session.request({ op: "hello", deployDir, project, venv, keep: 3 });
+    await sendRequest(agent.session, { op: "hello", deployDir, project, venv, keep: 3 });
     return { session: agent.session, project, projectDir: join(deployDir, project) };
   }
 
@@ -156,7 +157,7 @@ describe("release selection on a worker", () => {
     await new Promise((resolve) => leader.stdout!.once("data", resolve));
     // A job of the run (the variable set) is no new run.
     await venvPython("import run_wf.main", { SYNC_CLUSTER_RELEASE: r1 });
-    const runs = await session.request({ op: "runs" });
+    const runs = await sendRequest(session, { op: "runs" });
     assert.deepEqual(
       (runs.runs as { release: string; pid: number }[]).map((r) => [r.release, r.pid]),
       [[r1, leader.pid]],
@@ -164,7 +165,7 @@ describe("release selection on a worker", () => {
     assert.deepEqual(runs.pinned, [r1]);
     leader.stdin!.end();
     await new Promise((resolve) => leader.once("exit", resolve));
-    assert.deepEqual((await session.request({ op: "runs" })).runs, []);
+    assert.deepEqual((await sendRequest(session, { op: "runs" })).runs, []);
     await publish(session, version(2, "run_wf"));
     await waitFor(
       "the exited run's record collected",
@@ -179,23 +180,21 @@ describe("release selection on a worker", () => {
     const r1 = await publish(leader.session, version(1, "beside_wf"));
     const worker = await fresh();
     const r2 = await publish(worker.session, version(2, "beside_wf"));
-    const manifest = (await worker.session.request({ op: "export", release: r2 })).files;
-    assert.ok(Array.isArray(manifest));
-    const files = (await leader.session.request({ op: "export", release: r1 })).files as [
-      string,
-      number,
-      number,
-      string,
-    ][];
-    const contents = await leader.session.request({
+    const manifest = await sendRequest(worker.session, { op: "export", release: r2 });
+    assert.ok("files" in manifest && Array.isArray(manifest.files));
+    const exported = await sendRequest(leader.session, { op: "export", release: r1 });
+    assert.ok("files" in exported);
+    const files = exported.files;
+    const contents = await sendRequest(leader.session, {
       op: "export",
       release: r1,
       paths: files.map((f) => f[0]),
     });
     const src = await tempDir("exported");
-    for (const [path, content] of contents.contents as [string, string][])
+    assert.ok("contents" in contents);
+    for (const [path, content] of contents.contents)
       await writeTree(src, { [path]: Buffer.from(content, "base64").toString("utf8") });
-    const prepared = await worker.session.request({
+    const prepared = await sendRequest(worker.session, {
       op: "prepare",
       release: r1,
       base: null,
@@ -209,11 +208,11 @@ describe("release selection on a worker", () => {
       src,
       files.map(([path, size, mode, sha256]) => ({ path, size, mode, sha256 })),
     );
-    assert.equal((await worker.session.request({ op: "upload" }, archive)).status, "published");
-    const hello = await worker.session.request({
+    assert.equal((await sendRequest(worker.session, { op: "upload" }, archive)).status, "published");
+    const hello = await sendRequest(worker.session, {
       op: "hello",
       deployDir,
-      project: worker.projectDir.split("/").at(-1),
+      project: worker.projectDir.split("/").at(-1)!,
       venv,
     });
     assert.equal(hello.current, r2, "current is left as it was");
@@ -230,7 +229,7 @@ describe("release selection on a worker", () => {
       "1",
     );
     // Installing it again changes nothing.
-    const again = await worker.session.request({
+    const again = await sendRequest(worker.session, {
       op: "prepare",
       release: r1,
       base: null,
@@ -249,7 +248,7 @@ describe("release selection on a worker", () => {
     await writeFile(join(old, "main.py"), "V = 'installed'\n");
     try {
       assert.equal(await venvPython("import shadowed_wf.main as m; print(m.V)"), "release");
-      const verify = await session.request({ op: "verify", topLevel: ["shadowed_wf"] });
+      const verify = await sendRequest(session, { op: "verify", topLevel: ["shadowed_wf"] });
       const verdict = entryVerdict(verify as OriginsProbe, ["shadowed_wf"], String(verify.projectDir), null);
       assert.equal(verdict.status, "pass", verdict.detail);
     } finally {
@@ -266,7 +265,7 @@ describe("release selection on a worker", () => {
       "late_wf/main.py": "V = 'old'\n",
       "latepkg.py": "",
     });
-    const before = await session.request({ op: "check", modules: [{ module: "latepkg", dist: null }] });
+    const before = await sendRequest(session, { op: "check", modules: [{ module: "latepkg", dist: null }] });
     assert.equal(
       (before.imports as { modules: Record<string, { found: boolean }> }).modules.latepkg?.found,
       false,
@@ -274,12 +273,12 @@ describe("release selection on a worker", () => {
     const hack = join(sitePackages, "zz-late-hack.pth");
     await writeFile(hack, `import sys; sys.path.insert(0, ${JSON.stringify(oldRoot)})\n`);
     try {
-      const verify = await session.request({ op: "verify", topLevel: ["late_wf"] });
+      const verify = await sendRequest(session, { op: "verify", topLevel: ["late_wf"] });
       const verdict = entryVerdict(verify as OriginsProbe, ["late_wf"], projectDir, String(verify.current));
       assert.equal(verdict.status, "fail", verdict.detail);
       assert.match(verdict.detail, new RegExp(`loads ${oldRoot}/late_wf/__init__.py, not the release`));
       // check's quick probe sees the venv as a new interpreter would, not as the agent found it.
-      const after = await session.request({ op: "check", modules: [{ module: "latepkg", dist: null }] });
+      const after = await sendRequest(session, { op: "check", modules: [{ module: "latepkg", dist: null }] });
       assert.equal(
         (after.imports as { modules: Record<string, { found: boolean }> }).modules.latepkg?.found,
         true,
@@ -302,8 +301,8 @@ describe("release selection on a worker", () => {
     try {
       assert.equal(await venvPython("import hooked_wf.main as m; print(m.V)"), "old");
       const project = `sel${counter}`;
-      await agent.session.request({ op: "hello", deployDir, project, venv, keep: 3 });
-      const verify = await agent.session.request({ op: "verify", topLevel: ["hooked_wf"] });
+      await sendRequest(agent.session, { op: "hello", deployDir, project, venv, keep: 3 });
+      const verify = await sendRequest(agent.session, { op: "verify", topLevel: ["hooked_wf"] });
       const verdict = entryVerdict(
         verify as OriginsProbe,
         ["hooked_wf"],
@@ -313,7 +312,7 @@ describe("release selection on a worker", () => {
       assert.equal(verdict.status, "fail");
       assert.match(verdict.detail, new RegExp(`loads ${oldRoot}/hooked_wf/__init__.py, not the release`));
       // check asks a fresh interpreter, and sees the same.
-      const facts = await agent.session.request({ op: "check", modules: [], topLevel: ["hooked_wf"] });
+      const facts = await sendRequest(agent.session, { op: "check", modules: [], topLevel: ["hooked_wf"] });
       const probe = facts.entry as OriginsProbe;
       assert.equal(entryVerdict(probe, ["hooked_wf"], String(facts.projectDir), "x").status, "fail");
     } finally {
@@ -350,13 +349,13 @@ describe("release selection on a worker", () => {
     const project = projectDir.split("/").at(-1)!;
     const r1 = await publish(session, version(1, "back_wf"));
     const r2 = await publish(session, version(2, "back_wf"));
-    await session.request({ op: "hello", deployDir, project, venv, keep: 1 });
-    await session.request({ op: "activate", release: r1, lockTimeout: 5, collect: false });
-    await session.request({ op: "hello", deployDir, project, venv, keep: 1 });
+    await sendRequest(session, { op: "hello", deployDir, project, venv, keep: 1 });
+    await sendRequest(session, { op: "activate", release: r1, lockTimeout: 5, collect: false });
+    await sendRequest(session, { op: "hello", deployDir, project, venv, keep: 1 });
     await settled(join(projectDir, "releases"), [r1, r2]);
     // Without the word, the switch collects as a publish does: keep 1 leaves `current` alone.
-    await session.request({ op: "activate", release: r2, lockTimeout: 5 });
-    await session.request({ op: "hello", deployDir, project, venv, keep: 1 });
+    await sendRequest(session, { op: "activate", release: r2, lockTimeout: 5 });
+    await sendRequest(session, { op: "hello", deployDir, project, venv, keep: 1 });
     await settled(join(projectDir, "releases"), [r2]);
   });
 
@@ -369,7 +368,7 @@ describe("release selection on a worker", () => {
     assert.ok(((await stat(entry)).mode & 0o111) !== 0);
     const { stdout } = await run(entry, ["--help"], { env: { PATH: "/usr/bin:/bin" } });
     assert.match(stdout, /usage: _toil_worker/);
-    const hello = await session.request({ op: "hello", deployDir, project: `sel${counter}`, venv });
+    const hello = await sendRequest(session, { op: "hello", deployDir, project: `sel${counter}`, venv });
     assert.equal(hello.pthOk, true);
   });
 });

@@ -2,7 +2,7 @@
  * How the leader finds where the worker agent's frames begin. sshd runs the agent's command
  * through the user's login shell, whose files (~/.bashrc, ~/.profile) may print to stdout before
  * the agent starts: a banner, a quota, a `module load` message. The agent first writes
- * AGENT_MARKER and its protocol version on a line of their own (src/worker/agent.py, ANNOUNCE);
+ * AGENT_MARKER and its protocol version on a line of their own (src/worker/sync_cluster_agent/framing.py, ANNOUNCE);
  * what came before is the login shell's, and the frames follow.
  */
 

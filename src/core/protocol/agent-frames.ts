@@ -1,5 +1,5 @@
 /**
- * Follows the agent's conversation (agent-session.ts, agent.py Server) from the outside, byte by
+ * Follows the agent's conversation (agent-session.ts, framing.py Server) from the outside, byte by
  * byte, without taking part: the daemon lends one held agent to one client at a time and must
  * know, when that client goes, whether the agent stands between two requests (it can serve the
  * next client) or in the middle of one (it must be discarded, never reused half way).
@@ -8,7 +8,20 @@
  * count. Replies: 4-byte length and a JSON object, one per request.
  */
 
+import { holdsLockAfter, leavesAgentStale } from "./worker-protocol.js";
+
 export type AgentRequestInfo = { op: string; payload: number };
+
+/** A request's frame: its length, then its JSON, naming the size of the payload that follows it. */
+export function requestFrame(request: { readonly op: string }, payloadBytes?: number): Buffer {
+  const body = Buffer.from(
+    JSON.stringify(payloadBytes === undefined ? request : { ...request, payload: payloadBytes }),
+    "utf8",
+  );
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length, 0);
+  return Buffer.concat([header, body]);
+}
 
 /** Reads frames off one direction of the stream; `onFrame` gets each body whole. */
 class FrameReader {
@@ -61,7 +74,7 @@ class FrameReader {
   }
 }
 
-// The agent's own limit (agent.py Server.MAX_FRAME): a longer frame ends its session too.
+// The agent's own limit (framing.py Server.MAX_FRAME): a longer frame ends its session too.
 const MAX_FRAME = 256 * 1024 * 1024;
 
 function parseObject(body: Buffer): Record<string, unknown> | undefined {
@@ -93,13 +106,13 @@ export class AgentFrameFollower {
     const request = parseObject(body);
     const op = typeof request?.op === "string" ? request.op : "";
     const payload = request?.payload;
-    // The agent cannot follow a frame like this either: it ends the session (agent.py, Lost).
+    // The agent cannot follow a frame like this either: it ends the session (framing.py, Lost).
     if (payload !== undefined && (typeof payload !== "number" || !Number.isInteger(payload) || payload < 0)) {
       this.lostTrack = true;
       return 0;
     }
-    // `fix` may create or change the venv the agent was started from: its interpreter is stale.
-    if (op === "fix") this.reusable = false;
+    // `fix` may create or change the venv the agent was started from (the declaration's staleAgent).
+    if (leavesAgentStale(op)) this.reusable = false;
     this.unanswered.push({ op, payload: payload ?? 0 });
     return payload ?? 0;
   }
@@ -111,11 +124,9 @@ export class AgentFrameFollower {
       return 0;
     }
     // A prepare that answered "ready" holds the worker's lock and a staging directory until the
-    // upload or abort that follows; any other reply leaves the agent idle (agent.py reset).
-    if (request.op === "prepare") {
-      const reply = parseObject(body);
-      this.holding = reply?.ok === true && reply.status === "ready";
-    } else this.holding = false;
+    // upload or abort that follows (the declaration's holdsLockWhen); any other reply leaves the
+    // agent idle (operations.py, Agent.reset).
+    this.holding = holdsLockAfter(request.op, parseObject(body));
     return 0;
   }
 
