@@ -1,6 +1,6 @@
 import type { PseudoTtyOptions } from "ssh2";
 import type { PreambleSummary } from "../core/agent-announcement.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 
 /**
  * What a client asks the daemon in the first frame of a socket (core/stream-mux.ts), and what the

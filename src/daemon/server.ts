@@ -1,10 +1,10 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { AgentFrameFollower } from "../core/agent-frames.js";
-import { DEFAULT_IDLE_SECONDS, idleExpired, sleptBetween } from "../core/daemon-policy.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import { connectionKey } from "../core/node-key.js";
-import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/stream-mux.js";
+import { DEFAULT_IDLE_SECONDS, idleExpired, sleptBetween } from "../core/daemon/daemon-policy.js";
+import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/daemon/stream-mux.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import { connectionKey } from "../core/ssh/node-key.js";
 import type { AgentStreams } from "../transport/agent-session.js";
 import { passphraseKeys } from "../transport/authentication.js";
 import { HeldNode } from "./held-node.js";

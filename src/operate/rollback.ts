@@ -1,5 +1,5 @@
-import type { Inventory } from "../core/inventory-types.js";
-import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
+import type { Inventory } from "../core/inventory/inventory-types.js";
+import { type RollbackTarget, rollbackTarget } from "../core/release/rollback-target.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import type { NodeLinker } from "../transport/node-link.js";
 import { activate } from "../transport/worker-client.js";

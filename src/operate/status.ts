@@ -1,10 +1,10 @@
-import { checkNode } from "../check/node-check.js";
-import type { Inventory, NodeRole } from "../core/inventory-types.js";
-import { type LiveRun, type RunStatus, runsStatus } from "../core/live-runs.js";
-import type { ManifestFile } from "../core/manifest.js";
-import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
+import type { Inventory, NodeRole } from "../core/inventory/inventory-types.js";
+import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/readiness/node-checks.js";
+import { type LiveRun, type RunStatus, runsStatus } from "../core/release/live-runs.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import { type ReleaseStatus, releaseStatus } from "../core/release/node-status.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
+import { checkNode } from "../readiness/node-check.js";
 import type { NodeLinker } from "../transport/node-link.js";
 import { manifestFromWire } from "../transport/worker-client.js";
 

@@ -1,9 +1,9 @@
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import type { ManifestFile } from "../core/manifest.js";
-import { entryVerdict } from "../core/node-checks.js";
-import { originConflict, type ProjectOrigin } from "../core/project-origin.js";
-import { type PublishPlan, planPublish } from "../core/publish-plan.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import { entryVerdict } from "../core/readiness/node-checks.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import { originConflict, type ProjectOrigin } from "../core/release/project-origin.js";
+import { type PublishPlan, planPublish } from "../core/release/publish-plan.js";
 import { AgentError, type AgentSession } from "../transport/agent-session.js";
 import {
   manifestFromWire,

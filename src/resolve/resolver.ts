@@ -2,8 +2,26 @@ import { readdirSync, statSync } from "node:fs";
 import { access, realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
-import { type Entry, isValidModuleName, refusedRootReason, scriptNameProblem } from "../core/entry-rules.js";
 import { ResolutionError } from "../core/errors.js";
+import {
+  type Entry,
+  isValidModuleName,
+  refusedRootReason,
+  scriptNameProblem,
+} from "../core/module-set/entry-rules.js";
+import {
+  editableInstallOf,
+  type NativeDistribution,
+  selectInstalledSet,
+} from "../core/module-set/installed-set.js";
+import {
+  isNeverShippedName,
+  type SelectedFile,
+  selectModuleSet,
+  type TreeEntry,
+  topLevelNamesOf,
+} from "../core/module-set/module-set.js";
+import { projectRootProviding, sortRootsByPath } from "../core/module-set/project-roots.js";
 import {
   classifyImports,
   distributionFor,
@@ -15,20 +33,11 @@ import {
   type OptionalImport,
   type ThirdPartyModule,
   type UnresolvedImport,
-} from "../core/import-classification.js";
-import { absoluteImports, addWithPrefixes, topLevelOf } from "../core/import-graph.js";
-import { editableInstallOf, type NativeDistribution, selectInstalledSet } from "../core/installed-set.js";
-import type { InterpreterFacts } from "../core/interpreter-facts.js";
-import type { ManifestFile } from "../core/manifest.js";
-import {
-  isNeverShippedName,
-  type SelectedFile,
-  selectModuleSet,
-  type TreeEntry,
-  topLevelNamesOf,
-} from "../core/module-set.js";
-import { projectRootProviding, sortRootsByPath } from "../core/project-roots.js";
-import { type ResolvedFile, releaseFilesOf } from "../core/release-layout.js";
+} from "../core/python/import-classification.js";
+import { absoluteImports, addWithPrefixes, topLevelOf } from "../core/python/import-graph.js";
+import type { InterpreterFacts } from "../core/python/interpreter-facts.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import { type ResolvedFile, releaseFilesOf } from "../core/release/release-layout.js";
 import { CompileChecker } from "./compile-check.js";
 import {
   type DigestCache,

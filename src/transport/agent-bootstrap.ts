@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import type { NodeSpec } from "../core/inventory-types.js";
-import { portableShellCommand, remotePath } from "../core/shell-quote.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import { portableShellCommand, remotePath } from "../core/ssh/shell-quote.js";
 import { pythonSourcePath } from "../package-files.js";
 
 /**

@@ -7,7 +7,7 @@ import {
   summarizePreamble,
 } from "../core/agent-announcement.js";
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import {
   agentCommand,
   agentSourceMessage,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { jobLaunchOf } from "../../src/core/job-launch.js";
+import { jobLaunchOf } from "../../src/core/readiness/job-launch.js";
 import {
   type CheckId,
   entryVerdict,
@@ -8,7 +8,7 @@ import {
   type LeaderExpectations,
   type NodeCheckFacts,
   nodePasses,
-} from "../../src/core/node-checks.js";
+} from "../../src/core/readiness/node-checks.js";
 
 const projectDir = "/srv/sc/deploy/proj";
 const release = `${projectDir}/releases/abcdef0123456789abcdef01`;

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { AGENT_MARKER } from "../../src/core/agent-announcement.js";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
 import { agentSourceMessage } from "../../src/transport/agent-bootstrap.js";
 import { AgentSession } from "../../src/transport/agent-session.js";
 import {

@@ -1,8 +1,9 @@
 import { isAbsolute, join, resolve } from "node:path";
-import { InventoryError } from "./errors.js";
+import { InventoryError } from "../errors.js";
+import { type HostSettings, nodeRoute, type ProxySetting, RouteProblem } from "../ssh/node-route.js";
+import { type BatchSystem, KNOWN_BATCH_SYSTEMS } from "./batch-systems.js";
 import type { ListedHost } from "./host-list.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
-import { type HostSettings, nodeRoute, type ProxySetting, RouteProblem } from "./node-route.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
 import type { SlurmSelection, WorkersSource } from "./workers-source.js";
 
@@ -46,20 +47,6 @@ type Path = (string | number)[];
 const TOP_KEYS = ["project", "defaults", "concurrency", "daemon", "leader", "workers"];
 const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem", "keep"];
 
-/**
- * Toil's --batchSystem names. The grid ones start `_toil_worker` on the node, each its own way
- * (core/job-launch.ts; Toil does not ship code to them): `check` verifies that route.
- */
-export const GRID_BATCH_SYSTEMS = [
-  "slurm",
-  "grid_engine",
-  "gridengine",
-  "lsf",
-  "torque",
-  "htcondor",
-] as const;
-const OTHER_BATCH_SYSTEMS = ["single_machine", "kubernetes", "mesos", "aws_batch"] as const;
-export type BatchSystem = (typeof GRID_BATCH_SYSTEMS)[number] | (typeof OTHER_BATCH_SYSTEMS)[number];
 const NODE_KEYS = [
   "name",
   "host",
@@ -330,7 +317,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   if (projectRaw.name !== undefined) project.name = v.string(projectRaw.name, ["project", "name"]);
   if (projectRaw.batchSystem !== undefined) {
     const name = v.string(projectRaw.batchSystem, ["project", "batchSystem"]);
-    const known: readonly string[] = [...GRID_BATCH_SYSTEMS, ...OTHER_BATCH_SYSTEMS];
+    const known: readonly string[] = KNOWN_BATCH_SYSTEMS;
     if (!known.includes(name))
       v.fail(
         ["project", "batchSystem"],

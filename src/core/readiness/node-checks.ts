@@ -1,4 +1,4 @@
-import type { ThirdPartyModule } from "./import-classification.js";
+import type { ThirdPartyModule } from "../python/import-classification.js";
 
 /**
  * `sync-cluster check`: judges what a node reported (src/worker/agent.py, op_check) against the
@@ -91,7 +91,7 @@ export interface NodeCheckFacts {
 export type JobPath = "leader" | "login-shell";
 
 /**
- * How the leader's batch system starts a job (core/job-launch.ts): it runs `command`
+ * How the leader's batch system starts a job (job-launch.ts): it runs `command`
  * (`_toil_worker`, or its absolute path with TOIL_CHECK_ENV=True) looked up along `path`.
  */
 export interface JobLaunch {
