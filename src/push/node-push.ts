@@ -65,8 +65,8 @@ export interface PushSettings {
 
 /**
  * Fails the node when a job's interpreter, started fresh after the publish, would load a top-level
- * name of the set from anywhere but the release (an older installed copy shadowing it: Toil issue
- * 1652). `release` is a live run's release published beside `current`; `current` when absent.
+ * name of the set from anywhere but the release (an older installed copy shadowing it, so
+ * jobs would silently run old code). `release` is a live run's release published beside `current`; `current` when absent.
  */
 export async function verifyEntry(
   session: AgentSession,
@@ -168,7 +168,7 @@ export async function pushToNode(
     return { ...unchanged, status: "switched" };
   }
   settings.onProgress?.({ phase: "preparing" });
-  return publish(session, node, state, release, archives, settings, unchanged);
+  return publish({ session, node, state, release, archives, settings }, unchanged);
 }
 
 /** The fields every `prepare` of this push carries, whatever it sends. */
@@ -206,19 +206,22 @@ function sendArchive(
   );
 }
 
+/** One worker's push: its session and hello, the release and its archives, how to push. */
+interface OnePush {
+  session: AgentSession;
+  node: NodeSpec;
+  state: WorkerState;
+  release: Release;
+  archives: ReleaseArchives;
+  settings: PushSettings;
+}
+
 /**
  * The files the worker lacks, sent against its current release, and the publish. A worker whose
  * base release another pusher removed meanwhile is sent everything, once.
  */
-async function publish(
-  session: AgentSession,
-  node: NodeSpec,
-  state: WorkerState,
-  release: Release,
-  archives: ReleaseArchives,
-  settings: PushSettings,
-  unchanged: NodePushResult,
-): Promise<NodePushResult> {
+async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePushResult> {
+  const { session, node, state, release, archives, settings } = push;
   const fields = prepareFields(release, settings, settings.activate ?? true);
   let baseId = deltaBase(state, Boolean(state.manifestFiles || state.manifest));
   for (let attempt = 0; ; attempt++) {

@@ -203,7 +203,7 @@ describe("the interactive session activates the venv after the user's start-up f
     assert.deepEqual(r.leftInTmp, []);
   });
 
-  test("zsh: a system zshenv that sets ZDOTDIR itself (ours would not run) gets the venv first, as before", () => {
+  test("zsh: a system zshenv that sets ZDOTDIR itself (ours would not run) gets the venv first all the same", () => {
     // /etc/zsh/zshenv replaced in a mount namespace of the test's own; the machine's is untouched.
     const home = mkdtempSync(join(tmpdir(), "sc-session-"));
     try {

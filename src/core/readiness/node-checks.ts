@@ -280,7 +280,7 @@ export function releaseVerdict(f: NodeCheckFacts, leader: LeaderExpectations): V
  * Whether a fresh interpreter on the node loads every top-level name of the set from the project
  * directory. Release roots go before site-packages (agent.py, SELECTOR), so what still wins over
  * them is an import hook or path hack of an older install (an editable finder, an easy-install
- * .pth): Toil issue 1652, where workers silently ran old code.
+ * .pth), under which workers would silently run old code.
  */
 export function entryVerdict(
   probe: OriginsProbe,
