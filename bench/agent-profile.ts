@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
-import { compareByPath, type ManifestFile, releaseIdOf } from "../src/core/manifest.js";
+import { compareByPath, type ManifestFile, releaseIdOf } from "../src/core/release/manifest.js";
 import { buildArchive } from "../src/push/archive.js";
 
 import { localAgent, prepareAndUpload, wire } from "../test/fixtures/local-agent.js";

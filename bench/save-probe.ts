@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { releaseIdOf } from "../src/core/manifest.js";
+import { releaseIdOf } from "../src/core/release/manifest.js";
 import { buildArchive } from "../src/push/archive.js";
 import { localAgent, manifestOf, prepareAndUpload, wire } from "../test/fixtures/local-agent.js";
 import { makeVenv, tempDir, writeTree } from "../test/fixtures/projects.js";

@@ -5,10 +5,11 @@ import { test } from "node:test";
 
 /**
  * The layers of src/, bottom up: each folder may import itself and the folders listed for it,
- * nothing else. The pure core (manifest, delta, plans, rules, parsers) imports nothing outside
- * itself; transport executes requests; the commands (check, push, operate, watch) sit on top of
- * it; the CLI parses and prints. `worker` is the Python agent: nothing imports its code.
- * `(root)` is src/'s own files (package-files.ts).
+ * nothing else. The pure core (manifest, delta, plans, rules, parsers; one subfolder per subject)
+ * imports nothing outside itself; transport executes requests; readiness judges whether a node
+ * can take a release, for every command that sends one; the commands (check, push, operate,
+ * watch) sit on top of it; the CLI parses and prints. `worker` is the Python agent: nothing
+ * imports its code. `(root)` is src/'s own files (package-files.ts).
  */
 const LAYERS: Record<string, readonly string[]> = {
   core: [],
@@ -18,10 +19,11 @@ const LAYERS: Record<string, readonly string[]> = {
   transport: ["core", "inventory", "(root)"],
   fleet: ["core", "inventory", "transport"],
   daemon: ["core", "inventory", "transport", "(root)"],
-  check: ["core", "inventory", "resolve", "transport", "fleet"],
-  push: ["core", "inventory", "resolve", "transport", "fleet", "check"],
-  operate: ["core", "inventory", "transport", "fleet", "check"],
-  watch: ["core", "inventory", "resolve", "transport", "fleet", "check", "push"],
+  readiness: ["core", "inventory", "resolve", "transport"],
+  check: ["core", "inventory", "transport", "fleet", "readiness"],
+  push: ["core", "inventory", "resolve", "transport", "fleet", "readiness"],
+  operate: ["core", "inventory", "transport", "fleet", "readiness"],
+  watch: ["core", "inventory", "resolve", "transport", "fleet", "readiness", "push"],
   cli: [
     "core",
     "inventory",
@@ -29,6 +31,7 @@ const LAYERS: Record<string, readonly string[]> = {
     "transport",
     "fleet",
     "daemon",
+    "readiness",
     "check",
     "push",
     "operate",
@@ -132,4 +135,60 @@ test("src/core imports nothing that does I/O", () => {
     for (const spec of importedSpecifiers(readFileSync(file, "utf8")))
       assert.ok(!CORE_FORBIDDEN.includes(spec), `${relative(process.cwd(), file)} imports ${spec}`);
   }
+});
+
+/** The source files each file under src/ imports (relative imports only, types included). */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(SRC)) {
+    const targets = importedSpecifiers(readFileSync(file, "utf8"))
+      .filter((spec) => spec.startsWith("."))
+      .map((spec) => join(dirname(file), spec).replace(/\.js$/, ".ts"));
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
+/** Every import cycle, each as the chain of files that closes it (found by depth-first search). */
+export function importCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const cycles: string[][] = [];
+  const done = new Set<string>();
+  const onPath: string[] = [];
+  const visit = (file: string) => {
+    const at = onPath.indexOf(file);
+    if (at >= 0) {
+      cycles.push([...onPath.slice(at), file]);
+      return;
+    }
+    if (done.has(file)) return;
+    onPath.push(file);
+    for (const next of graph.get(file) ?? []) visit(next);
+    onPath.pop();
+    done.add(file);
+  };
+  for (const file of [...graph.keys()].sort()) visit(file);
+  return cycles;
+}
+
+test("the cycle finder sees a cycle through types and ignores a diamond", () => {
+  const cyclic = new Map([
+    ["types", ["schema"]],
+    ["schema", ["route", "types"]],
+    ["route", ["types"]],
+  ]);
+  assert.deepEqual(importCycles(cyclic)[0], ["route", "types", "schema", "route"]);
+  const diamond = new Map([
+    ["top", ["left", "right"]],
+    ["left", ["bottom"]],
+    ["right", ["bottom"]],
+    ["bottom", []],
+  ]);
+  assert.deepEqual(importCycles(diamond), []);
+});
+
+test("no file under src/ imports itself through others", () => {
+  const cycles = importCycles(importGraph()).map((cycle) =>
+    cycle.map((file) => relative(SRC, file)).join(" -> "),
+  );
+  assert.deepEqual(cycles, []);
 });

@@ -1,13 +1,13 @@
-import type { Inventory, NodeSpec } from "../core/inventory-types.js";
-import { jobLaunchOf } from "../core/job-launch.js";
-import type { CheckResult, JobLaunch, LeaderExpectations } from "../core/node-checks.js";
-import { nodePasses } from "../core/node-checks.js";
+import type { Inventory, NodeSpec } from "../core/inventory/inventory-types.js";
 import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
+import { jobLaunchOf } from "../core/readiness/job-launch.js";
+import type { CheckResult, JobLaunch, LeaderExpectations } from "../core/readiness/node-checks.js";
+import { nodePasses } from "../core/readiness/node-checks.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
+import { checkNode, fixNode } from "../readiness/node-check.js";
 import type { AgentSession } from "../transport/agent-session.js";
 import type { NodeLinker } from "../transport/node-link.js";
 import type { WorkerState } from "../transport/worker-client.js";
-import { checkNode, fixNode } from "./node-check.js";
 
 /** `sync-cluster check`: every node (leader and workers) probed in parallel, bounded like push. */
 

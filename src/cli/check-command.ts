@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { checkAll, type NodeCheckOutcome } from "../check/check.js";
-import { leaderExpectations, localLeaderVenv } from "../check/leader-expectations.js";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/node-checks.js";
+import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/readiness/node-checks.js";
+import { leaderExpectations, localLeaderVenv } from "../readiness/leader-expectations.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { projectFromOptions } from "./project-context.js";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { DEFAULT_IDLE_SECONDS } from "../core/daemon-policy.js";
+import { DEFAULT_IDLE_SECONDS } from "../core/daemon/daemon-policy.js";
 import { UsageError } from "../core/errors.js";
 import { daemonBuild, daemonStatus, ensureDaemon, stopDaemon } from "../daemon/client.js";
 import { daemonPlace } from "../daemon/place.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { selectNodes } from "../core/node-selector.js";
+import { selectNodes } from "../core/inventory/node-selector.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { type ExecOutcome, execAll } from "../operate/exec.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";

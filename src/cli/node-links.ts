@@ -1,6 +1,6 @@
 import { Option } from "commander";
-import { DEFAULT_IDLE_SECONDS } from "../core/daemon-policy.js";
-import type { Inventory } from "../core/inventory-types.js";
+import { DEFAULT_IDLE_SECONDS } from "../core/daemon/daemon-policy.js";
+import type { Inventory } from "../core/inventory/inventory-types.js";
 import { DaemonLinker } from "../daemon/client.js";
 import { daemonPlace } from "../daemon/place.js";
 import { directLinker, type NodeLinker } from "../transport/node-link.js";

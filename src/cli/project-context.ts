@@ -1,8 +1,8 @@
 import { resolve as resolvePath } from "node:path";
 import type { Command } from "commander";
-import { type Entry, parseEntry } from "../core/entry-rules.js";
 import { UsageError } from "../core/errors.js";
-import type { Inventory } from "../core/inventory-types.js";
+import type { Inventory } from "../core/inventory/inventory-types.js";
+import { type Entry, parseEntry } from "../core/module-set/entry-rules.js";
 import { findInventory, loadInventory } from "../inventory/load.js";
 import type { ResolveOptions } from "../resolve/resolver.js";
 import { inventoryOption } from "./shared-options.js";

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { leaderExpectations } from "../check/leader-expectations.js";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { releaseOf } from "../push/leader-release.js";
 import { type NodeOutcome, type PushEvent, pushAll } from "../push/push.js";
+import { leaderExpectations } from "../readiness/leader-expectations.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { progressThinner } from "./progress-thinner.js";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { isModulePath } from "../core/module-set.js";
+import { isModulePath } from "../core/module-set/module-set.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import type { Resolution } from "../resolve/resolver.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";

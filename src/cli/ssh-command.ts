@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import { selectNodes } from "../core/node-selector.js";
-import { remoteCommand } from "../core/remote-command.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import { selectNodes } from "../core/inventory/node-selector.js";
+import { remoteCommand } from "../core/ssh/remote-command.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { runAttached } from "../transport/remote-terminal.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";

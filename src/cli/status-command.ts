@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { ExitCode, ResolutionError, UsageError } from "../core/errors.js";
-import type { RunStatus } from "../core/live-runs.js";
-import { formatAge } from "../core/node-status.js";
+import type { RunStatus } from "../core/release/live-runs.js";
+import { formatAge } from "../core/release/node-status.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
 import { leaderReleaseOf } from "../push/leader-release.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";

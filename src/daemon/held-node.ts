@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
-import { needsProbe } from "../core/daemon-policy.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import { agentKey } from "../core/node-key.js";
+import { needsProbe } from "../core/daemon/daemon-policy.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import { agentKey } from "../core/ssh/node-key.js";
 import { type AgentStreams, startAgent } from "../transport/agent-session.js";
 import { connect, type NodeConnection } from "../transport/connection.js";
 import type { HeldNodeStatus } from "./protocol.js";

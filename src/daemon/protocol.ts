@@ -1,5 +1,5 @@
 import type { PseudoTtyOptions } from "ssh2";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import type { PreambleSummary } from "../core/protocol/agent-announcement.js";
 
 /**

@@ -1,11 +1,11 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { DEFAULT_IDLE_SECONDS, idleExpired, sleptBetween } from "../core/daemon-policy.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import { connectionKey } from "../core/node-key.js";
+import { DEFAULT_IDLE_SECONDS, idleExpired, sleptBetween } from "../core/daemon/daemon-policy.js";
+import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/daemon/stream-mux.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { AgentFrameFollower, requestFrame } from "../core/protocol/agent-frames.js";
 import type { AbortRequest } from "../core/protocol/worker-protocol-types.js";
-import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/stream-mux.js";
+import { connectionKey } from "../core/ssh/node-key.js";
 import type { AgentStreams } from "../transport/agent-session.js";
 import { passphraseKeys } from "../transport/authentication.js";
 import { HeldNode } from "./held-node.js";

@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { directLinker, type NodeLink, type NodeLinker } from "../transport/node-link.js";
 import { hello, type WorkerState } from "../transport/worker-client.js";

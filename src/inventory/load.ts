@@ -5,15 +5,16 @@ import { dirname, join, resolve } from "node:path";
 import SSHConfig from "ssh-config";
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import { InventoryError } from "../core/errors.js";
-import { type SshHostConfig, validateInventory } from "../core/inventory-schema.js";
-import type { Inventory } from "../core/inventory-types.js";
-import type { MetadataTexts } from "../core/project-name.js";
+import { type SshHostConfig, validateInventory } from "../core/inventory/inventory-schema.js";
+import type { Inventory } from "../core/inventory/inventory-types.js";
+import type { MetadataTexts } from "../core/inventory/project-name.js";
+import { type ComputedHost, hostSettingsFrom } from "../core/inventory/ssh-config.js";
 import { listWorkers } from "./workers-command.js";
 
 /**
  * Finding and reading the inventory (docs/DESIGN.md section 3): the file, ~/.ssh/config and the
  * identity files are read here, and a `workers` command is run on this machine (workers-command.ts);
- * the rules are in core/inventory-schema.ts. No node is contacted.
+ * the rules are in core/inventory/. No node is contacted.
  */
 
 export interface InventoryLookup {
@@ -54,7 +55,7 @@ export function findInventory(lookup: InventoryLookup): string {
   );
 }
 
-interface SshConfigSource {
+interface SshConfigFile {
   path: string;
   text: string | undefined;
   homeDir: string;
@@ -67,7 +68,7 @@ interface SshConfigSource {
  * inventory runs nothing. Like ssh, an IdentityFile from there that cannot be read is skipped
  * (a `Host *` default key often does not exist); the inventory's own identityFile must exist.
  */
-function sshConfigReader(source: SshConfigSource): (alias: string) => SshHostConfig | undefined {
+function sshConfigReader(source: SshConfigFile): (alias: string) => SshHostConfig | undefined {
   if (!source.text) return () => undefined;
   let config: SSHConfig;
   try {
@@ -94,78 +95,9 @@ function sshConfigReader(source: SshConfigSource): (alias: string) => SshHostCon
   };
   return (alias) => {
     // Keys in ssh config are case-insensitive; ignoreCase gives them lower-cased.
-    const computed = config.compute(alias, { ignoreCase: true, matchExec: false }) as Record<
-      string,
-      string | string[] | undefined
-    >;
-    const one = (key: string) => {
-      const value = computed[key];
-      return Array.isArray(value) ? value[0] : value;
-    };
-    const out: SshHostConfig = {};
-    const hostName = one("hostname");
-    if (hostName) out.hostName = hostName.replaceAll("%h", alias);
-    const port = Number(one("port"));
-    if (Number.isInteger(port) && port > 0 && port < 65536) out.port = port;
-    const user = one("user");
-    if (user) out.user = user;
-    const ids = computed.identityfile;
-    if (ids) {
-      const files = (Array.isArray(ids) ? ids : [ids])
-        .map((f) => sshPath(f, { ...source, alias, hostName: out.hostName ?? alias }))
-        .filter(isReadable);
-      if (files.length > 0) out.identityFiles = files;
-    }
-    // ProxyJump and ProxyCommand compete: the one obtained first wins (ssh_config(5)); compute()
-    // adds keys in the order it obtains them.
-    const keys = Object.keys(computed);
-    const jumpAt = keys.indexOf("proxyjump");
-    const commandAt = keys.indexOf("proxycommand");
-    if (jumpAt >= 0 || commandAt >= 0) {
-      const keyword = commandAt < 0 || (jumpAt >= 0 && jumpAt < commandAt) ? "ProxyJump" : "ProxyCommand";
-      const value = String(one(keyword.toLowerCase()) ?? "");
-      const line = directiveLine(source.text!, keyword, value);
-      out.proxy = {
-        keyword,
-        value,
-        at: line === undefined ? source.path : `${source.path} line ${line}`,
-        fromInventory: false,
-      };
-    }
-    return Object.keys(out).length > 0 ? out : undefined;
+    const computed = config.compute(alias, { ignoreCase: true, matchExec: false }) as ComputedHost;
+    return hostSettingsFrom(computed, alias, { ...source, text: source.text!, isReadable });
   };
-}
-
-/** The line (1-based) of the first `KEYWORD value` directive, for messages; undefined if not found. */
-function directiveLine(text: string, keyword: string, value: string): number | undefined {
-  const squash = (t: string) => t.replace(/\s+/g, " ").trim();
-  const pattern = new RegExp(`^\\s*${keyword}(?:\\s*=\\s*|\\s+)(.*)$`, "i");
-  const lines = text.split(/\r?\n/);
-  let firstOfKind: number | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const found = pattern.exec(lines[i]!);
-    if (!found) continue;
-    firstOfKind ??= i + 1;
-    if (squash(found[1]!) === squash(value)) return i + 1;
-  }
-  return firstOfKind;
-}
-
-/** An IdentityFile as ssh expands it: `~`, the common % tokens, relative to where ssh runs. */
-function sshPath(
-  file: string,
-  at: { homeDir: string; localUser: string; cwd: string; alias: string; hostName: string },
-): string {
-  const expanded = file.replace(/%([%dhnu])/g, (_, token: string) => {
-    if (token === "d") return at.homeDir;
-    if (token === "h") return at.hostName;
-    if (token === "n") return at.alias;
-    if (token === "u") return at.localUser;
-    return "%";
-  });
-  if (expanded === "~") return at.homeDir;
-  if (expanded.startsWith("~/")) return join(at.homeDir, expanded.slice(2));
-  return resolve(at.cwd, expanded);
 }
 
 function defaultUser(env: NodeJS.ProcessEnv): string {

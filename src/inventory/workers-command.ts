@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { InventoryError } from "../core/errors.js";
-import { HostListError, type ListedHost, parseHostList } from "../core/host-list.js";
+import { HostListError, type ListedHost, parseHostList } from "../core/inventory/host-list.js";
 import {
   type CommandStep,
   describeStep,
@@ -8,7 +8,7 @@ import {
   usableSinfoNodes,
   type WorkersSource,
   workersCommandSteps,
-} from "../core/workers-source.js";
+} from "../core/inventory/workers-source.js";
 
 /**
  * Runs an inventory's workers command on this machine (the leader) and reads the hosts it

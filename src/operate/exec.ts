@@ -1,6 +1,6 @@
-import type { Inventory, NodeSpec } from "../core/inventory-types.js";
+import type { Inventory, NodeSpec } from "../core/inventory/inventory-types.js";
 import { LineSplitter } from "../core/line-splitter.js";
-import { remoteCommand } from "../core/remote-command.js";
+import { remoteCommand } from "../core/ssh/remote-command.js";
 import { type NodeResult, onNodes } from "../fleet/on-nodes.js";
 import type { NodeLinker } from "../transport/node-link.js";
 

@@ -1,8 +1,8 @@
-import type { Inventory } from "../core/inventory-types.js";
-import { type RollbackTarget, rollbackTarget } from "../core/rollback-target.js";
-import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
+import type { Inventory } from "../core/inventory/inventory-types.js";
+import { type RollbackTarget, rollbackTarget } from "../core/release/rollback-target.js";
 import type { NodeLinker } from "../transport/node-link.js";
 import { activate } from "../transport/worker-client.js";
+import { withAgentOnEveryNode } from "./every-node.js";
 
 /**
  * `rollback`: every node's `current` switched back atomically, under the node's lock; the
@@ -29,41 +29,31 @@ export async function rollbackAll(
     links?: NodeLinker | undefined;
   } = {},
 ): Promise<RollbackOutcome[]> {
-  const results = await onNodes(
-    allNodes(inventory),
-    {
-      concurrency: options.concurrency ?? inventory.concurrency,
-      acceptNew: options.acceptNew ?? false,
-      links: options.links,
+  const results = await withAgentOnEveryNode(
+    inventory,
+    { ...options, withManifest: false },
+    async (session, state, node): Promise<RollbackOutcome> => {
+      const target = rollbackTarget(state.current, state.releases, options.to);
+      if (target.kind === "missing") {
+        return {
+          node: node.name,
+          ok: false,
+          kind: "missing",
+          from: state.current,
+          error: `left unchanged: ${target.reason}`,
+        };
+      }
+      if (target.kind === "switch" && !options.dryRun)
+        // The next push collects, knowing what the leader's runs use; a rollback does not ask.
+        await activate(session, { release: target.release, lockTimeout: 60, collect: false });
+      return {
+        node: node.name,
+        ok: true,
+        kind: target.kind,
+        from: state.current,
+        release: target.release,
+      };
     },
-    (connection) =>
-      withAgent(
-        connection,
-        { project: inventory.project.name, keep: connection.node.keep, withManifest: false },
-        async (session, state): Promise<RollbackOutcome> => {
-          const node = connection.node;
-          const target = rollbackTarget(state.current, state.releases, options.to);
-          if (target.kind === "missing") {
-            return {
-              node: node.name,
-              ok: false,
-              kind: "missing",
-              from: state.current,
-              error: `left unchanged: ${target.reason}`,
-            };
-          }
-          if (target.kind === "switch" && !options.dryRun)
-            // The next push collects, knowing what the leader's runs use; a rollback does not ask.
-            await activate(session, { release: target.release, lockTimeout: 60, collect: false });
-          return {
-            node: node.name,
-            ok: true,
-            kind: target.kind,
-            from: state.current,
-            release: target.release,
-          };
-        },
-      ),
   );
   return results.map((r) => (r.ok ? r.value : { node: r.node.name, ok: false, error: r.error }));
 }

@@ -1,12 +1,12 @@
-import { checkNode } from "../check/node-check.js";
-import type { Inventory, NodeRole } from "../core/inventory-types.js";
-import { type LiveRun, type RunStatus, runsStatus } from "../core/live-runs.js";
-import type { ManifestFile } from "../core/manifest.js";
-import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/node-checks.js";
-import { type ReleaseStatus, releaseStatus } from "../core/node-status.js";
-import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
+import type { Inventory, NodeRole } from "../core/inventory/inventory-types.js";
+import { type CheckResult, type LeaderExpectations, nodePasses } from "../core/readiness/node-checks.js";
+import { type LiveRun, type RunStatus, runsStatus } from "../core/release/live-runs.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import { type ReleaseStatus, releaseStatus } from "../core/release/node-status.js";
+import { checkNode } from "../readiness/node-check.js";
 import type { NodeLinker } from "../transport/node-link.js";
 import { manifestFromWire } from "../transport/worker-client.js";
+import { withAgentOnEveryNode } from "./every-node.js";
 
 /** `status`: what every node runs, in one agent session (one SSH command) per node. */
 
@@ -39,37 +39,21 @@ export async function statusAll(
   options: { concurrency?: number; acceptNew?: boolean; links?: NodeLinker | undefined } = {},
 ): Promise<StatusReport> {
   let leaderRuns: LiveRun[] | undefined = inventory.leader ? undefined : [];
-  const results = await onNodes(
-    allNodes(inventory),
-    {
-      concurrency: options.concurrency ?? inventory.concurrency,
-      acceptNew: options.acceptNew ?? false,
-      links: options.links,
-    },
-    (connection) =>
-      withAgent(
-        connection,
-        { project: inventory.project.name, keep: connection.node.keep },
-        async (session, state) => {
-          if (connection.node.role === "leader") leaderRuns = state.runs;
-          const manifest = manifestFromWire(state.manifest);
-          const release = releaseStatus(
-            { current: state.current, releases: state.releases, manifest },
-            leader,
-            Date.now() / 1000,
-          );
-          let checks: NodeStatus["checks"];
-          if (leader) {
-            const results = await checkNode(session, connection.node, {
-              leader: leader.expectations,
-              deep: false,
-            });
-            checks = summarize(results.filter((r) => r.id !== "release"));
-          }
-          return { release, releases: state.releases.map((r) => r.id), checks };
-        },
-      ),
-  );
+  const results = await withAgentOnEveryNode(inventory, options, async (session, state, node) => {
+    if (node.role === "leader") leaderRuns = state.runs;
+    const manifest = manifestFromWire(state.manifest);
+    const release = releaseStatus(
+      { current: state.current, releases: state.releases, manifest },
+      leader,
+      Date.now() / 1000,
+    );
+    let checks: NodeStatus["checks"];
+    if (leader) {
+      const results = await checkNode(session, node, { leader: leader.expectations, deep: false });
+      checks = summarize(results.filter((r) => r.id !== "release"));
+    }
+    return { release, releases: state.releases.map((r) => r.id), checks };
+  });
   const nodes = results.map(
     (r): NodeStatus =>
       r.ok

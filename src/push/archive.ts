@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ResolutionError } from "../core/errors.js";
-import type { ManifestFile } from "../core/manifest.js";
-import { sourceOf } from "../core/release-layout.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import { sourceOf } from "../core/release/release-layout.js";
 import { openRegularFile } from "../resolve/file-digest.js";
 
 /**

@@ -1,8 +1,8 @@
 import { hostname } from "node:os";
-import { leaderExpectations } from "../check/leader-expectations.js";
-import { releaseIdOf } from "../core/manifest.js";
-import { topLevelNamesOf } from "../core/module-set.js";
-import type { LeaderExpectations } from "../core/node-checks.js";
+import { topLevelNamesOf } from "../core/module-set/module-set.js";
+import type { LeaderExpectations } from "../core/readiness/node-checks.js";
+import { releaseIdOf } from "../core/release/manifest.js";
+import { leaderExpectations } from "../readiness/leader-expectations.js";
 import type { Resolution } from "../resolve/resolver.js";
 import { ArchiveCache } from "./archive.js";
 import type { Release } from "./node-push.js";

@@ -1,9 +1,10 @@
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import type { ManifestFile } from "../core/manifest.js";
-import { entryVerdict } from "../core/node-checks.js";
-import { originConflict, type ProjectOrigin } from "../core/project-origin.js";
-import { type PublishPlan, planPublish } from "../core/publish-plan.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import { entryVerdict } from "../core/readiness/node-checks.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import type { ProjectOrigin } from "../core/release/project-origin.js";
+import { type PublishPlan, planPublish } from "../core/release/publish-plan.js";
+import { deltaBase, pushRefusal, pushStep, sendsWithPrepare } from "../core/release/push-decisions.js";
 import { AgentError, type AgentSession } from "../transport/agent-session.js";
 import {
   manifestFromWire,
@@ -64,8 +65,8 @@ export interface PushSettings {
 
 /**
  * Fails the node when a job's interpreter, started fresh after the publish, would load a top-level
- * name of the set from anywhere but the release (an older installed copy shadowing it, which Toil
- * would import without a word). `release` is a live run's release published beside `current`; `current` when absent.
+ * name of the set from anywhere but the release (an older installed copy shadowing it, so
+ * jobs would silently run old code). `release` is a live run's release published beside `current`; `current` when absent.
  */
 export async function verifyEntry(
   session: AgentSession,
@@ -124,9 +125,6 @@ function planFor(
   return plan;
 }
 
-/** Archives up to this size are sent right behind their prepare request (see pushToNode). */
-const PIPELINE_BYTES = 1024 * 1024;
-
 function noSpaceExplained(node: NodeSpec, error: unknown): unknown {
   return error instanceof AgentError && error.code === "no-space"
     ? new NodeError(node.name, `${error.message}; the current release was left as it was`)
@@ -145,18 +143,16 @@ export async function pushToNode(
   archives: ReleaseArchives,
   settings: PushSettings,
 ): Promise<NodePushResult> {
-  if (!state.sitePackages) {
-    throw new NodeError(
-      node.name,
-      `the virtualenv ${node.venv} does not exist on the node (or is not a virtualenv): create it with \`python3 -m venv --system-site-packages ${node.venv}\` or run \`sync-cluster check --fix\``,
-    );
-  }
-  if (release.origin && !settings.replace) {
-    const conflict = originConflict(state.origin, release.origin, release.project, node.name);
-    if (conflict) throw new NodeError(node.name, conflict);
-  }
-  const base = {
-    status: "unchanged" as NodePushStatus,
+  const refusal = pushRefusal(state, {
+    node: node.name,
+    venv: node.venv,
+    project: release.project,
+    origin: release.origin,
+    replace: settings.replace ?? false,
+  });
+  if (refusal) throw new NodeError(node.name, refusal);
+  const unchanged: NodePushResult = {
+    status: "unchanged",
     release: release.id,
     previous: state.current,
     filesSent: 0,
@@ -165,9 +161,19 @@ export async function pushToNode(
     filesRemoved: 0,
   };
   const activate = settings.activate ?? true;
-  if (!activate && state.releases.some((r) => r.id === release.id)) return base;
-  if (activate && state.current === release.id && state.pthOk) return base;
-  const common = {
+  const step = pushStep(state, release.id, activate);
+  if (step === "nothing") return unchanged;
+  if (step === "switch") {
+    if (!settings.dryRun) await prepare(session, prepareFields(release, settings, activate));
+    return { ...unchanged, status: "switched" };
+  }
+  settings.onProgress?.({ phase: "preparing" });
+  return publish({ session, node, state, release, archives, settings }, unchanged);
+}
+
+/** The fields every `prepare` of this push carries, whatever it sends. */
+function prepareFields(release: Release, settings: PushSettings, activate: boolean) {
+  return {
     release: release.id,
     lockTimeout: settings.lockTimeoutSeconds,
     ...(settings.protect?.length ? { protect: settings.protect } : {}),
@@ -175,35 +181,55 @@ export async function pushToNode(
     ...(activate ? {} : { activate: false as const }),
     ...(release.origin ? { origin: release.origin } : {}),
   };
-  if (activate && state.releases.some((r) => r.id === release.id)) {
-    if (settings.dryRun) return { ...base, status: "switched" };
-    await prepare(session, common);
-    return { ...base, status: "switched" };
-  }
-  settings.onProgress?.({ phase: "preparing" });
-  const send = (archive: Buffer, files: number, extraTimeoutMs: number): Promise<UploadReply> => {
-    const progress = settings.onProgress;
-    const total = archive.length;
-    progress?.({ phase: "sending", bytesSent: 0, bytesTotal: total, files });
-    return upload(
-      session,
-      archive,
-      extraTimeoutMs,
-      progress &&
-        ((bytesSent) => {
-          progress({ phase: "sending", bytesSent, bytesTotal: total, files });
-          // Everything is on its way: the worker now verifies, publishes and switches.
-          if (bytesSent === total) progress({ phase: "publishing" });
-        }),
-    );
-  };
-  let baseId = state.current && (state.manifestFiles || state.manifest) ? state.current : null;
+}
+
+/** Sends one archive, reporting its progress; once it is all on its way the worker publishes. */
+function sendArchive(
+  session: AgentSession,
+  archive: Buffer,
+  files: number,
+  extraTimeoutMs: number,
+  progress: PushSettings["onProgress"],
+): Promise<UploadReply> {
+  const total = archive.length;
+  progress?.({ phase: "sending", bytesSent: 0, bytesTotal: total, files });
+  return upload(
+    session,
+    archive,
+    extraTimeoutMs,
+    progress &&
+      ((bytesSent) => {
+        progress({ phase: "sending", bytesSent, bytesTotal: total, files });
+        // Everything is on its way: the worker now verifies, publishes and switches.
+        if (bytesSent === total) progress({ phase: "publishing" });
+      }),
+  );
+}
+
+/** One worker's push: its session and hello, the release and its archives, how to push. */
+interface OnePush {
+  session: AgentSession;
+  node: NodeSpec;
+  state: WorkerState;
+  release: Release;
+  archives: ReleaseArchives;
+  settings: PushSettings;
+}
+
+/**
+ * The files the worker lacks, sent against its current release, and the publish. A worker whose
+ * base release another pusher removed meanwhile is sent everything, once.
+ */
+async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePushResult> {
+  const { session, node, state, release, archives, settings } = push;
+  const fields = prepareFields(release, settings, settings.activate ?? true);
+  let baseId = deltaBase(state, Boolean(state.manifestFiles || state.manifest));
   for (let attempt = 0; ; attempt++) {
     const plan = planFor(release, baseId, () => state.manifestFiles ?? manifestFromWire(state.manifest));
     const delta = plan.delta;
     if (settings.dryRun) {
       return {
-        ...base,
+        ...unchanged,
         status: "would-publish",
         filesSent: delta.send.length,
         bytesSent: delta.bytesToSend,
@@ -214,20 +240,22 @@ export async function pushToNode(
     }
     const archive = await archives.get(delta.send);
     const preparing = prepare(session, {
-      ...common,
+      ...fields,
       base: baseId,
       upsert: plan.upsert,
       remove: plan.remove,
       reuse: plan.reuse,
     });
-    // A small archive follows its prepare at once: the worker finds both in one wake-up and the
-    // push costs one round trip. A large one waits for the worker's "ready", so a worker that
-    // refuses (no space, a release it already has) is not sent megabytes it would throw away.
     // A pipelined upload after a refused prepare is refused in turn ("upload without prepare").
-    const pipelined =
-      archive.length <= PIPELINE_BYTES
-        ? send(archive, delta.send.length, TIMEOUTS.prepare(settings.lockTimeoutSeconds))
-        : undefined;
+    const pipelined = sendsWithPrepare(archive.length)
+      ? sendArchive(
+          session,
+          archive,
+          delta.send.length,
+          TIMEOUTS.prepare(settings.lockTimeoutSeconds),
+          settings.onProgress,
+        )
+      : undefined;
     pipelined?.catch(() => {});
     let prepared: PrepareReply;
     try {
@@ -237,9 +265,8 @@ export async function pushToNode(
     }
     if (prepared.status !== "ready") {
       await pipelined?.catch(() => {});
-      if (prepared.status === "switched") return { ...base, status: "switched" };
-      if (prepared.status === "present") return base;
-      // Another pusher removed our base meanwhile: send everything once.
+      if (prepared.status === "switched") return { ...unchanged, status: "switched" };
+      if (prepared.status === "present") return unchanged;
       if (attempt > 0)
         throw new NodeError(node.name, "the worker's releases changed during the push; run again");
       baseId = null;
@@ -247,12 +274,13 @@ export async function pushToNode(
     }
     let published: UploadReply;
     try {
-      published = await (pipelined ?? send(archive, delta.send.length, 0));
+      published = await (pipelined ??
+        sendArchive(session, archive, delta.send.length, 0, settings.onProgress));
     } catch (error) {
       throw noSpaceExplained(node, error);
     }
     return {
-      ...base,
+      ...unchanged,
       status: "published",
       filesSent: published.received,
       bytesSent: archive.length,

@@ -1,10 +1,10 @@
-import { requireNodeReady } from "../check/node-check.js";
 import { ResolutionError } from "../core/errors.js";
-import type { Inventory, NodeSpec } from "../core/inventory-types.js";
-import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/live-runs.js";
-import type { LeaderExpectations } from "../core/node-checks.js";
+import type { Inventory, NodeSpec } from "../core/inventory/inventory-types.js";
 import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
+import type { LeaderExpectations } from "../core/readiness/node-checks.js";
+import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/release/live-runs.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
+import { requireNodeReady } from "../readiness/node-check.js";
 import type { Resolution } from "../resolve/resolver.js";
 import type { NodeLink, NodeLinker } from "../transport/node-link.js";
 import type { ReleaseArchives } from "./archive.js";

@@ -1,7 +1,7 @@
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import { batchesBySize, type LeaderRuns, releaseTopLevel } from "../core/live-runs.js";
-import { releaseIdOf } from "../core/manifest.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import { batchesBySize, type LeaderRuns, releaseTopLevel } from "../core/release/live-runs.js";
+import { releaseIdOf } from "../core/release/manifest.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { directLinker, type NodeLink, type NodeLinker } from "../transport/node-link.js";
 import { exportContents, exportManifest, hello, manifestFromWire, runs } from "../transport/worker-client.js";

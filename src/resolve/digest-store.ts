@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import type { PythonImport } from "../core/python-imports.js";
+import type { PythonImport } from "../core/python/python-imports.js";
 import { DigestCache, type FileDigest } from "./file-digest.js";
 
 /**

@@ -3,7 +3,7 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import pLimit from "p-limit";
 import { ResolutionError } from "../core/errors.js";
-import { type PythonImport, scanImports } from "../core/python-imports.js";
+import { type PythonImport, scanImports } from "../core/python/python-imports.js";
 
 /** Content facts of one file: its hash, and for Python sources the imports written in it. */
 export interface FileDigest {

@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
-import type { IgnoreFile } from "../core/git-ignore.js";
+import type { IgnoreFile } from "../core/module-set/git-ignore.js";
 
 /**
  * The ignore files that speak for a root from above it, when the root is inside a git work tree:

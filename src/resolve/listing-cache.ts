@@ -1,4 +1,4 @@
-import type { TreeEntry } from "../core/module-set.js";
+import type { TreeEntry } from "../core/module-set/module-set.js";
 
 /**
  * Directory listings kept by watch mode between resolutions, so a save re-reads the one

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ResolutionError } from "../core/errors.js";
-import type { InterpreterFacts } from "../core/interpreter-facts.js";
+import type { InterpreterFacts } from "../core/python/interpreter-facts.js";
 import { pythonSourcePath } from "../package-files.js";
 
 /** Runs the probe once with the leader's interpreter and returns what it reported. */

@@ -2,8 +2,37 @@ import { readdirSync, statSync } from "node:fs";
 import { access, realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
-import { type Entry, isValidModuleName, refusedRootReason, scriptNameProblem } from "../core/entry-rules.js";
 import { ResolutionError } from "../core/errors.js";
+import {
+  editableInstallProblem,
+  moduleEntryPlace,
+  scriptShadowedProblem,
+} from "../core/module-set/entry-location.js";
+import {
+  type Entry,
+  isValidModuleName,
+  refusedRootReason,
+  scriptNameProblem,
+} from "../core/module-set/entry-rules.js";
+import {
+  editableInstallOf,
+  type NativeDistribution,
+  selectInstalledSet,
+} from "../core/module-set/installed-set.js";
+import {
+  isNeverShippedName,
+  type SelectedFile,
+  selectModuleSet,
+  type TreeEntry,
+  topLevelNamesOf,
+} from "../core/module-set/module-set.js";
+import { projectRootProviding, sortRootsByPath } from "../core/module-set/project-roots.js";
+import type { ResolutionMode } from "../core/module-set/resolution-mode.js";
+import {
+  importWarnings,
+  largeFileWarnings,
+  rootInitWarning,
+} from "../core/module-set/resolution-warnings.js";
 import {
   classifyImports,
   distributionFor,
@@ -15,20 +44,11 @@ import {
   type OptionalImport,
   type ThirdPartyModule,
   type UnresolvedImport,
-} from "../core/import-classification.js";
-import { absoluteImports, addWithPrefixes, topLevelOf } from "../core/import-graph.js";
-import { editableInstallOf, type NativeDistribution, selectInstalledSet } from "../core/installed-set.js";
-import type { InterpreterFacts } from "../core/interpreter-facts.js";
-import type { ManifestFile } from "../core/manifest.js";
-import {
-  isNeverShippedName,
-  type SelectedFile,
-  selectModuleSet,
-  type TreeEntry,
-  topLevelNamesOf,
-} from "../core/module-set.js";
-import { projectRootProviding, sortRootsByPath } from "../core/project-roots.js";
-import { type ResolvedFile, releaseFilesOf } from "../core/release-layout.js";
+} from "../core/python/import-classification.js";
+import { absoluteImports, addWithPrefixes, topLevelOf } from "../core/python/import-graph.js";
+import type { InterpreterFacts } from "../core/python/interpreter-facts.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import { type ResolvedFile, releaseFilesOf } from "../core/release/release-layout.js";
 import { CompileChecker } from "./compile-check.js";
 import {
   type DigestCache,
@@ -42,7 +62,7 @@ import type { ListingCache } from "./listing-cache.js";
 import { probeInterpreter } from "./probe.js";
 import { listDirectory } from "./tree-lister.js";
 
-export type ResolutionMode = "script" | "package" | "installed";
+export type { ResolutionMode };
 
 export interface Resolution {
   mode: ResolutionMode;
@@ -80,9 +100,6 @@ export interface SyntaxProblem {
   line: number;
   message: string;
 }
-
-/** Files above this size are shipped with a warning: each change sends them whole to every worker. */
-export const LARGE_FILE_BYTES = 10 * 1024 * 1024;
 
 export interface ResolveOptions {
   entry: Entry;
@@ -147,116 +164,25 @@ export async function probeFor(
 export async function resolveProject(options: ResolveOptions): Promise<Resolution> {
   const env = options.env ?? process.env;
   const facts = options.facts ?? (await probeFor(options));
-  const stdlib = new Set(facts.stdlibNames);
   const home = env.HOME ?? homedir();
-  const warnings: string[] = [];
-
-  let mode: ResolutionMode;
-  let root: string;
-  let module: string;
-  if (options.entry.kind === "script") {
-    const scriptPath = resolvePath(options.startDir, options.entry.path);
-    if (!(await isFile(scriptPath))) {
-      throw new ResolutionError(`The script ${scriptPath} does not exist or is not a file.`);
-    }
-    const real = await realpath(scriptPath);
-    const problem = scriptNameProblem(basename(real), stdlib);
-    if (problem) throw new ResolutionError(problem);
-    mode = "script";
-    root = dirname(real);
-    module = basename(real).slice(0, -3);
-    const elsewhere = locateTopLevel(module, facts);
-    if (elsewhere && elsewhere.entry.path !== root) {
-      throw new ResolutionError(
-        `The script ${basename(real)} has the name of the module \`${module}\` found in ${elsewhere.entry.path}: on the workers \`import ${module}\` could load that one instead. Rename the script.`,
-      );
-    }
-    if (await exists(join(root, "__init__.py"))) {
-      throw new ResolutionError(await packageScriptAdvice(root, module));
-    }
-  } else {
-    const name = options.entry.name;
-    if (!isValidModuleName(name)) {
-      throw new ResolutionError(
-        `\`${name}\` is not a valid Python module name (expected something like workflow.main).`,
-      );
-    }
-    module = name;
-    const top = topLevelOf(name);
-    const located = locateTopLevel(top, facts, false);
-    const editable = editableInstallOf(top, located?.entry.path, facts);
-    if (editable) {
-      throw new ResolutionError(
-        `\`${top}\` is installed as an ${editable.kind === "egg" ? ".egg" : `editable install (${editable.kind})`} (${editable.file}). ` +
-          `Such installs point at the source tree instead of copying the modules, so they cannot be auto-deployed (the Toil documentation says the same of \`pip install -e .\`, \`setup.py develop\` and \`setup.py install\`). ` +
-          `Uninstall it and run \`pip install .\` in the project instead.`,
-      );
-    }
-    if (!located) {
-      const looked = facts.path.map((e) => `  ${e.path} (${e.kind})`).join("\n");
-      throw new ResolutionError(
-        `No module named \`${top}\` was found for \`python -m ${name}\`. Looked in:\n${looked}\nRun from the project directory, pass --root DIR, or set PYTHONPATH.`,
-      );
-    }
-    switch (located.entry.kind) {
-      case "start":
-      case "pythonpath":
-      case "pth":
-        mode = "package";
-        root = located.entry.path;
-        break;
-      case "venv-site":
-        mode = "installed";
-        root = located.entry.path;
-        break;
-      case "stdlib":
-        throw new ResolutionError(
-          `\`${top}\` is a standard-library module: there is nothing to ship. Rename your package if it is meant to be yours.`,
-        );
-      default:
-        throw new ResolutionError(
-          `\`${top}\` is found in ${located.entry.path} (the system's or the user's site-packages), not in the project or the virtualenv: there is nothing to ship. ` +
-            `Run from the project directory, or install the project into a --system-site-packages virtualenv with \`pip install .\`.`,
-        );
-    }
-    await checkModulePath(root, name);
-  }
-
+  const { mode, root, module } =
+    options.entry.kind === "script"
+      ? await locateScript(resolvePath(options.startDir, options.entry.path), facts)
+      : await locateModule(options.entry.name, facts);
   const refused = refusedRootReason(root, home);
   if (refused) throw new ResolutionError(refused);
 
+  const warnings: string[] = [];
   const digests = new Map<string, FileDigest>();
-  let roots = [root];
-  let files: ResolvedFile[];
-  let installedNative: NativeDistribution[] = [];
-  if (mode === "installed") {
-    const picked = await selectInstalled(root, facts, warnings);
-    files = (await digestSelection(root, picked.files, digests, options.cache)).map((f) => ({
-      ...f,
-      root: 0,
-    }));
-    installedNative = picked.native;
-  } else {
-    const selected = await selectByRules(root, module, facts, home, options, digests, warnings);
-    roots = selected.roots;
-    files = selected.files;
-    for (const r of roots) {
-      // An import-path entry is no package for Python, whatever it holds (many projects keep a
-      // src/__init__.py): the workers put it on their path the same way.
-      if (mode === "package" || r !== root) {
-        if (await exists(join(r, "__init__.py")))
-          warnings.push(
-            `${join(r, "__init__.py")} is ignored: ${r} is an import-path entry, not a package, for Python here and on the workers; it is not shipped.`,
-          );
-      }
-    }
-  }
-  for (const f of files) {
-    if (f.size > LARGE_FILE_BYTES)
-      warnings.push(
-        `${roots.length > 1 ? join(roots[f.root]!, f.path) : f.path} is ${(f.size / 1024 / 1024).toFixed(1)} MiB: every change to it is sent whole to every worker. If the workers do not need it, add it to \`project.exclude\` or the project's .gitignore.`,
-      );
-  }
+  const { roots, files, installedNative } = await selectSet(
+    { mode, root, module },
+    facts,
+    home,
+    options,
+    digests,
+    warnings,
+  );
+  warnings.push(...largeFileWarnings(files, roots));
 
   const inSet = new Set<string>();
   for (const [i, r] of roots.entries()) {
@@ -274,28 +200,14 @@ export async function resolveProject(options: ResolveOptions): Promise<Resolutio
     startDirOnPath: mode === "package" && !roots.includes(facts.startDir),
   });
   const native = [...installedNative, ...nativeFromThirdParty(classified.thirdParty)];
-  for (const n of native) {
-    warnings.push(
-      `${n.dist}${n.version ? ` ${n.version}` : ""} contains compiled code (${n.evidence}): it is not shipped and must be installed on each worker.`,
-    );
-  }
-  for (const u of classified.unresolved) {
-    warnings.push(
-      `${u.file}:${u.line}: \`import ${u.module}\` cannot be resolved on the leader; it will fail on the workers too.`,
-    );
-  }
   const syntaxErrors =
     mode === "installed" ? [] : await compileModules(files, roots, digests, facts, options.compiler);
-  for (const e of syntaxErrors) {
-    warnings.push(
-      `${e.file}:${e.line}: does not compile with the leader's Python ${facts.version} (${e.message}): every job importing it would fail. push refuses it (--force pushes it anyway); watch keeps the workers on the last good release until it is fixed.`,
-    );
-  }
-  for (const n of classified.notShipped) {
-    warnings.push(
-      `${n.file}:${n.line}: \`import ${n.module}\` is found on the leader, not shipped: only in the start directory ${n.path}, which \`python -m\` puts on the leader's path but no worker has. Move it into one of the project's packages, or put ${n.path} on PYTHONPATH to ship it as a root.`,
-    );
-  }
+  warnings.push(
+    ...importWarnings(
+      { native, unresolved: classified.unresolved, syntaxErrors, notShipped: classified.notShipped },
+      facts.version,
+    ),
+  );
   return {
     mode,
     module,
@@ -313,6 +225,76 @@ export async function resolveProject(options: ResolveOptions): Promise<Resolutio
     syntaxErrors,
     warnings,
   };
+}
+
+interface EntryPlace {
+  mode: ResolutionMode;
+  root: string;
+  module: string;
+}
+
+/** A script entry: its directory is the root, its stem the module, unless a rule refuses it. */
+async function locateScript(scriptPath: string, facts: InterpreterFacts): Promise<EntryPlace> {
+  if (!(await isFile(scriptPath))) {
+    throw new ResolutionError(`The script ${scriptPath} does not exist or is not a file.`);
+  }
+  const real = await realpath(scriptPath);
+  const problem = scriptNameProblem(basename(real), new Set(facts.stdlibNames));
+  if (problem) throw new ResolutionError(problem);
+  const root = dirname(real);
+  const module = basename(real).slice(0, -3);
+  const shadowed = scriptShadowedProblem(basename(real), module, root, locateTopLevel(module, facts));
+  if (shadowed) throw new ResolutionError(shadowed);
+  if (await exists(join(root, "__init__.py"))) {
+    throw new ResolutionError(await packageScriptAdvice(root, module));
+  }
+  return { mode: "script", root, module };
+}
+
+/** A `-m NAME` entry: where the interpreter finds its top-level name decides the mode and root. */
+async function locateModule(name: string, facts: InterpreterFacts): Promise<EntryPlace> {
+  if (!isValidModuleName(name)) {
+    throw new ResolutionError(
+      `\`${name}\` is not a valid Python module name (expected something like workflow.main).`,
+    );
+  }
+  const top = topLevelOf(name);
+  const located = locateTopLevel(top, facts, false);
+  const editable = editableInstallOf(top, located?.entry.path, facts);
+  if (editable) throw new ResolutionError(editableInstallProblem(top, editable));
+  const place = moduleEntryPlace(top, name, located, facts.path);
+  if ("problem" in place) throw new ResolutionError(place.problem);
+  await checkModulePath(place.root, name);
+  return { ...place, module: name };
+}
+
+/**
+ * The files of the set and the roots they come from: what is installed in the venv for the
+ * installed mode, else the rules of section 4 over the root (and the other project roots found).
+ */
+async function selectSet(
+  entry: EntryPlace,
+  facts: InterpreterFacts,
+  home: string,
+  options: ResolveOptions,
+  digests: Map<string, FileDigest>,
+  warnings: string[],
+): Promise<{ roots: string[]; files: ResolvedFile[]; installedNative: NativeDistribution[] }> {
+  const { mode, root, module } = entry;
+  if (mode === "installed") {
+    const picked = await selectInstalled(root, facts, warnings);
+    const files = (await digestSelection(root, picked.files, digests, options.cache)).map((f) => ({
+      ...f,
+      root: 0,
+    }));
+    return { roots: [root], files, installedNative: picked.native };
+  }
+  const selected = await selectByRules(root, module, facts, home, options, digests, warnings);
+  for (const r of selected.roots) {
+    if ((mode === "package" || r !== root) && (await exists(join(r, "__init__.py"))))
+      warnings.push(rootInitWarning(r));
+  }
+  return { roots: selected.roots, files: selected.files, installedNative: [] };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { InterpreterFacts, PathEntry, TopLevelKind } from "../core/interpreter-facts.js";
+import type { InterpreterFacts, PathEntry, TopLevelKind } from "../core/python/interpreter-facts.js";
 
 /**
  * Re-lists the project's own sys.path entries (the start directory and PYTHONPATH), the way

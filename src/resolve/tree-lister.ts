@@ -1,7 +1,7 @@
 import type { Dirent } from "node:fs";
 import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import type { TreeEntry } from "../core/module-set.js";
+import type { TreeEntry } from "../core/module-set/module-set.js";
 
 /** A `.gitignore` larger than this is not a list of patterns someone maintains; it is left unread. */
 const MAX_GITIGNORE_BYTES = 1024 * 1024;

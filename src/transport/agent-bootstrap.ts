@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { PROTOCOL_VERSION } from "../core/protocol/worker-protocol-types.js";
-import { portableShellCommand, remotePath } from "../core/shell-quote.js";
+import { portableShellCommand, remotePath } from "../core/ssh/shell-quote.js";
 import { agentSourcePath } from "../package-files.js";
 
 /**

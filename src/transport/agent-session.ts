@@ -1,6 +1,6 @@
 import type { ClientChannel } from "ssh2";
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import {
   AnnouncementScanner,
   describePreamble,

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import ssh2 from "ssh2";
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { askPassphrase } from "./passphrase.js";
 
 /**

@@ -1,7 +1,7 @@
 import type ssh2 from "ssh2";
 import type { ClientChannel, PseudoTtyOptions } from "ssh2";
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { openRoute } from "./jump-route.js";
 import { keepExitForLateListeners } from "./late-exit.js";
 import {

@@ -1,7 +1,8 @@
 import type { Duplex } from "node:stream";
 import type ssh2 from "ssh2";
 import { NodeError } from "../core/errors.js";
-import type { JumpHop, NodeRoute, NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
+import type { JumpHop, NodeRoute } from "../core/ssh/node-route.js";
 import { type RunningProxyCommand, startProxyCommand } from "./proxy-command.js";
 import { type HandshakeOptions, handshake } from "./ssh-handshake.js";
 

@@ -1,6 +1,6 @@
 import type { Duplex, Readable } from "node:stream";
 import type { PseudoTtyOptions } from "ssh2";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { type AgentStreams, startAgent } from "./agent-session.js";
 import type { ConnectOptions, NodeConnection } from "./connection.js";
 

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { Duplex } from "node:stream";
-import type { ProxyCommandSpec } from "../core/inventory-types.js";
+import type { ProxyCommandSpec } from "../core/ssh/node-route.js";
 
 /**
  * A running ProxyCommand: its stdin and stdout are the stream SSH talks over; its stderr is kept

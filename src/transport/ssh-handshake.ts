@@ -3,14 +3,14 @@ import { dirname } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2, { type ConnectConfig } from "ssh2";
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import {
   fingerprintSha256,
   type KnownHostEntry,
   knownHostsLine,
   parseKnownHosts,
   verifyHostKey,
-} from "../core/known-hosts.js";
+} from "../core/ssh/known-hosts.js";
 import { LoginPlan } from "./authentication.js";
 
 /**

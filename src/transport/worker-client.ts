@@ -1,8 +1,5 @@
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import type { LiveRun } from "../core/live-runs.js";
-import type { ManifestFile } from "../core/manifest.js";
-import type { ImportProbe, NodeCheckFacts, OriginsProbe, ToilWorkerProbe } from "../core/node-checks.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { replyProblem, type WorkerOp } from "../core/protocol/worker-protocol.js";
 import type {
   ActivateRequest,
@@ -13,7 +10,15 @@ import type {
   WorkerReplies,
   WorkerRequest,
 } from "../core/protocol/worker-protocol-types.js";
-import type { WireFile } from "../core/publish-plan.js";
+import type {
+  ImportProbe,
+  NodeCheckFacts,
+  OriginsProbe,
+  ToilWorkerProbe,
+} from "../core/readiness/node-checks.js";
+import type { LiveRun } from "../core/release/live-runs.js";
+import type { ManifestFile } from "../core/release/manifest.js";
+import type { WireFile } from "../core/release/publish-plan.js";
 import { PROTOCOL_VERSION } from "./agent-bootstrap.js";
 import { AgentError, type AgentReply, type AgentSession, ProtocolError } from "./agent-session.js";
 

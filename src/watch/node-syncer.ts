@@ -1,9 +1,8 @@
-import { requireNodeReady } from "../check/node-check.js";
 import { retryDelayMs } from "../core/backoff.js";
-import type { NodeSpec } from "../core/inventory-types.js";
-import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/live-runs.js";
-import type { LeaderExpectations } from "../core/node-checks.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
+import type { LeaderExpectations } from "../core/readiness/node-checks.js";
+import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/release/live-runs.js";
 import type { ReleaseArchives } from "../push/archive.js";
 import {
   type NodePushResult,
@@ -14,6 +13,7 @@ import {
   verifyEntry,
 } from "../push/node-push.js";
 import type { LeaderRunSource } from "../push/run-releases.js";
+import { requireNodeReady } from "../readiness/node-check.js";
 
 /** The part of the leader a syncer asks: its runs now, and their releases. */
 export type RunsOfLeader = Pick<LeaderRunSource, "fresh" | "release">;

@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { idleExpired, needsProbe, PROBE_AFTER_MS, sleptBetween } from "../../src/core/daemon-policy.js";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
-import { agentKey, connectionKey } from "../../src/core/node-key.js";
+import {
+  idleExpired,
+  needsProbe,
+  PROBE_AFTER_MS,
+  sleptBetween,
+} from "../../src/core/daemon/daemon-policy.js";
+import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../../src/core/daemon/stream-mux.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
 import { AgentFrameFollower } from "../../src/core/protocol/agent-frames.js";
-import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../../src/core/stream-mux.js";
+import { agentKey, connectionKey } from "../../src/core/ssh/node-key.js";
 
 /** One frame of the agent protocol: 4-byte length, JSON, then the payload's bytes if any. */
 function frame(message: Record<string, unknown>, payload?: Buffer): Buffer {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { planDelta } from "../../src/core/delta.js";
-import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
+import { planDelta } from "../../src/core/release/delta.js";
+import { type ManifestFile, releaseIdOf } from "../../src/core/release/manifest.js";
 
 const file = (path: string, sha: string, mode = 0o644, size = 10): ManifestFile => ({
   path,

@@ -5,8 +5,8 @@ import {
   parseEntry,
   refusedRootReason,
   scriptNameProblem,
-} from "../../src/core/entry-rules.js";
-import { absoluteImports, addWithPrefixes, moduleNameOfFile } from "../../src/core/import-graph.js";
+} from "../../src/core/module-set/entry-rules.js";
+import { absoluteImports, addWithPrefixes, moduleNameOfFile } from "../../src/core/python/import-graph.js";
 
 describe("entry rules", () => {
   test("parseEntry reads the inventory's project.entry", () => {

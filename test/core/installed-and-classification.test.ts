@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { classifyImports, isStandardLibrary, locateTopLevel } from "../../src/core/import-classification.js";
-import { editableInstallOf, selectInstalledSet } from "../../src/core/installed-set.js";
-import type { DistributionFacts, InterpreterFacts } from "../../src/core/interpreter-facts.js";
+import { editableInstallOf, selectInstalledSet } from "../../src/core/module-set/installed-set.js";
+import {
+  classifyImports,
+  isStandardLibrary,
+  locateTopLevel,
+} from "../../src/core/python/import-classification.js";
+import type { DistributionFacts, InterpreterFacts } from "../../src/core/python/interpreter-facts.js";
 
 const SITE = "/venv/lib/python3.11/site-packages";
 const SYS = "/usr/lib/python3/dist-packages";

@@ -2,8 +2,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { InventoryError } from "../../src/core/errors.js";
-import { didYouMean, type SshHostConfig, validateInventory } from "../../src/core/inventory-schema.js";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
+import {
+  didYouMean,
+  type SshHostConfig,
+  validateInventory,
+} from "../../src/core/inventory/inventory-schema.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
 import { schemaContext } from "../fixtures/schema-context.js";
 
 const ctx = schemaContext;

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { GRID_BATCH_SYSTEMS } from "../../src/core/inventory-schema.js";
-import { jobLaunchOf, LOGIN_SHELL_PATH, SCHEDULER_LAUNCH } from "../../src/core/job-launch.js";
+import { GRID_BATCH_SYSTEMS } from "../../src/core/inventory/batch-systems.js";
+import { jobLaunchOf, LOGIN_SHELL_PATH, SCHEDULER_LAUNCH } from "../../src/core/readiness/job-launch.js";
 import {
   judgeNode,
   type LeaderExpectations,
   type NodeCheckFacts,
   nodePasses,
-} from "../../src/core/node-checks.js";
+} from "../../src/core/readiness/node-checks.js";
 
 /**
  * The rule `check` applies per batch system: where a job's command is looked up (the leader's PATH

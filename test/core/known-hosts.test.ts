@@ -12,7 +12,7 @@ import {
   knownHostsLine,
   parseKnownHosts,
   verifyHostKey,
-} from "../../src/core/known-hosts.js";
+} from "../../src/core/ssh/known-hosts.js";
 
 function makeKey(dir: string, name: string): { type: string; b64: string; file: string } {
   const file = join(dir, name);

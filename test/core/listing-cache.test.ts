@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { TreeEntry } from "../../src/core/module-set.js";
+import type { TreeEntry } from "../../src/core/module-set/module-set.js";
 import { ListingCache } from "../../src/resolve/listing-cache.js";
 
 const file = (name: string, extra: Partial<TreeEntry> = {}): TreeEntry => ({

@@ -6,7 +6,7 @@ import {
   releaseTopLevel,
   runReleasesLacking,
   runsStatus,
-} from "../../src/core/live-runs.js";
+} from "../../src/core/release/live-runs.js";
 
 const run = (release: string, since: number, pid = 1) => ({ release, since, pid });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { selectModuleSet, type TreeEntry, topLevelNamesOf } from "../../src/core/module-set.js";
+import { selectModuleSet, type TreeEntry, topLevelNamesOf } from "../../src/core/module-set/module-set.js";
 
 /** Builds a tree snapshot from paths: "a/b.py" makes directories a and the file b.py. */
 function tree(paths: string[], extra: Record<string, Partial<TreeEntry>> = {}): Map<string, TreeEntry[]> {

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { jobLaunchOf } from "../../src/core/job-launch.js";
+import { jobLaunchOf } from "../../src/core/readiness/job-launch.js";
 import {
   type CheckId,
+  deployDirVerdict,
   entryVerdict,
   judgeNode,
   type LeaderExpectations,
   type NodeCheckFacts,
   nodePasses,
-} from "../../src/core/node-checks.js";
+  pythonVerdict,
+  releaseVerdict,
+} from "../../src/core/readiness/node-checks.js";
 
 const projectDir = "/srv/sc/deploy/proj";
 const release = `${projectDir}/releases/abcdef0123456789abcdef01`;
@@ -276,5 +279,43 @@ describe("job launch", () => {
         jobLaunchOf({ batchSystem, leaderVenv: "/v", leaderPath: "/usr/bin", toilCheckEnv: false }),
         undefined,
       );
+  });
+});
+
+describe("each check decided on its own", () => {
+  test("the deploy directory needs about twice the set plus 16 MiB free", () => {
+    const facts = healthy();
+    const big = { ...leader, setBytes: 100 * 1048576 };
+    assert.equal(
+      deployDirVerdict({ ...facts, deploy: { ...facts.deploy, free: 216 * 1048576 } }, big).status,
+      "pass",
+    );
+    const short = deployDirVerdict({ ...facts, deploy: { ...facts.deploy, free: 215 * 1048576 } }, big);
+    assert.equal(short.status, "fail");
+    assert.match(short.detail, /only 215 MiB free .* needs about 216 MiB/);
+  });
+
+  test("a .pth serving another directory fails the deploy directory even with room", () => {
+    const facts = healthy();
+    const taken = deployDirVerdict({ ...facts, pth: { ...facts.pth, serves: "/elsewhere/proj" } }, leader);
+    assert.equal(taken.status, "fail");
+    assert.match(taken.detail, /serves \/elsewhere\/proj/);
+  });
+
+  test("python: another patch level warns, another minor fails, no answer skips", () => {
+    const withPython = (python: string | undefined): NodeCheckFacts => ({
+      ...healthy(),
+      imports: { ...healthy().imports, ...(python ? { python } : { python: undefined }) },
+    });
+    assert.equal(pythonVerdict(withPython("3.11.2"), leader).status, "pass");
+    assert.equal(pythonVerdict(withPython("3.11.9"), leader).status, "warn");
+    assert.equal(pythonVerdict(withPython("3.12.0"), leader).status, "fail");
+    assert.equal(pythonVerdict(withPython(undefined), leader).status, "skip");
+  });
+
+  test("release: up to date passes, another release or none warns", () => {
+    assert.equal(releaseVerdict(healthy(), leader).status, "pass");
+    assert.equal(releaseVerdict({ ...healthy(), current: "0".repeat(24) }, leader).status, "warn");
+    assert.equal(releaseVerdict({ ...healthy(), current: null }, leader).detail, "nothing pushed yet");
   });
 });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InventoryError } from "../../src/core/errors.js";
-import { type SshHostConfig, validateInventory } from "../../src/core/inventory-schema.js";
-import type { ProxySetting } from "../../src/core/node-route.js";
+import { type SshHostConfig, validateInventory } from "../../src/core/inventory/inventory-schema.js";
+import type { ProxySetting } from "../../src/core/ssh/node-route.js";
 import { schemaContext } from "../fixtures/schema-context.js";
 
 const ctx = schemaContext;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
-import { selectNodes } from "../../src/core/node-selector.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
+import { selectNodes } from "../../src/core/inventory/node-selector.js";
 
 const node = (name: string, role: NodeSpec["role"] = "worker"): NodeSpec => ({
   name,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
-import { diffNodeSets } from "../../src/core/node-set-diff.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
+import { diffNodeSets } from "../../src/core/inventory/node-set-diff.js";
 
 const node = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   name,

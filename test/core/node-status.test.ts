@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { ManifestFile } from "../../src/core/manifest.js";
-import { countDifferingFiles, formatAge, releaseStatus } from "../../src/core/node-status.js";
+import type { ManifestFile } from "../../src/core/release/manifest.js";
+import { countDifferingFiles, formatAge, releaseStatus } from "../../src/core/release/node-status.js";
 
 const file = (path: string, sha = "a", size = 1, mode = 0o644): ManifestFile => ({
   path,

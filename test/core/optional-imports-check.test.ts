@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ThirdPartyModule } from "../../src/core/import-classification.js";
-import { judgeNode, type NodeCheckFacts, nodePasses } from "../../src/core/node-checks.js";
+import type { ThirdPartyModule } from "../../src/core/python/import-classification.js";
+import { judgeNode, type NodeCheckFacts, nodePasses } from "../../src/core/readiness/node-checks.js";
 
 const module = (name: string, extra: Partial<ThirdPartyModule> = {}): ThirdPartyModule => ({
   module: name,

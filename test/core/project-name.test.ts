@@ -7,7 +7,7 @@ import {
   nameInSetupCfg,
   nameInSetupPy,
   workerSafeName,
-} from "../../src/core/project-name.js";
+} from "../../src/core/inventory/project-name.js";
 
 test("pyproject.toml: the [project] table's name, not another table's", () => {
   const text =

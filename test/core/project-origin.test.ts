@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { originConflict } from "../../src/core/project-origin.js";
+import { originConflict } from "../../src/core/release/project-origin.js";
 
 const ours = { host: "leader1", root: "/home/a/neo/src" };
 

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { expandProxyTokens, parseHop, parseHopList, proxyCommandArgv } from "../../src/core/proxy-syntax.js";
+import {
+  expandProxyTokens,
+  parseHop,
+  parseHopList,
+  proxyCommandArgv,
+} from "../../src/core/ssh/proxy-syntax.js";
 
 const hops = (text: string) => {
   const parsed = parseHopList(text);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { ManifestFile } from "../../src/core/manifest.js";
-import { planPublish } from "../../src/core/publish-plan.js";
+import type { ManifestFile } from "../../src/core/release/manifest.js";
+import { planPublish } from "../../src/core/release/publish-plan.js";
 
 const file = (path: string, sha: string, mode = 0o644, size = 10): ManifestFile => ({
   path,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { type PythonImport, scanImports, topLevelName } from "../../src/core/python-imports.js";
+import { type PythonImport, scanImports, topLevelName } from "../../src/core/python/python-imports.js";
 
 const brief = (source: string) => scanImports(source).map((i) => [i.module, i.level, i.names, i.line]);
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LineSplitter } from "../../src/core/line-splitter.js";
-import { remoteCommand } from "../../src/core/remote-command.js";
+import { remoteCommand } from "../../src/core/ssh/remote-command.js";
 import { withFileBindMounted } from "../fixtures/mount-namespace.js";
 import { SYSTEM_PYTHON, writeOtherPython } from "../fixtures/projects.js";
 

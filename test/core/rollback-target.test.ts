@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { findRelease, rollbackTarget } from "../../src/core/rollback-target.js";
+import { findRelease, rollbackTarget } from "../../src/core/release/rollback-target.js";
 
 const kept = [
   { id: "cccc1111", time: 30 },

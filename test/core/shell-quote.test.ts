@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { portableShellCommand, remotePath, shellCommand, shellQuote } from "../../src/core/shell-quote.js";
+import {
+  portableShellCommand,
+  remotePath,
+  shellCommand,
+  shellQuote,
+} from "../../src/core/ssh/shell-quote.js";
 
 /** What /bin/sh makes of a command line: each word it passes to printf, NUL-terminated. */
 function wordsSeenBySh(commandLine: string, env: NodeJS.ProcessEnv = process.env): string[] {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InventoryError } from "../../src/core/errors.js";
-import { HostListError, parseHostList } from "../../src/core/host-list.js";
-import { type SshHostConfig, validateInventory } from "../../src/core/inventory-schema.js";
+import { HostListError, parseHostList } from "../../src/core/inventory/host-list.js";
+import { type SshHostConfig, validateInventory } from "../../src/core/inventory/inventory-schema.js";
 import {
   describeStep,
   NotInJobError,
   usableSinfoNodes,
   type WorkersSource,
   workersCommandSteps,
-} from "../../src/core/workers-source.js";
+} from "../../src/core/inventory/workers-source.js";
 import { schemaContext } from "../fixtures/schema-context.js";
 
 const ctx = (ssh: Record<string, SshHostConfig> = {}) => schemaContext(ssh, 3);

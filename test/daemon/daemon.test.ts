@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { PROBE_AFTER_MS } from "../../src/core/daemon-policy.js";
+import { PROBE_AFTER_MS } from "../../src/core/daemon/daemon-policy.js";
 import { BIN, type CliRun, runCli, startCli } from "../fixtures/cli.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { isRoot, openForNobody } from "../fixtures/unprivileged.js";

@@ -3,7 +3,6 @@ import { type ChildProcess, execFileSync } from "node:child_process";
 import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
 import {
   AGENT_ERROR_CODES,
   replyProblem,
@@ -11,6 +10,7 @@ import {
   type WorkerOp,
 } from "../../src/core/protocol/worker-protocol.js";
 import { PROTOCOL_VERSION } from "../../src/core/protocol/worker-protocol-types.js";
+import { type ManifestFile, releaseIdOf } from "../../src/core/release/manifest.js";
 import { buildArchive } from "../../src/push/archive.js";
 import { manifestOf, wire } from "../fixtures/local-agent.js";
 import { SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { NodeError } from "../../src/core/errors.js";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import { connect } from "../../src/transport/connection.js";
 import { waitFor } from "../fixtures/wait.js";

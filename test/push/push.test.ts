@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Inventory } from "../../src/core/inventory-types.js";
+import type { Inventory } from "../../src/core/inventory/inventory-types.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import { type NodeOutcome, type PushEvent, pushAll } from "../../src/push/push.js";
 import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";

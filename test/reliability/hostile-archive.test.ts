@@ -3,7 +3,7 @@ import { type ChildProcess, spawnSync } from "node:child_process";
 import { mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
+import { type ManifestFile, releaseIdOf } from "../../src/core/release/manifest.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
 import { localAgent, manifestOf, publishContent, wire } from "../fixtures/local-agent.js";
 import { SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";

@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, realpath, rm, symlink, truncate, writeFile } fr
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { ResolutionError } from "../../src/core/errors.js";
-import { releaseIdOf } from "../../src/core/manifest.js";
+import { releaseIdOf } from "../../src/core/release/manifest.js";
 import { buildArchive } from "../../src/push/archive.js";
 import { type Resolution, type ResolveOptions, resolveProject } from "../../src/resolve/resolver.js";
 import { localAgent } from "../fixtures/local-agent.js";

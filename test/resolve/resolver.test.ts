@@ -3,6 +3,7 @@ import { cp, mkdir, realpath, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { ResolutionError } from "../../src/core/errors.js";
+import type { Entry } from "../../src/core/module-set/entry-rules.js";
 import { type Resolution, resolveProject } from "../../src/resolve/resolver.js";
 import {
   makePackageProject,
@@ -40,6 +41,29 @@ async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<void
     assert.match(error.message, pattern);
     return true;
   });
+}
+
+const scriptAt = (dir: string, file: string): Entry => ({ kind: "script", path: join(dir, file) });
+const moduleNamed = (name: string): Entry => ({ kind: "module", name });
+
+/** A project the resolver must refuse: what the test writes, and the reason the refusal gives. */
+interface Refusal {
+  /** The test's name. */
+  refused: string;
+  /** Writes what the case needs; says what python is asked to run and where it starts. */
+  setup: () => Promise<{ entry: Entry; startDir: string }>;
+  /** A function, since the pattern may name a directory the suite makes before its tests. */
+  because: () => RegExp;
+}
+
+/** One test per case: resolving with the system's python fails with a ResolutionError that says why. */
+function refusals(cases: readonly Refusal[]): void {
+  for (const c of cases) {
+    test(c.refused, async () => {
+      const { entry, startDir } = await c.setup();
+      await rejects(resolveProject({ entry, startDir, python: SYSTEM_PYTHON, env }), c.because());
+    });
+  }
 }
 
 describe("script mode (sibling files)", () => {
@@ -112,87 +136,57 @@ describe("script mode (sibling files)", () => {
     ]);
   });
 
-  test("a script in a package directory is refused with the -m invocation to use instead", async () => {
-    await rejects(
-      resolveProject({
-        entry: { kind: "script", path: join(root, "helpers/deep/tool.py") },
-        startDir: root,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      new RegExp(`PYTHONPATH=${root} python3 -m helpers\\.deep\\.tool`),
-    );
-  });
-
-  test("a script that does not end in .py is refused", async () => {
-    await writeFile(join(root, "runme"), "print(1)\n");
-    await rejects(
-      resolveProject({
-        entry: { kind: "script", path: join(root, "runme") },
-        startDir: root,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /does not end in \.py/,
-    );
-  });
-
-  test("a script named like a standard-library module is refused", async () => {
-    const dir = await tempDir("stdlib");
-    await writeTree(dir, { "collections.py": "print(1)\n" });
-    await rejects(
-      resolveProject({
-        entry: { kind: "script", path: join(dir, "collections.py") },
-        startDir: dir,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /standard-library module `collections`/,
-    );
-  });
-
-  test("a script named like an installed module is refused", async () => {
-    const dir = await tempDir("installed-name");
-    await writeTree(dir, { "numpy.py": "print(1)\n" });
-    await rejects(
-      resolveProject({
-        entry: { kind: "script", path: join(dir, "numpy.py") },
-        startDir: dir,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /has the name of the module `numpy`/,
-    );
-  });
-
-  test("a sibling named like a standard-library module is refused", async () => {
-    const dir = await tempDir("sibling-stdlib");
-    await writeTree(dir, { "flow.py": "import json\n", "json.py": "X = 1\n" });
-    await rejects(
-      resolveProject({
-        entry: { kind: "script", path: join(dir, "flow.py") },
-        startDir: dir,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /`json` .* standard-library module/,
-    );
-  });
-
-  test("a root of /tmp is refused", async () => {
-    const dir = "/tmp";
-    const name = `sc_refused_${process.pid}.py`;
-    await writeFile(join(dir, name), "X = 1\n");
-    await rejects(
-      resolveProject({
-        entry: { kind: "script", path: join(dir, name) },
-        startDir: dir,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /system directory/,
-    );
-  });
+  refusals([
+    {
+      refused: "a script in a package directory is refused with the -m invocation to use instead",
+      setup: async () => ({ entry: scriptAt(root, "helpers/deep/tool.py"), startDir: root }),
+      because: () => new RegExp(`PYTHONPATH=${root} python3 -m helpers\\.deep\\.tool`),
+    },
+    {
+      refused: "a script that does not end in .py is refused",
+      setup: async () => {
+        await writeFile(join(root, "runme"), "print(1)\n");
+        return { entry: scriptAt(root, "runme"), startDir: root };
+      },
+      because: () => /does not end in \.py/,
+    },
+    {
+      refused: "a script named like a standard-library module is refused",
+      setup: async () => {
+        const dir = await tempDir("stdlib");
+        await writeTree(dir, { "collections.py": "print(1)\n" });
+        return { entry: scriptAt(dir, "collections.py"), startDir: dir };
+      },
+      because: () => /standard-library module `collections`/,
+    },
+    {
+      refused: "a script named like an installed module is refused",
+      setup: async () => {
+        const dir = await tempDir("installed-name");
+        await writeTree(dir, { "numpy.py": "print(1)\n" });
+        return { entry: scriptAt(dir, "numpy.py"), startDir: dir };
+      },
+      because: () => /has the name of the module `numpy`/,
+    },
+    {
+      refused: "a sibling named like a standard-library module is refused",
+      setup: async () => {
+        const dir = await tempDir("sibling-stdlib");
+        await writeTree(dir, { "flow.py": "import json\n", "json.py": "X = 1\n" });
+        return { entry: scriptAt(dir, "flow.py"), startDir: dir };
+      },
+      because: () => /`json` .* standard-library module/,
+    },
+    {
+      refused: "a root of /tmp is refused",
+      setup: async () => {
+        const name = `sc_refused_${process.pid}.py`;
+        await writeFile(join("/tmp", name), "X = 1\n");
+        return { entry: scriptAt("/tmp", name), startDir: "/tmp" };
+      },
+      because: () => /system directory/,
+    },
+  ]);
 });
 
 describe("package mode (-m)", () => {
@@ -239,48 +233,54 @@ describe("package mode (-m)", () => {
     assert.equal(r.files.length, 5);
   });
 
-  test("a module that cannot be found says where it looked", async () => {
-    const elsewhere = await tempDir("nowhere");
-    await rejects(
-      resolveProject({
-        entry: { kind: "module", name: "workflow.main" },
-        startDir: elsewhere,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /No module named `workflow` .*Looked in:[\s\S]*\(start\)[\s\S]*\(stdlib\)/,
-    );
-  });
-
-  test("a component on the way that is not a package is an error", async () => {
-    await rejects(
-      resolveProject({
-        entry: { kind: "module", name: "util.sort.quick.deeper" },
-        startDir: root,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /`util\.sort\.quick` is a module .*not a package/,
-    );
-    await rejects(
-      resolveProject({
-        entry: { kind: "module", name: "workflow.missing" },
-        startDir: root,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /No module named `workflow\.missing`/,
-    );
-    await rejects(
-      resolveProject({
-        entry: { kind: "module", name: "workflow" },
-        startDir: root,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /without a __main__\.py/,
-    );
-  });
+  refusals([
+    {
+      refused: "a module that cannot be found says where it looked",
+      setup: async () => ({ entry: moduleNamed("workflow.main"), startDir: await tempDir("nowhere") }),
+      because: () => /No module named `workflow` .*Looked in:[\s\S]*\(start\)[\s\S]*\(stdlib\)/,
+    },
+    {
+      refused: "a component on the way that is not a package is an error",
+      setup: async () => ({ entry: moduleNamed("util.sort.quick.deeper"), startDir: root }),
+      because: () => /`util\.sort\.quick` is a module .*not a package/,
+    },
+    {
+      refused: "a module its package does not have is an error",
+      setup: async () => ({ entry: moduleNamed("workflow.missing"), startDir: root }),
+      because: () => /No module named `workflow\.missing`/,
+    },
+    {
+      refused: "a package without a __main__.py is no entry",
+      setup: async () => ({ entry: moduleNamed("workflow"), startDir: root }),
+      because: () => /without a __main__\.py/,
+    },
+    {
+      refused:
+        "a top-level package the standard library's directory has (test) is an error: it would lose on the workers",
+      setup: async () => {
+        const dir = await realpath(await tempDir("shadow-stdlib"));
+        await writeTree(dir, {
+          "flow/__init__.py": "",
+          "flow/main.py": "import test.cases\n",
+          "test/__init__.py": "",
+          "test/cases.py": "",
+        });
+        return { entry: moduleNamed("flow.main"), startDir: dir };
+      },
+      because: () =>
+        /`test` in .* has the name of a standard-library module: on the workers the standard library comes first/,
+    },
+    {
+      refused: "a standard-library entry has nothing to ship",
+      setup: async () => ({ entry: moduleNamed("json.tool"), startDir: root }),
+      because: () => /standard-library module: there is nothing to ship/,
+    },
+    {
+      refused: "an entry found in the system's site-packages has nothing to ship",
+      setup: async () => ({ entry: moduleNamed("toil.worker"), startDir: root }),
+      because: () => /nothing to ship/,
+    },
+  ]);
 
   test("a root with its own __init__.py is an import-path entry all the same: a warning, and it is not shipped", async () => {
     const parent = await realpath(await tempDir("pkgroot"));
@@ -295,25 +295,6 @@ describe("package mode (-m)", () => {
     assert.ok(!paths(r).includes("__init__.py"));
     assert.ok(r.warnings.some((w) => w.includes(`${join(parent, "__init__.py")} is ignored`)));
     await proveSufficient(r);
-  });
-
-  test("a top-level package the standard library's directory has (test) is an error: it would lose on the workers", async () => {
-    const dir = await realpath(await tempDir("shadow-stdlib"));
-    await writeTree(dir, {
-      "flow/__init__.py": "",
-      "flow/main.py": "import test.cases\n",
-      "test/__init__.py": "",
-      "test/cases.py": "",
-    });
-    await rejects(
-      resolveProject({
-        entry: { kind: "module", name: "flow.main" },
-        startDir: dir,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /`test` in .* has the name of a standard-library module: on the workers the standard library comes first/,
-    );
   });
 
   test("a top-level package an installed distribution also provides is a warning that names the installed copy", async () => {
@@ -381,30 +362,6 @@ describe("package mode (-m)", () => {
       "flow/kept.ini",
       "flow/main.py",
     ]);
-  });
-
-  test("a standard-library entry has nothing to ship", async () => {
-    await rejects(
-      resolveProject({
-        entry: { kind: "module", name: "json.tool" },
-        startDir: root,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /standard-library module: there is nothing to ship/,
-    );
-  });
-
-  test("an entry found in the system's site-packages has nothing to ship", async () => {
-    await rejects(
-      resolveProject({
-        entry: { kind: "module", name: "toil.worker" },
-        startDir: root,
-        python: SYSTEM_PYTHON,
-        env,
-      }),
-      /nothing to ship/,
-    );
   });
 
   test("imports are classified: in-set, stdlib, native third-party from the system, unresolved with file and line", async () => {

@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { NodeError } from "../../src/core/errors.js";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
 import { connect } from "../../src/transport/connection.js";
 import { run, tempDir } from "../fixtures/projects.js";
 

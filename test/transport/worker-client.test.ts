@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
 import { AGENT_MARKER } from "../../src/core/protocol/agent-announcement.js";
 import { agentSourceMessage } from "../../src/transport/agent-bootstrap.js";
 import { AgentSession } from "../../src/transport/agent-session.js";

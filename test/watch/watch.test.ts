@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { releaseIdOf } from "../../src/core/manifest.js";
+import { releaseIdOf } from "../../src/core/release/manifest.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import { type WatchEvent, WatchSession } from "../../src/watch/watch.js";
 import { startCli } from "../fixtures/cli.js";

@@ -4,11 +4,11 @@ import { cp, lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat, syml
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pack } from "tar-stream";
-import type { NodeSpec } from "../../src/core/inventory-types.js";
-import { type ManifestFile, releaseIdOf } from "../../src/core/manifest.js";
+import type { NodeSpec } from "../../src/core/inventory/inventory-types.js";
 import type { WireFile } from "../../src/core/protocol/worker-protocol-types.js";
-import { planPublish } from "../../src/core/publish-plan.js";
-import { type KeptRelease, rollbackTarget } from "../../src/core/rollback-target.js";
+import { type ManifestFile, releaseIdOf } from "../../src/core/release/manifest.js";
+import { planPublish } from "../../src/core/release/publish-plan.js";
+import { type KeptRelease, rollbackTarget } from "../../src/core/release/rollback-target.js";
 import { ArchiveCache, buildArchive } from "../../src/push/archive.js";
 import { pushToNode, type Release } from "../../src/push/node-push.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";

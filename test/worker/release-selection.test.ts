@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { entryVerdict, type OriginsProbe } from "../../src/core/node-checks.js";
+import { entryVerdict, type OriginsProbe } from "../../src/core/readiness/node-checks.js";
 import { buildArchive } from "../../src/push/archive.js";
 import type { AgentSession } from "../../src/transport/agent-session.js";
 import { sendRequest } from "../../src/transport/worker-client.js";

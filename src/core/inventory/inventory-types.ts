@@ -1,4 +1,5 @@
-import type { BatchSystem } from "./inventory-schema.js";
+import type { NodeRoute } from "../ssh/node-route.js";
+import type { BatchSystem } from "./batch-systems.js";
 import type { WorkersSource } from "./workers-source.js";
 
 /** The inventory after validation, with defaults merged and ~/.ssh/config applied. */
@@ -29,35 +30,6 @@ export interface NodeSpec {
   route?: NodeRoute;
   /** Releases kept for `rollback` besides `current` and those workflow runs use. */
   keep: number;
-}
-
-/** A jump host on the way to a node: an SSH connection of its own, checked and logged in like the node. */
-export interface JumpHop {
-  /** As the user wrote it, with its port (`bastion:22`): how messages name the hop. */
-  label: string;
-  host: string;
-  port: number;
-  user: string;
-  /** The hop's own IdentityFile from ~/.ssh/config, else the node's keys. */
-  identityFiles: string[];
-}
-
-/** A ProxyCommand, its tokens already expanded for the host it leads to. */
-export interface ProxyCommandSpec {
-  /** The expanded command line, for messages. */
-  command: string;
-  /** What is started: the words, or /bin/sh -c when the line needs a shell (proxy-syntax.ts). */
-  argv: string[];
-}
-
-/**
- * The way to a node: the first leg (to hops[0], or to the node when there are no hops) is a TCP
- * connection or, when given, the ProxyCommand's stdin and stdout; every later leg is a channel
- * forwarded by the hop before it.
- */
-export interface NodeRoute {
-  hops: JumpHop[];
-  proxyCommand?: ProxyCommandSpec;
 }
 
 export interface ProjectSpec {

@@ -1,8 +1,9 @@
 import { isAbsolute, join, resolve } from "node:path";
-import { InventoryError } from "./errors.js";
+import { InventoryError } from "../errors.js";
+import { type HostSettings, nodeRoute, type ProxySetting, RouteProblem } from "../ssh/node-route.js";
+import { type BatchSystem, KNOWN_BATCH_SYSTEMS } from "./batch-systems.js";
 import type { ListedHost } from "./host-list.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
-import { type HostSettings, nodeRoute, type ProxySetting, RouteProblem } from "./node-route.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
 import type { SlurmSelection, WorkersSource } from "./workers-source.js";
 
@@ -46,20 +47,6 @@ type Path = (string | number)[];
 const TOP_KEYS = ["project", "defaults", "concurrency", "daemon", "leader", "workers"];
 const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem", "keep"];
 
-/**
- * Toil's --batchSystem names. The grid ones start `_toil_worker` on the node, each its own way
- * (core/job-launch.ts; Toil does not ship code to them): `check` verifies that route.
- */
-export const GRID_BATCH_SYSTEMS = [
-  "slurm",
-  "grid_engine",
-  "gridengine",
-  "lsf",
-  "torque",
-  "htcondor",
-] as const;
-const OTHER_BATCH_SYSTEMS = ["single_machine", "kubernetes", "mesos", "aws_batch"] as const;
-export type BatchSystem = (typeof GRID_BATCH_SYSTEMS)[number] | (typeof OTHER_BATCH_SYSTEMS)[number];
 const NODE_KEYS = [
   "name",
   "host",
@@ -255,7 +242,8 @@ class Validator {
   }
 }
 
-interface NodeDefaults {
+/** Node keys as written in `defaults` or on one node, each checked; unset keys are absent. */
+export interface NodeDefaults {
   port?: number;
   user?: string;
   identityFiles?: { files: string[]; path: Path };
@@ -308,47 +296,8 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   if (doc === null || doc === undefined)
     v.fail([], "the inventory is empty: it needs at least a `workers` list (see `sync-cluster init`)");
   const top = v.mapping(doc, [], TOP_KEYS, "the inventory");
-
+  const { project, keep } = readProject(v, top.project, ctx);
   // A section whose keys are all commented out is null in YAML: the same as leaving it out.
-  const projectRaw =
-    top.project == null ? {} : v.mapping(top.project, ["project"], PROJECT_KEYS, "`project`");
-  const root = v.localPath(
-    projectRaw.root === undefined ? "." : v.string(projectRaw.root, ["project", "root"]),
-  );
-  const project: ProjectSpec = {
-    root,
-    include: projectRaw.include === undefined ? [] : v.strings(projectRaw.include, ["project", "include"]),
-    exclude: projectRaw.exclude === undefined ? [] : v.strings(projectRaw.exclude, ["project", "exclude"]),
-    name: defaultProjectName(root, ctx.metadataOf ?? (() => ({}))),
-    batchSystem: "slurm",
-  };
-  if (projectRaw.entry !== undefined) project.entry = v.string(projectRaw.entry, ["project", "entry"]);
-  if (projectRaw.python !== undefined) {
-    const python = v.string(projectRaw.python, ["project", "python"]);
-    project.python = python.includes("/") ? v.localPath(python) : python;
-  }
-  if (projectRaw.name !== undefined) project.name = v.string(projectRaw.name, ["project", "name"]);
-  if (projectRaw.batchSystem !== undefined) {
-    const name = v.string(projectRaw.batchSystem, ["project", "batchSystem"]);
-    const known: readonly string[] = [...GRID_BATCH_SYSTEMS, ...OTHER_BATCH_SYSTEMS];
-    if (!known.includes(name))
-      v.fail(
-        ["project", "batchSystem"],
-        `must be one of Toil's batch systems: ${known.join(", ")}; not \`${name}\``,
-      );
-    project.batchSystem = name as BatchSystem;
-  }
-  const projectKeep =
-    projectRaw.keep === undefined
-      ? DEFAULT_KEEP
-      : v.integer(projectRaw.keep, ["project", "keep"], 1, KEEP_MAX);
-  if (!/^[A-Za-z0-9._-]+$/.test(project.name) || project.name === "." || project.name === "..") {
-    v.fail(
-      ["project", projectRaw.name === undefined ? "root" : "name"],
-      `\`${project.name}\` cannot name the project on the workers: use letters, digits, ".", "_" and "-" (set project.name)`,
-    );
-  }
-
   const defaultsRaw =
     top.defaults == null
       ? {}
@@ -359,102 +308,186 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   const defaults = readNodeSettings(v, defaultsRaw, ["defaults"]);
   const concurrency =
     top.concurrency === undefined ? 8 : v.integer(top.concurrency, ["concurrency"], 1, 4096);
-
   const daemon = top.daemon === undefined ? undefined : daemonSetting(v, top.daemon);
 
-  const identityFiles = new Map<string, { file: string; key: string; path: Path }>();
-  const noteIdentity = (ids: NodeDefaults["identityFiles"]) => {
+  const nodes = new NodeBuilder(v, ctx, defaults, keep, new Map());
+  nodes.noteIdentity(defaults.identityFiles);
+  const leader =
+    top.leader === undefined || top.leader === null
+      ? undefined
+      : nodes.fromInventory(top.leader, ["leader"], "leader");
+  let workers: NodeSpec[] = [];
+  let workersSource: WorkersSource | undefined;
+  if (isMapping(top.workers)) workersSource = readWorkersSource(v, top.workers, ctx);
+  else if (top.workers !== undefined && top.workers !== null) {
+    if (!Array.isArray(top.workers))
+      v.fail(
+        ["workers"],
+        `must be a list of nodes, or a mapping with \`command\` or \`slurm\` that lists them, not ${describe(top.workers)}`,
+      );
+    workers = top.workers.map((w, i) => nodes.fromInventory(w, ["workers", i], "worker"));
+  }
+  const inventory: Inventory = {
+    file: ctx.file,
+    project,
+    concurrency,
+    workers,
+    ...(daemon !== undefined ? { daemon } : {}),
+    ...(leader ? { leader } : {}),
+    ...(workersSource ? { workersSource } : {}),
+  };
+  const validated: ValidatedInventory = { inventory, identityFiles: [...nodes.identityFiles.values()] };
+  if (workersSource) {
+    const source = workersSource;
+    // Each listing starts from the inventory's own names: the same host printed again is no duplicate.
+    validated.workersFrom = (hosts) =>
+      new NodeBuilder(v, ctx, defaults, keep, new Map(nodes.names)).fromListing(hosts, source, leader);
+  }
+  return validated;
+}
+
+/** `project:`, with the root, python and names resolved; `keep` is the project-wide default for nodes. */
+function readProject(
+  v: Validator,
+  value: unknown,
+  ctx: SchemaContext,
+): { project: ProjectSpec; keep: number } {
+  const raw = value == null ? {} : v.mapping(value, ["project"], PROJECT_KEYS, "`project`");
+  const root = v.localPath(raw.root === undefined ? "." : v.string(raw.root, ["project", "root"]));
+  const project: ProjectSpec = {
+    root,
+    include: raw.include === undefined ? [] : v.strings(raw.include, ["project", "include"]),
+    exclude: raw.exclude === undefined ? [] : v.strings(raw.exclude, ["project", "exclude"]),
+    name: defaultProjectName(root, ctx.metadataOf ?? (() => ({}))),
+    batchSystem: "slurm",
+  };
+  if (raw.entry !== undefined) project.entry = v.string(raw.entry, ["project", "entry"]);
+  if (raw.python !== undefined) {
+    const python = v.string(raw.python, ["project", "python"]);
+    // A bare name is looked up on PATH, as a shell would; a path is relative to the inventory.
+    project.python = python.includes("/") ? v.localPath(python) : python;
+  }
+  if (raw.name !== undefined) project.name = v.string(raw.name, ["project", "name"]);
+  if (raw.batchSystem !== undefined) {
+    const name = v.string(raw.batchSystem, ["project", "batchSystem"]);
+    const known: readonly string[] = KNOWN_BATCH_SYSTEMS;
+    if (!known.includes(name))
+      v.fail(
+        ["project", "batchSystem"],
+        `must be one of Toil's batch systems: ${known.join(", ")}; not \`${name}\``,
+      );
+    project.batchSystem = name as BatchSystem;
+  }
+  const keep = raw.keep === undefined ? DEFAULT_KEEP : v.integer(raw.keep, ["project", "keep"], 1, KEEP_MAX);
+  if (!isProjectDirectoryName(project.name)) {
+    v.fail(
+      ["project", raw.name === undefined ? "root" : "name"],
+      `\`${project.name}\` cannot name the project on the workers: use letters, digits, ".", "_" and "-" (set project.name)`,
+    );
+  }
+  return { project, keep };
+}
+
+/** Whether a name can be the project's directory on the workers (DEPLOYDIR/NAME) without escaping it. */
+export function isProjectDirectoryName(name: string): boolean {
+  return /^[A-Za-z0-9._-]+$/.test(name) && name !== "." && name !== "..";
+}
+
+/** Why a node name cannot be used, or undefined: names are typed in `--nodes`, as comma-separated globs with role words. */
+export function nodeNameProblem(name: string, role: NodeRole): string | undefined {
+  if (/[\s,*?[\]{}()!]/.test(name))
+    return `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas or * ? [ ] { } ( ) !); set another \`name\``;
+  if (SELECTOR_WORDS.has(name) && !(role === "leader" && name === "leader"))
+    return `\`${name}\` means a group of nodes in --nodes; give this node another \`name\``;
+  return undefined;
+}
+
+/**
+ * A node's name when the inventory gives none: its alias, with the port when that is not 22.
+ * A bare alias is how the user calls the node (ssh w13), whatever port ~/.ssh/config gives it.
+ */
+export function defaultNodeName(alias: string, port: number, bare: boolean): string {
+  return port === 22 || bare ? alias : `${alias}:${port}`;
+}
+
+/** Built-in settings of a node that neither the node, ~/.ssh/config nor `defaults` sets. */
+interface Fallbacks {
+  user: string;
+  homeDir: string;
+  keep: number;
+}
+
+/**
+ * A node's settings, each from the first that gives it: the node's own key, ~/.ssh/config (for
+ * what ssh itself reads there: port, user, identity files), the inventory's `defaults`, the
+ * built-in value. ~/.ssh/config beats `defaults` because it names this host, `defaults` every node.
+ */
+export function mergeNodeSettings(
+  own: NodeDefaults,
+  ssh: { port?: number; user?: string; identityFiles?: string[] } | undefined,
+  defaults: NodeDefaults,
+  fallback: Fallbacks,
+): Omit<NodeSpec, "name" | "role" | "host" | "route"> {
+  return {
+    port: own.port ?? ssh?.port ?? defaults.port ?? 22,
+    user: own.user ?? ssh?.user ?? defaults.user ?? fallback.user,
+    identityFiles:
+      own.identityFiles?.files ??
+      (ssh?.identityFiles?.length ? ssh.identityFiles : undefined) ??
+      defaults.identityFiles?.files ??
+      [],
+    knownHosts: own.knownHosts ?? defaults.knownHosts ?? join(fallback.homeDir, ".ssh", "known_hosts"),
+    venv: own.venv ?? defaults.venv ?? "~/venv",
+    deployDir: own.deployDir ?? defaults.deployDir ?? "~/.sync-cluster",
+    acceptNewHostKeys: own.acceptNewHostKeys ?? defaults.acceptNewHostKeys ?? false,
+    connectTimeout: own.connectTimeout ?? defaults.connectTimeout ?? 10,
+    keep: own.keep ?? defaults.keep ?? fallback.keep,
+  };
+}
+
+/** How a node was written: its alias (host or ~/.ssh/config Host), its own settings, where. */
+interface NodeInput {
+  alias: string;
+  own: NodeDefaults;
+  explicitName?: string;
+  /** A bare alias is named by it whatever port ~/.ssh/config gives it. */
+  bare: boolean;
+  path: Path;
+  hostPath: Path;
+  /** Said before each problem: which line of a workers command's output the node came from. */
+  origin?: string;
+}
+
+/**
+ * Turns nodes as written into NodeSpecs, keeping the names taken so far so that a name used twice
+ * is refused with where it was first written. One builder serves the inventory; each listing of
+ * a workers command gets its own, starting from the inventory's names.
+ */
+class NodeBuilder {
+  /** Identity files named by the nodes built, each with the first key that named it. */
+  readonly identityFiles = new Map<string, { file: string; key: string; path: Path }>();
+
+  constructor(
+    private readonly v: Validator,
+    private readonly ctx: SchemaContext,
+    private readonly defaults: NodeDefaults,
+    private readonly projectKeep: number,
+    /** Every node name taken, with where it was written (for the message when it is used again). */
+    readonly names: Map<string, string>,
+  ) {}
+
+  noteIdentity(ids: NodeDefaults["identityFiles"]): void {
     if (!ids) return;
     for (const file of ids.files)
-      if (!identityFiles.has(file)) identityFiles.set(file, { file, key: keyPath(ids.path), path: ids.path });
-  };
-  noteIdentity(defaults.identityFiles);
-
-  /** Every node name taken, with where it was written (for the message when it is used again). */
-  const names = new Map<string, string>();
-  // Names are typed in `--nodes` selectors: comma-separated globs, with role words.
-  const nameProblem = (name: string, role: NodeRole): string | undefined => {
-    if (/[\s,*?[\]{}()!]/.test(name))
-      return `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas or * ? [ ] { } ( ) !); set another \`name\``;
-    if (SELECTOR_WORDS.has(name) && !(role === "leader" && name === "leader"))
-      return `\`${name}\` means a group of nodes in --nodes; give this node another \`name\``;
-    return undefined;
-  };
-  /** How a node was written: its alias (host or ~/.ssh/config Host), its own settings, where. */
-  interface NodeInput {
-    alias: string;
-    own: NodeDefaults;
-    explicitName?: string;
-    /** A bare alias is named by it whatever port ~/.ssh/config gives it. */
-    bare: boolean;
-    path: Path;
-    hostPath: Path;
-    /** Said before each problem: which line of a workers command's output the node came from. */
-    origin?: string;
+      if (!this.identityFiles.has(file))
+        this.identityFiles.set(file, { file, key: keyPath(ids.path), path: ids.path });
   }
-  const build = (input: NodeInput, role: NodeRole): NodeSpec => {
-    const { alias, own, explicitName, path, hostPath } = input;
-    const fail = (at: Path, problem: string): never =>
-      v.fail(at, input.origin ? `${input.origin}: ${problem}` : problem);
-    noteIdentity(own.identityFiles);
-    const ssh = ctx.sshHost(alias);
-    if (ssh?.hostName !== undefined && (/\s/.test(ssh.hostName) || ssh.hostName.startsWith("-"))) {
-      fail(
-        hostPath,
-        `~/.ssh/config gives \`${alias}\` the HostName \`${ssh.hostName}\`, which is not a host name; fix it there`,
-      );
-    }
-    const port = own.port ?? ssh?.port ?? defaults.port ?? 22;
-    // A bare alias is how the user calls the node (ssh w13), whatever port ~/.ssh/config gives it.
-    const name = explicitName ?? (port === 22 || input.bare ? alias : `${alias}:${port}`);
-    const badName = nameProblem(name, role);
-    if (badName) fail(explicitName === undefined ? hostPath : [...path, "name"], badName);
-    const seen = names.get(name);
-    if (seen)
-      fail(
-        path,
-        `the node name \`${name}\` is used twice (first at ${seen}); give one of them another \`name\``,
-      );
-    const where = ctx.locate(path);
-    names.set(name, input.origin ?? `${keyPath(path)}${where ? `, line ${where.line}` : ""}`);
-    const sshIdentity = ssh?.identityFiles?.map((f) => v.localPath(f));
-    const spec: NodeSpec = {
-      name,
-      role,
-      host: ssh?.hostName ?? alias,
-      port,
-      user: own.user ?? ssh?.user ?? defaults.user ?? ctx.defaultUser,
-      identityFiles:
-        own.identityFiles?.files ??
-        (sshIdentity?.length ? sshIdentity : undefined) ??
-        defaults.identityFiles?.files ??
-        [],
-      knownHosts: own.knownHosts ?? defaults.knownHosts ?? join(ctx.homeDir, ".ssh", "known_hosts"),
-      venv: own.venv ?? defaults.venv ?? "~/venv",
-      deployDir: own.deployDir ?? defaults.deployDir ?? "~/.sync-cluster",
-      acceptNewHostKeys: own.acceptNewHostKeys ?? defaults.acceptNewHostKeys ?? false,
-      connectTimeout: own.connectTimeout ?? defaults.connectTimeout ?? 10,
-      keep: own.keep ?? defaults.keep ?? projectKeep,
-    };
-    const jump = own.jump ?? defaults.jump;
-    const jumpSetting: ProxySetting | undefined = jump && {
-      keyword: "ProxyJump",
-      value: jump.value,
-      at: keyPath(jump.path),
-      fromInventory: true,
-    };
-    try {
-      const route = nodeRoute({ ...spec, alias }, jumpSetting, ctx);
-      if (route) spec.route = route;
-    } catch (error) {
-      if (!(error instanceof RouteProblem)) throw error;
-      v.fail(error.fromInventory && jump ? jump.path : hostPath, error.message);
-    }
-    return spec;
-  };
-  const node = (raw: unknown, path: Path, role: NodeRole): NodeSpec => {
+
+  /** A `leader` or `workers` entry: a bare host or alias, or a mapping of node keys. */
+  fromInventory(raw: unknown, path: Path, role: NodeRole): NodeSpec {
+    const v = this.v;
     if (typeof raw === "string")
-      return build({ alias: v.host(raw, path), own: {}, bare: true, path, hostPath: path }, role);
+      return this.build({ alias: v.host(raw, path), own: {}, bare: true, path, hostPath: path }, role);
     const m = v.mapping(raw, path, NODE_KEYS, role === "leader" ? "`leader`" : "a worker");
     if (m.host === undefined)
       v.fail(path, "this node has no `host` (an address, or an alias from ~/.ssh/config)");
@@ -467,65 +500,77 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
       hostPath,
     };
     if (m.name !== undefined) input.explicitName = v.string(m.name, [...path, "name"]);
-    return build(input, role);
-  };
+    return this.build(input, role);
+  }
 
-  const leader =
-    top.leader === undefined || top.leader === null ? undefined : node(top.leader, ["leader"], "leader");
-  let workers: NodeSpec[] = [];
-  let workersSource: WorkersSource | undefined;
-  if (isMapping(top.workers)) workersSource = readWorkersSource(v, top.workers, ctx);
-  else if (top.workers !== undefined && top.workers !== null) {
-    if (!Array.isArray(top.workers))
-      v.fail(
-        ["workers"],
-        `must be a list of nodes, or a mapping with \`command\` or \`slurm\` that lists them, not ${describe(top.workers)}`,
+  /** The workers a workers command printed; the leader, when printed, is left out. */
+  fromListing(hosts: readonly ListedHost[], source: WorkersSource, leader: NodeSpec | undefined): NodeSpec[] {
+    const path = source.key.split(".");
+    const listed: NodeSpec[] = [];
+    for (const host of hosts) {
+      const own: NodeDefaults = {};
+      if (host.user !== undefined) own.user = host.user;
+      if (host.port !== undefined) own.port = host.port;
+      // The leader is pushed to as the leader: a scheduler that lists it too does not make it a worker.
+      if (leader && isLeader(host, leader, this.ctx.sshHost(host.host), own.port ?? this.defaults.port))
+        continue;
+      const origin = `line ${host.line} of the output of ${source.key} (\`${host.text}\`)`;
+      listed.push(
+        this.build(
+          { alias: host.host, own, bare: host.port === undefined, path, hostPath: path, origin },
+          "worker",
+        ),
       );
-    workers = top.workers.map((w, i) => node(w, ["workers", i], "worker"));
+    }
+    return listed;
   }
-  const inventory: Inventory = {
-    file: ctx.file,
-    project,
-    concurrency,
-    workers,
-    ...(daemon !== undefined ? { daemon } : {}),
-    ...(leader ? { leader } : {}),
-    ...(workersSource ? { workersSource } : {}),
-  };
-  const validated: ValidatedInventory = { inventory, identityFiles: [...identityFiles.values()] };
-  if (workersSource) {
-    const sourcePath = workersSource.key.split(".");
-    const fixedNames = new Map(names);
-    validated.workersFrom = (hosts) => {
-      // Each listing starts from the inventory's own names: the same host printed again is no duplicate.
-      names.clear();
-      for (const [n, where] of fixedNames) names.set(n, where);
-      const listed: NodeSpec[] = [];
-      for (const host of hosts) {
-        const origin = `line ${host.line} of the output of ${workersSource.key} (\`${host.text}\`)`;
-        const own: NodeDefaults = {};
-        if (host.user !== undefined) own.user = host.user;
-        if (host.port !== undefined) own.port = host.port;
-        // The leader is pushed to as the leader: a scheduler that lists it too does not make it a worker.
-        if (leader && isLeader(host, leader, ctx.sshHost(host.host), own.port ?? defaults.port)) continue;
-        listed.push(
-          build(
-            {
-              alias: host.host,
-              own,
-              bare: host.port === undefined,
-              path: sourcePath,
-              hostPath: sourcePath,
-              origin,
-            },
-            "worker",
-          ),
-        );
-      }
-      return listed;
+
+  private build(input: NodeInput, role: NodeRole): NodeSpec {
+    const { alias, own, explicitName, path, hostPath } = input;
+    const fail = (at: Path, problem: string): never =>
+      this.v.fail(at, input.origin ? `${input.origin}: ${problem}` : problem);
+    this.noteIdentity(own.identityFiles);
+    const ssh = this.ctx.sshHost(alias);
+    if (ssh?.hostName !== undefined && (/\s/.test(ssh.hostName) || ssh.hostName.startsWith("-"))) {
+      fail(
+        hostPath,
+        `~/.ssh/config gives \`${alias}\` the HostName \`${ssh.hostName}\`, which is not a host name; fix it there`,
+      );
+    }
+    const settings = mergeNodeSettings(
+      own,
+      ssh && { ...ssh, identityFiles: ssh.identityFiles?.map((f) => this.v.localPath(f)) },
+      this.defaults,
+      { user: this.ctx.defaultUser, homeDir: this.ctx.homeDir, keep: this.projectKeep },
+    );
+    const name = explicitName ?? defaultNodeName(alias, settings.port, input.bare);
+    const badName = nodeNameProblem(name, role);
+    if (badName) fail(explicitName === undefined ? hostPath : [...path, "name"], badName);
+    const seen = this.names.get(name);
+    if (seen)
+      fail(
+        path,
+        `the node name \`${name}\` is used twice (first at ${seen}); give one of them another \`name\``,
+      );
+    const where = this.ctx.locate(path);
+    this.names.set(name, input.origin ?? `${keyPath(path)}${where ? `, line ${where.line}` : ""}`);
+    const spec: NodeSpec = { name, role, host: ssh?.hostName ?? alias, ...settings };
+    const jump = own.jump ?? this.defaults.jump;
+    const jumpSetting: ProxySetting | undefined = jump && {
+      keyword: "ProxyJump",
+      value: jump.value,
+      at: keyPath(jump.path),
+      fromInventory: true,
     };
+    try {
+      const route = nodeRoute({ ...spec, alias }, jumpSetting, this.ctx);
+      if (route) spec.route = route;
+    } catch (error) {
+      if (!(error instanceof RouteProblem)) throw error;
+      this.v.fail(error.fromInventory && jump ? jump.path : hostPath, error.message);
+    }
+    return spec;
   }
-  return validated;
 }
 
 /** Whether a printed host is the leader: its name, or the same address and port. */

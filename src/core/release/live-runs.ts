@@ -1,5 +1,5 @@
+import { topLevelNamesOf } from "../module-set/module-set.js";
 import type { ManifestFile } from "./manifest.js";
-import { topLevelNamesOf } from "./module-set.js";
 import { ROOTS_DIR } from "./release-layout.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { NodeSpec } from "./inventory-types.js";
+import type { NodeSpec } from "../inventory/inventory-types.js";
 
 /**
  * What a held connection or agent stands for. Everything that decides how a node is reached goes

@@ -1,4 +1,4 @@
-import { type BatchSystem, GRID_BATCH_SYSTEMS } from "./inventory-schema.js";
+import { type BatchSystem, GRID_BATCH_SYSTEMS } from "../inventory/batch-systems.js";
 import type { JobLaunch, JobPath } from "./node-checks.js";
 
 type GridBatchSystem = (typeof GRID_BATCH_SYSTEMS)[number];

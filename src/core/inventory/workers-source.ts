@@ -1,5 +1,5 @@
-import type { FileLocation } from "./errors.js";
-import { shellQuote } from "./shell-quote.js";
+import type { FileLocation } from "../errors.js";
+import { shellQuote } from "../ssh/shell-quote.js";
 
 /**
  * Workers given by a command instead of a list (`workers: {command: ...}` or the `slurm`

@@ -1,4 +1,3 @@
-import type { JumpHop, NodeRoute } from "./inventory-types.js";
 import { expandProxyTokens, type HopAddress, parseHopList, proxyCommandArgv } from "./proxy-syntax.js";
 
 /**
@@ -7,6 +6,35 @@ import { expandProxyTokens, type HopAddress, parseHopList, proxyCommandArgv } fr
  * ProxyCommand ~/.ssh/config gives first; the first hop's own ProxyJump or ProxyCommand is
  * followed (OpenSSH connects to it with its own configuration). Pure: the ssh config comes in.
  */
+
+/** A jump host on the way to a node: an SSH connection of its own, checked and logged in like the node. */
+export interface JumpHop {
+  /** As the user wrote it, with its port (`bastion:22`): how messages name the hop. */
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+  /** The hop's own IdentityFile from ~/.ssh/config, else the node's keys. */
+  identityFiles: string[];
+}
+
+/** A ProxyCommand, its tokens already expanded for the host it leads to. */
+export interface ProxyCommandSpec {
+  /** The expanded command line, for messages. */
+  command: string;
+  /** What is started: the words, or /bin/sh -c when the line needs a shell (proxy-syntax.ts). */
+  argv: string[];
+}
+
+/**
+ * The way to a node: the first leg (to hops[0], or to the node when there are no hops) is a TCP
+ * connection or, when given, the ProxyCommand's stdin and stdout; every later leg is a channel
+ * forwarded by the hop before it.
+ */
+export interface NodeRoute {
+  hops: JumpHop[];
+  proxyCommand?: ProxyCommandSpec;
+}
 
 /** More hops than this is a mistake, not a network. */
 export const MAX_HOPS = 8;

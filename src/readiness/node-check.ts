@@ -1,5 +1,5 @@
 import { NodeError } from "../core/errors.js";
-import type { NodeSpec } from "../core/inventory-types.js";
+import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import {
   CHECK_TITLES,
   type CheckResult,
@@ -8,7 +8,7 @@ import {
   type LeaderExpectations,
   type NodeCheckFacts,
   nodePasses,
-} from "../core/node-checks.js";
+} from "../core/readiness/node-checks.js";
 import type { AgentSession } from "../transport/agent-session.js";
 import { check, fix } from "../transport/worker-client.js";
 

@@ -1,4 +1,4 @@
-import type { DistributionFacts, InterpreterFacts } from "./interpreter-facts.js";
+import type { DistributionFacts, InterpreterFacts } from "../python/interpreter-facts.js";
 import { isNeverShippedName } from "./module-set.js";
 
 /**

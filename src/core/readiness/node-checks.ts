@@ -1,4 +1,4 @@
-import type { ThirdPartyModule } from "./import-classification.js";
+import type { ThirdPartyModule } from "../python/import-classification.js";
 
 /**
  * `sync-cluster check`: judges what a node reported (src/worker/agent.py, op_check) against the
@@ -91,7 +91,7 @@ export interface NodeCheckFacts {
 export type JobPath = "leader" | "login-shell";
 
 /**
- * How the leader's batch system starts a job (core/job-launch.ts): it runs `command`
+ * How the leader's batch system starts a job (job-launch.ts): it runs `command`
  * (`_toil_worker`, or its absolute path with TOIL_CHECK_ENV=True) looked up along `path`.
  */
 export interface JobLaunch {
@@ -122,145 +122,165 @@ export interface LeaderExpectations {
 
 const minor = (v: string) => v.split(".").slice(0, 2).join(".");
 
+/**
+ * Every check's verdict on what one node reported, in the order `check` prints them. Each check
+ * is decided by its own function below, from the facts and what the leader expects.
+ */
 export function judgeNode(f: NodeCheckFacts, leader: LeaderExpectations): CheckResult[] {
-  const results: CheckResult[] = [];
-  const add = (id: CheckId, status: CheckStatus, detail: string) => results.push({ id, status, detail });
+  const verdicts: [CheckId, Verdict][] = [
+    ["venv", venvVerdict(f, leader)],
+    ["systemSite", systemSiteVerdict(f)],
+    ["python", pythonVerdict(f, leader)],
+    ["toil", toilVerdict(f, leader)],
+    ["imports", importsVerdict(f, leader)],
+    ["toilWorker", toilWorkerCheck(f, leader)],
+    ["entry", entryCheck(f, leader)],
+    ["deployDir", deployDirVerdict(f, leader)],
+    ["release", releaseVerdict(f, leader)],
+  ];
+  return verdicts.map(([id, { status, detail }]) => ({ id, status, detail }));
+}
 
-  if (!f.venvPython) {
-    add(
-      "venv",
+/** One check's outcome before it is named. */
+export interface Verdict {
+  status: CheckStatus;
+  detail: string;
+}
+
+const verdict = (status: CheckStatus, detail: string): Verdict => ({ status, detail });
+
+/** The venv exists, is a virtualenv, and its python runs. */
+export function venvVerdict(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
+  if (!f.venvPython)
+    return verdict(
       "fail",
       `no virtualenv at ${leader.venv} (no bin/python): create it with \`python3 -m venv --system-site-packages ${leader.venv}\` or run \`sync-cluster check --fix\``,
     );
-  } else if (!f.venvIsVenv) {
-    add("venv", "fail", `${leader.venv} has a bin/python but no pyvenv.cfg: it is not a virtualenv`);
-  } else if (f.imports?.error && !f.imports.python) {
-    add("venv", "fail", `${f.venvPython} does not run: ${f.imports.error}`);
-  } else {
-    add("venv", "pass", f.venvPython);
-  }
+  if (!f.venvIsVenv)
+    return verdict("fail", `${leader.venv} has a bin/python but no pyvenv.cfg: it is not a virtualenv`);
+  if (f.imports?.error && !f.imports.python)
+    return verdict("fail", `${f.venvPython} does not run: ${f.imports.error}`);
+  return verdict("pass", f.venvPython);
+}
 
+/** The venv sees the system's site-packages, where Toil and the native libraries live. */
+export function systemSiteVerdict(f: NodeCheckFacts): Verdict {
   const cfg = f.pyvenvCfg;
-  if (!f.venvIsVenv) add("systemSite", "skip", "no virtualenv");
-  else if (cfg.value === "true") add("systemSite", "pass", `${cfg.path}:${cfg.line}`);
-  else {
-    const where = cfg.line
-      ? `${cfg.path}:${cfg.line} says include-system-site-packages = ${cfg.value}`
-      : `${cfg.path} has no include-system-site-packages line`;
-    add(
-      "systemSite",
-      "fail",
-      `${where}: the venv cannot see the system's Toil and native libraries. Recreate it with --system-site-packages or run \`sync-cluster check --fix\``,
-    );
-  }
+  if (!f.venvIsVenv) return verdict("skip", "no virtualenv");
+  if (cfg.value === "true") return verdict("pass", `${cfg.path}:${cfg.line}`);
+  const where = cfg.line
+    ? `${cfg.path}:${cfg.line} says include-system-site-packages = ${cfg.value}`
+    : `${cfg.path} has no include-system-site-packages line`;
+  return verdict(
+    "fail",
+    `${where}: the venv cannot see the system's Toil and native libraries. Recreate it with --system-site-packages or run \`sync-cluster check --fix\``,
+  );
+}
 
+/** The node's Python has the leader's major.minor: pickled jobs and compiled modules depend on it. */
+export function pythonVerdict(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
   const nodePython = f.imports?.python;
-  if (!nodePython) add("python", "skip", "the venv's python did not answer");
-  else if (minor(nodePython) !== minor(leader.pythonVersion)) {
-    add(
-      "python",
+  if (!nodePython) return verdict("skip", "the venv's python did not answer");
+  if (minor(nodePython) !== minor(leader.pythonVersion))
+    return verdict(
       "fail",
       `Python ${nodePython} on the node, ${leader.pythonVersion} on the leader: pickled jobs and compiled modules need the same major.minor`,
     );
-  } else if (nodePython !== leader.pythonVersion) {
-    add("python", "warn", `Python ${nodePython} on the node, ${leader.pythonVersion} on the leader`);
-  } else add("python", "pass", nodePython);
+  if (nodePython !== leader.pythonVersion)
+    return verdict("warn", `Python ${nodePython} on the node, ${leader.pythonVersion} on the leader`);
+  return verdict("pass", nodePython);
+}
 
+/** Toil imports from the system (not reinstalled in the venv) at the leader's version. */
+export function toilVerdict(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
   const toil = f.imports?.toil;
   const venvSite = f.imports?.venvSite;
-  if (!toil) add("toil", "skip", "the venv's python did not answer");
-  else if (!toil.found)
-    add(
-      "toil",
+  if (!toil) return verdict("skip", "the venv's python did not answer");
+  if (!toil.found)
+    return verdict(
       "fail",
       `\`import toil\` fails in the venv${toil.error ? ` (${toil.error})` : ""}: install Toil system-wide on the node`,
     );
-  else if (venvSite && toil.origin?.startsWith(`${venvSite}/`)) {
+  if (venvSite && toil.origin?.startsWith(`${venvSite}/`)) {
     const other = leader.toilVersion && toil.version && toil.version !== leader.toilVersion;
-    add(
-      "toil",
+    return verdict(
       other ? "fail" : "warn",
       `Toil${toil.version ? ` ${toil.version}` : ""} was reinstalled inside the venv (${toil.origin})${other ? `, unlike the leader's ${leader.toilVersion}` : ""}; it should come from the system. Uninstall it from the venv: ${leader.venv}/bin/pip uninstall toil`,
     );
-  } else if (leader.toilVersion && toil.version && toil.version !== leader.toilVersion) {
-    add(
-      "toil",
+  }
+  if (leader.toilVersion && toil.version && toil.version !== leader.toilVersion)
+    return verdict(
       "fail",
       `Toil ${toil.version} on the node, ${leader.toilVersion} on the leader: install the same version`,
     );
-  } else add("toil", "pass", `${toil.version ?? "?"} (${toil.origin ?? "?"})`);
+  return verdict("pass", `${toil.version ?? "?"} (${toil.origin ?? "?"})`);
+}
 
+/** Every third-party module the workflow imports is importable on the node, compiled ones at the leader's version. */
+export function importsVerdict(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
   const modules = f.imports?.modules;
-  if (!modules) add("imports", "skip", "the venv's python did not answer");
-  else {
-    const failures: string[] = [];
-    const differences: string[] = [];
-    for (const t of leader.thirdParty) {
-      // Toil has a check of its own.
-      if (t.module === "toil") continue;
-      const m = modules[t.module];
-      const wanted = t.dist ? `${t.dist}${t.version ? `==${t.version}` : ""}` : t.module;
-      // An optional import (inside `try: ... except ImportError`) is never a reason to refuse a node.
-      if (!m?.found && t.optional)
-        differences.push(`${t.module} is missing (an optional import: the workflow runs without it)`);
-      else if (!m?.found) failures.push(`${t.module} is missing: install ${wanted}`);
-      else if (t.version && m.version && m.version !== t.version) {
-        // Compiled code must match the leader's build; pure Python usually still works.
-        if (t.native && !t.optional)
-          failures.push(
-            `${t.module} ${m.version} differs from the leader's ${t.version} (compiled code): install ${wanted}`,
-          );
-        else differences.push(`${t.module} ${m.version} differs from the leader's ${t.version}`);
-      }
+  if (!modules) return verdict("skip", "the venv's python did not answer");
+  const failures: string[] = [];
+  const differences: string[] = [];
+  for (const t of leader.thirdParty) {
+    // Toil has a check of its own.
+    if (t.module === "toil") continue;
+    const m = modules[t.module];
+    const wanted = t.dist ? `${t.dist}${t.version ? `==${t.version}` : ""}` : t.module;
+    // An optional import (inside `try: ... except ImportError`) is never a reason to refuse a node.
+    if (!m?.found && t.optional)
+      differences.push(`${t.module} is missing (an optional import: the workflow runs without it)`);
+    else if (!m?.found) failures.push(`${t.module} is missing: install ${wanted}`);
+    else if (t.version && m.version && m.version !== t.version) {
+      // Compiled code must match the leader's build; pure Python usually still works.
+      if (t.native && !t.optional)
+        failures.push(
+          `${t.module} ${m.version} differs from the leader's ${t.version} (compiled code): install ${wanted}`,
+        );
+      else differences.push(`${t.module} ${m.version} differs from the leader's ${t.version}`);
     }
-    if (failures.length > 0) add("imports", "fail", [...failures, ...differences].join("; "));
-    else if (differences.length > 0) add("imports", "warn", differences.join("; "));
-    else add("imports", "pass", `${leader.thirdParty.length} third-party module(s) importable`);
   }
+  if (failures.length > 0) return verdict("fail", [...failures, ...differences].join("; "));
+  if (differences.length > 0) return verdict("warn", differences.join("; "));
+  return verdict("pass", `${leader.thirdParty.length} third-party module(s) importable`);
+}
 
-  const toilWorker = toilWorkerCheck(f, leader);
-  add("toilWorker", toilWorker.status, toilWorker.detail);
-
-  const entry = entryCheck(f, leader);
-  add("entry", entry.status, entry.detail);
-
+/**
+ * The deploy directory can take a release: writable, with room for about twice the module set
+ * plus 16 MiB, and its .pth not serving another project (two projects of one name would swap).
+ */
+export function deployDirVerdict(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
   const need = leader.setBytes * 2 + 16 * 1024 * 1024;
   if (!f.deploy.writable)
-    add(
-      "deployDir",
+    return verdict(
       "fail",
       `${f.deploy.existing} is not writable, so ${f.deploy.path} cannot be created or changed`,
     );
-  else if (f.deploy.free !== null && f.deploy.free < need) {
-    add(
-      "deployDir",
+  if (f.deploy.free !== null && f.deploy.free < need)
+    return verdict(
       "fail",
       `only ${Math.floor(f.deploy.free / 1048576)} MiB free under ${f.deploy.existing}; the module set needs about ${Math.ceil(need / 1048576)} MiB`,
     );
-  } else if (f.pth.serves !== null && f.pth.serves !== f.pth.expected) {
-    add(
-      "deployDir",
+  if (f.pth.serves !== null && f.pth.serves !== f.pth.expected)
+    return verdict(
       "fail",
       `${f.pth.path} serves ${f.pth.serves}, not ${f.pth.expected}: another project or deploy directory uses this name`,
     );
-  } else add("deployDir", "pass", f.deploy.path);
-
-  if (!f.current) add("release", "warn", "nothing pushed yet");
-  else if (f.current === leader.releaseId) add("release", "pass", `${f.current} (up to date)`);
-  else add("release", "warn", `${f.current}, the leader's set is ${leader.releaseId}: push to update`);
-  return results;
+  return verdict("pass", f.deploy.path);
 }
 
-interface Verdict {
-  status: CheckStatus;
-  detail: string;
+/** Whether the node runs the leader's module set; an older one is a warning, since push fixes it. */
+export function releaseVerdict(f: NodeCheckFacts, leader: LeaderExpectations): Verdict {
+  if (!f.current) return verdict("warn", "nothing pushed yet");
+  if (f.current === leader.releaseId) return verdict("pass", `${f.current} (up to date)`);
+  return verdict("warn", `${f.current}, the leader's set is ${leader.releaseId}: push to update`);
 }
 
 /**
  * Whether a fresh interpreter on the node loads every top-level name of the set from the project
  * directory. Release roots go before site-packages (agent.py, SELECTOR), so what still wins over
  * them is an import hook or path hack of an older install (an editable finder, an easy-install
- * .pth), which would make workers silently run that older code.
+ * .pth), under which workers would silently run old code.
  */
 export function entryVerdict(
   probe: OriginsProbe,

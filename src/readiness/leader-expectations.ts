@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { releaseIdOf, totalBytes } from "../core/manifest.js";
-import { topLevelNamesOf } from "../core/module-set.js";
-import type { LeaderExpectations } from "../core/node-checks.js";
+import { topLevelNamesOf } from "../core/module-set/module-set.js";
+import type { LeaderExpectations } from "../core/readiness/node-checks.js";
+import { releaseIdOf, totalBytes } from "../core/release/manifest.js";
 import type { Resolution } from "../resolve/resolver.js";
 
 /** What every node is compared with: the leader's interpreter, Toil, imports and module set. */

@@ -1,5 +1,5 @@
-import { type LocatedModule, locateTopLevel } from "./import-classification.js";
-import type { InterpreterFacts, PathEntry } from "./interpreter-facts.js";
+import { type LocatedModule, locateTopLevel } from "../python/import-classification.js";
+import type { InterpreterFacts, PathEntry } from "../python/interpreter-facts.js";
 
 /**
  * Rule 1 of docs/DESIGN.md section 4, several roots: project code found on another import-path entry
