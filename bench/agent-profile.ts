@@ -7,8 +7,8 @@ import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { compareByPath, type ManifestFile, releaseIdOf } from "../src/core/release/manifest.js";
 import { buildArchive } from "../src/push/archive.js";
-
 import { localAgent, prepareAndUpload, wire } from "../test/fixtures/local-agent.js";
+import { agentSourceAt } from "./agent-at.js";
 import { lowerMedian, spread } from "./spread.js";
 import { generateWorkload, type WorkloadSize } from "./workload.js";
 
@@ -104,9 +104,7 @@ async function main(): Promise<void> {
     const agent = { wall: [] as number[], cpu: [] as number[] };
     const before = { wall: [] as number[], cpu: [] as number[] };
     const tar = { wall: [] as number[], cpu: [] as number[] };
-    const oldCode = args.against
-      ? execFileSync("git", ["show", `${args.against}:src/worker/agent.py`]).toString()
-      : undefined;
+    const oldCode = args.against ? agentSourceAt(args.against) : undefined;
     const keep = (into: typeof agent, m: { wall: number; cpu: number }, i: number) => {
       if (i < 0) return;
       into.wall.push(m.wall);

@@ -7,6 +7,7 @@ import { releaseIdOf } from "../src/core/release/manifest.js";
 import { buildArchive } from "../src/push/archive.js";
 import { localAgent, manifestOf, prepareAndUpload, wire } from "../test/fixtures/local-agent.js";
 import { makeVenv, tempDir, writeTree } from "../test/fixtures/projects.js";
+import { agentSourceAt } from "./agent-at.js";
 import { spread } from "./spread.js";
 
 /**
@@ -32,10 +33,7 @@ const { values: args } = parseArgs({
 const agentSource = readFileSync(join(process.cwd(), "dist", "src", "worker", "agent.py"), "utf8");
 const variants: Record<string, string> = { "this agent": agentSource };
 if (args.against) {
-  variants[`agent of ${args.against}`] = execFileSync("git", [
-    "show",
-    `${args.against}:src/worker/agent.py`,
-  ]).toString();
+  variants[`agent of ${args.against}`] = agentSourceAt(args.against);
 }
 if (args["durable-each-max"] !== undefined) {
   const n = Number(args["durable-each-max"]);

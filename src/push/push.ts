@@ -160,7 +160,7 @@ export async function pushAll(
   resolution: Resolution | Promise<Resolution>,
   options: PushOptions = {},
   // The leader too: the first interpreter of a workflow run pins the release its node's `current`
-  // names (agent.py, SELECTOR), and the batch system carries that pin to every job.
+  // names (the agent's selector.py), and the batch system carries that pin to every job.
   nodes: readonly NodeSpec[] = allNodes(inventory),
 ): Promise<NodeOutcome[]> {
   const leaderNode = inventory.leader;

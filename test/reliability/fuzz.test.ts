@@ -43,7 +43,7 @@ describe("planDelta", () => {
     fc.assert(
       fc.property(manifest, fc.option(manifest, { nil: undefined }), (target, base) => {
         const delta = planDelta(target, base);
-        // What the worker does (agent.py op_prepare): base minus removed, then reused and sent files on top.
+        // What the worker does (the agent's op_prepare): base minus removed, then reused and sent files on top.
         const baseByPath = new Map((base ?? []).map((f) => [f.path, f]));
         const state = new Map(baseByPath);
         for (const path of delta.removed) {

@@ -1,7 +1,7 @@
 import type { ThirdPartyModule } from "../python/import-classification.js";
 
 /**
- * `sync-cluster check`: judges what a node reported (src/worker/agent.py, op_check) against the
+ * `sync-cluster check`: judges what a node reported (the agent's operations.py, op_check) against the
  * leader. Pure: the agent gathers facts in one request, the verdicts are decided here.
  */
 
@@ -49,7 +49,7 @@ export interface OriginsProbe {
   origins?: Record<string, { origin: string | null; real: string | null } | { error: string } | null>;
 }
 
-/** Toil's worker command as a batch system's job on the node finds it (agent.py, probe_toil_worker). */
+/** Toil's worker command as a batch system's job on the node finds it (the agent's venv_doctor.py, probe_toil_worker). */
 export interface ToilWorkerProbe extends OriginsProbe {
   command: string;
   path: string;
@@ -278,7 +278,7 @@ export function releaseVerdict(f: NodeCheckFacts, leader: LeaderExpectations): V
 
 /**
  * Whether a fresh interpreter on the node loads every top-level name of the set from the project
- * directory. Release roots go before site-packages (agent.py, SELECTOR), so what still wins over
+ * directory. Release roots go before site-packages (the agent's selector.py), so what still wins over
  * them is an import hook or path hack of an older install (an editable finder, an easy-install
  * .pth), under which workers would silently run old code.
  */

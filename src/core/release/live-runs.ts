@@ -5,7 +5,7 @@ import { ROOTS_DIR } from "./release-layout.js";
 /**
  * Workflow runs in progress, and what they ask of every node. A run starts when its first
  * interpreter (the Toil leader) takes the leader's `current` release; it is live while that
- * interpreter runs (agent.py, live_runs). Every job of the run imports the run's release, so every
+ * interpreter runs (the agent's release_store.py, live_runs). Every job of the run imports the run's release, so every
  * node keeps it from collection and receives it when it lacks it (down at the publish, back since,
  * joined, re-imaged).
  */

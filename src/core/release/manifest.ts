@@ -29,7 +29,7 @@ function compareUtf8(a: ManifestFile, b: ManifestFile): number {
 
 /**
  * Content-derived release id: the same files with the same content and modes give the same id.
- * The worker agent recomputes it (src/worker/agent.py, release_id_of) to prove what it built.
+ * The worker agent recomputes it (src/worker/sync_cluster_agent/release_files.py, release_id_of) to prove what it built.
  */
 export function releaseIdOf(files: readonly ManifestFile[]): string {
   const hash = createHash("sha256");

@@ -48,7 +48,7 @@ class Agent:
         protocol = req.get("protocol")
         if protocol is not None and protocol != AGENT_VERSION:
             raise Refused("protocol", "this node's agent speaks protocol %d, the leader %s: the agent is sent by the "
-                          "leader's sync-cluster, so its TypeScript and its src/worker/agent.py come from different "
+                          "leader's sync-cluster, so its TypeScript and its agent come from different "
                           "versions; reinstall sync-cluster on the leader" % (AGENT_VERSION, json.dumps(protocol)))
         deploy = os.path.abspath(os.path.expanduser(req["deployDir"]))
         keep = max(1, int(req.get("keep", 3)))
