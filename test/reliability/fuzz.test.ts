@@ -12,6 +12,7 @@ import { planDelta } from "../../src/core/release/delta.js";
 import { type ManifestFile, releaseIdOf } from "../../src/core/release/manifest.js";
 import { loadInventory } from "../../src/inventory/load.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
+import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent } from "../fixtures/local-agent.js";
 import { tempDir } from "../fixtures/projects.js";
 
@@ -510,7 +511,7 @@ describe("worker agent path safety (safe_relative) with random paths", () => {
     canary = join(base, "canary");
     await mkdir(canary);
     agent = localAgent();
-    await agent.session.request({ op: "hello", deployDir, project: "p", venv: "/nonexistent-venv" });
+    await sendRequest(agent.session, { op: "hello", deployDir, project: "p", venv: "/nonexistent-venv" });
   });
   after(() => agent.child.kill("SIGKILL"));
 
@@ -531,7 +532,7 @@ describe("worker agent path safety (safe_relative) with random paths", () => {
         const id = releaseIdOf(manifest);
         let status: unknown;
         try {
-          const prepared = await session.request({
+          const prepared = await sendRequest(session, {
             op: "prepare",
             release: id,
             base: null,
@@ -553,7 +554,7 @@ describe("worker agent path safety (safe_relative) with random paths", () => {
         }
         assert.equal(shouldAccept(paths), true, `accepted unsafe paths ${JSON.stringify(paths)}`);
         if (status === "ready") {
-          const published = await session.request({ op: "upload" }, await tarOf(files));
+          const published = await sendRequest(session, { op: "upload" }, await tarOf(files));
           assert.equal(published.status, "published");
         } else {
           assert.equal(status, "switched");

@@ -5,6 +5,7 @@ import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ManifestFile, releaseIdOf } from "../../src/core/release/manifest.js";
 import { AgentError, type AgentSession } from "../../src/transport/agent-session.js";
+import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent, manifestOf, publishContent, wire } from "../fixtures/local-agent.js";
 import { SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
 
@@ -312,13 +313,13 @@ describe("hostile archives sent to the worker agent", () => {
     test(`refuses ${c.label}`, async () => {
       const project = `p${++counter}`;
       const projectDir = join(deployDir, project);
-      await session.request({ op: "hello", deployDir, project, venv: "/nonexistent-venv" });
+      await sendRequest(session, { op: "hello", deployDir, project, venv: "/nonexistent-venv" });
       const id1 = await publishGood(project, V1);
       const before = await listAll(base);
 
       const files2 = manifestOf(V2);
       const id2 = releaseIdOf(files2);
-      const prepared = await session.request({
+      const prepared = await sendRequest(session, {
         op: "prepare",
         release: id2,
         base: null,
@@ -330,7 +331,7 @@ describe("hostile archives sent to the worker agent", () => {
       const archive = c.archive(canary);
       let refusal: unknown;
       try {
-        await session.request({ op: "upload" }, archive, 20_000);
+        await sendRequest(session, { op: "upload" }, archive);
       } catch (error) {
         refusal = error;
       }
@@ -349,7 +350,7 @@ describe("hostile archives sent to the worker agent", () => {
       assert.deepEqual(await readdir(join(projectDir, "releases")), [id1]);
 
       // The session still works; the next prepare leaves only its own staging; a good upload publishes.
-      const again = await session.request({
+      const again = await sendRequest(session, {
         op: "prepare",
         release: id2,
         base: null,
@@ -362,10 +363,10 @@ describe("hostile archives sent to the worker agent", () => {
       assert.equal(staging.length, 1, `staging left behind: ${staging.join(", ")}`);
       assert.ok(staging[0]!.startsWith(`.staging-${id2}-`));
       assert.deepEqual(await listAll(join(projectDir, staging[0]!)), []);
-      const published = await session.request(
+      const published = await sendRequest(
+        session,
         { op: "upload" },
         rawTar([good("a.py"), good("pkg/b.py")]),
-        20_000,
       );
       assert.equal(published.status, "published");
       assert.equal(await readlink(join(projectDir, "current")), `releases/${id2}`);
@@ -402,13 +403,13 @@ describe("hostile archives sent to the worker agent", () => {
   test("a header size that agrees with a huge manifest size but not with the stream is refused fast", async (t) => {
     const project = `p${++counter}`;
     const projectDir = join(deployDir, project);
-    await session.request({ op: "hello", deployDir, project, venv: "/nonexistent-venv" });
+    await sendRequest(session, { op: "hello", deployDir, project, venv: "/nonexistent-venv" });
     const id1 = await publishGood(project, V1);
     const huge = 1024 ** 3;
     const files2: ManifestFile[] = [{ path: "a.py", size: huge, mode: 0o644, sha256: "0".repeat(64) }];
     const id2 = releaseIdOf(files2);
     try {
-      await session.request({
+      await sendRequest(session, {
         op: "prepare",
         release: id2,
         base: null,
@@ -425,7 +426,8 @@ describe("hostile archives sent to the worker agent", () => {
     }
     const started = performance.now();
     await assert.rejects(
-      session.request(
+      sendRequest(
+        session,
         { op: "upload" },
         rawTar([{ name: "a.py", body: "A = 2\n", size: huge }], { end: false }),
       ),
@@ -443,12 +445,12 @@ describe("hostile archives sent to the worker agent", () => {
 
   test("a manifest whose reuse entries point out of the base release is refused before any upload", async () => {
     const project = `p${++counter}`;
-    await session.request({ op: "hello", deployDir, project, venv: "/nonexistent-venv" });
+    await sendRequest(session, { op: "hello", deployDir, project, venv: "/nonexistent-venv" });
     const id1 = await publishGood(project, V1);
     const files2 = manifestOf({ "a.py": V1["a.py"], "pkg/b.py": V1["pkg/b.py"], "c.py": "outside\n" });
     for (const from of ["../../../outside.txt", `${base}/outside.txt`, "../releases/x/a.py"]) {
       await assert.rejects(
-        session.request({
+        sendRequest(session, {
           op: "prepare",
           release: releaseIdOf(files2),
           base: id1,

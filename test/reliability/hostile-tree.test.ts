@@ -9,6 +9,7 @@ import { ResolutionError } from "../../src/core/errors.js";
 import { releaseIdOf } from "../../src/core/release/manifest.js";
 import { buildArchive } from "../../src/push/archive.js";
 import { type Resolution, type ResolveOptions, resolveProject } from "../../src/resolve/resolver.js";
+import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent } from "../fixtures/local-agent.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { cliAsNobody, isRoot, openForNobody } from "../fixtures/unprivileged.js";
@@ -136,9 +137,9 @@ describe("hostile project trees", () => {
     const deployDir = join(await tempDir("hostile-deploy"), "deploy");
     const agent = localAgent();
     children.push(agent.child);
-    await agent.session.request({ op: "hello", deployDir, project: "p", venv: "/nonexistent-venv" });
+    await sendRequest(agent.session, { op: "hello", deployDir, project: "p", venv: "/nonexistent-venv" });
     const id = releaseIdOf(r.files);
-    const prepared = await agent.session.request({
+    const prepared = await sendRequest(agent.session, {
       op: "prepare",
       release: id,
       base: null,
@@ -147,7 +148,7 @@ describe("hostile project trees", () => {
       reuse: [],
     });
     assert.equal(prepared.status, "ready");
-    const published = await agent.session.request({ op: "upload" }, await buildArchive(r.root, r.files));
+    const published = await sendRequest(agent.session, { op: "upload" }, await buildArchive(r.root, r.files));
     assert.equal(published.status, "published");
     const release = join(deployDir, "p", "releases", id);
     for (const [path, content] of expected) {
