@@ -35,6 +35,19 @@ class Agent:
         if self.store:
             self.store.unlock()
 
+    def lock_for_switch(self, req):
+        """The release a prepare or an activate names, once the worker is locked for it; what the
+        collection after the switch must keep comes with the request. A request that follows an
+        unfinished one replaces it."""
+        rid = req["release"]
+        if not valid_release_id(rid):
+            raise Refused("bad-request", "invalid release id")
+        self.store.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
+        self.store.collect = req.get("collect", True) is not False
+        self.reset()
+        self.store.lock(float(req.get("lockTimeout", 60)))
+        return rid
+
     def after_reply(self):
         if self.store:
             self.store.collect_garbage_due()
@@ -88,14 +101,8 @@ class Agent:
     def op_prepare(self, req, payload):
         """Locks, and either switches to a release the worker already has or stages a new one."""
         store = self.store
-        rid = req["release"]
-        if not valid_release_id(rid):
-            raise Refused("bad-request", "invalid release id")
-        store.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
-        store.collect = req.get("collect", True) is not False
-        self.reset()  # a prepare that follows an unfinished one replaces it
+        rid = self.lock_for_switch(req)
         self.activate = req.get("activate", True) is not False
-        store.lock(float(req.get("lockTimeout", 60)))
         store.record_origin(req.get("origin"))
         if store.has(rid):
             if not self.activate:
@@ -164,13 +171,7 @@ class Agent:
     def op_activate(self, req, payload):
         """Switches `current` to a release the worker has (rollback, or a push of a known release)."""
         store = self.store
-        rid = req["release"]
-        if not valid_release_id(rid):
-            raise Refused("bad-request", "invalid release id")
-        store.protect = {r for r in req.get("protect", []) if valid_release_id(r)}
-        store.collect = req.get("collect", True) is not False
-        self.reset()
-        store.lock(float(req.get("lockTimeout", 60)))
+        rid = self.lock_for_switch(req)
         try:
             if not store.has(rid):
                 raise Refused("no-release", "release %s is not on this worker" % rid)
