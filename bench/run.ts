@@ -571,7 +571,7 @@ async function main(): Promise<void> {
             await stopDaemon(ctx, heldDaemonDir(ctx));
             await stopDaemon(ctx, join(ctx.tmp, FIRST_PUSH_DAEMON));
           }
-          // Watch is measured on loopback (the target is at delay 0).
+          // Watch is measured on loopback (its target is at delay 0).
           if (size === "medium" && rtt === 0)
             latency.push({
               size,

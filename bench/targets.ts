@@ -66,11 +66,11 @@ export function targetsTable(rows: Row[], latency: LatencyRow[], scale: ScaleRss
   const sized = rows.filter((r) => r.size === size);
   const workers = sized.some((r) => r.workers === 16) ? 16 : Math.max(0, ...sized.map((r) => r.workers));
   const lines = [
-    `## Issue 18's targets (${size} workload, ${workers} workers, ratio to ${ANCHOR} in this run; lower is better)`,
+    `## The project's targets (${size} workload, ${workers} workers, ratio to ${ANCHOR} in this run; lower is better)`,
     "",
     workers === 16 && size === "medium"
       ? "Ratio: median over median; in brackets the lowest and highest ratio of one round (tools alternate within a round)."
-      : `The issue's targets are for the medium workload at 16 workers: this run measured ${size} at ${workers}, so its ratios are indicative only.`,
+      : `The targets are for the medium workload at 16 workers: this run measured ${size} at ${workers}, so its ratios are indicative only.`,
     "",
     `| scenario | round trip | sync-cluster | time (s) | ${ANCHOR} (s) | ratio | target | |`,
     "|---|---|---|---|---|---|---|---|",
