@@ -4,12 +4,6 @@ import type { AgentSession } from "../transport/agent-session.js";
 import type { NodeLinker } from "../transport/node-link.js";
 import type { WorkerState } from "../transport/worker-client.js";
 
-/**
- * The fan-out `status` and `rollback` share: one agent session on every node of the inventory
- * (leader first), greeted for the inventory's project with each node's own `keep`, bounded by
- * the inventory's concurrency unless the command says otherwise.
- */
-
 export interface EveryNodeOptions {
   concurrency?: number;
   acceptNew?: boolean;
@@ -18,6 +12,11 @@ export interface EveryNodeOptions {
   withManifest?: boolean;
 }
 
+/**
+ * The fan-out `status` and `rollback` share: one agent session on every node of the inventory
+ * (leader first), greeted for the inventory's project with each node's own `keep`, bounded by
+ * the inventory's concurrency unless the command says otherwise.
+ */
 export function withAgentOnEveryNode<T>(
   inventory: Inventory,
   options: EveryNodeOptions,
