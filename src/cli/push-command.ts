@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { releaseOf } from "../push/leader-release.js";
-import { type NodeOutcome, type PushEvent, pushAll } from "../push/push.js";
+import { type NodeOutcome, type PushEvent, type PushOptions, pushAll } from "../push/push.js";
+import { pushThroughTree } from "../push/tree-push.js";
 import { leaderExpectations } from "../readiness/leader-expectations.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
@@ -11,6 +12,7 @@ import { addEntryOptions, type EntryOptions, projectFromOptions } from "./projec
 import { PushDisplay } from "./push-display.js";
 import { acceptNewOption, jobsOption, parseJobs } from "./shared-options.js";
 import { formatBytes, isInteractive, printJson, printJsonLine } from "./terminal.js";
+import { flatOption, throughTree } from "./tree-mode.js";
 
 interface PushCommandOptions extends EntryOptions {
   jobs?: string;
@@ -23,6 +25,7 @@ interface PushCommandOptions extends EntryOptions {
   check?: boolean;
   replace?: boolean;
   force?: boolean;
+  flat?: boolean;
 }
 
 export function registerPush(program: Command): void {
@@ -39,6 +42,7 @@ export function registerPush(program: Command): void {
     .option("--no-check", "push even to nodes whose readiness check fails")
     .addOption(acceptNewOption())
     .addOption(noDaemonOption())
+    .addOption(flatOption())
     .addOption(verboseOption())
     .option("--force", "push even modules that do not compile with the leader's Python")
     .option("--replace", "replace a project of the same name that another leader or root pushed to a worker")
@@ -67,7 +71,11 @@ export function registerPush(program: Command): void {
         display?.handle(event);
         if (keep?.(event)) printJsonLine({ time: new Date().toISOString(), ...event });
       };
-      const outcomes = await pushAll(inventory, resolving, {
+      const tree = throughTree(inventory, options);
+      const push = tree
+        ? (o: PushOptions) => pushThroughTree(tree, resolving, o, allNodes(inventory))
+        : (o: PushOptions) => pushAll(inventory, resolving, o);
+      const outcomes = await push({
         concurrency,
         dryRun: options.dryRun ?? false,
         acceptNew: options.acceptNew ?? false,

@@ -10,7 +10,7 @@ import {
   nodePasses,
 } from "../core/readiness/node-checks.js";
 import type { AgentSession } from "../transport/agent-session.js";
-import { check, fix } from "../transport/worker-client.js";
+import { type CheckRequest, check, fix } from "../transport/worker-client.js";
 
 /**
  * Runs the readiness probe of one node through its agent (one request, so one SSH command with
@@ -32,16 +32,21 @@ export async function checkNode(
 }
 
 export async function nodeFacts(session: AgentSession, request: NodeCheckRequest): Promise<NodeCheckFacts> {
+  return check(session, checkFields(request));
+}
+
+/** The `check` request's fields for what the leader expects. */
+export function checkFields(request: NodeCheckRequest): Omit<CheckRequest, "op"> {
   const modules = request.leader.thirdParty
     .filter((t) => t.module !== "toil")
     .map((t) => ({ module: t.module, dist: t.dist }));
   const jobs: JobLaunch | undefined = request.deep ? request.leader.jobs : undefined;
-  return check(session, {
+  return {
     modules,
     deep: request.deep,
     ...(request.deep ? { topLevel: request.leader.topLevel } : {}),
     ...(jobs ? { toilWorker: { command: jobs.command, path: jobs.path } } : {}),
-  });
+  };
 }
 
 /**
@@ -54,10 +59,19 @@ export async function requireNodeReady(
   leader: LeaderExpectations,
   action: string,
 ): Promise<void> {
-  const results = await checkNode(session, node, { leader, deep: false });
-  if (nodePasses(results)) return;
+  const refusal = notReady(node, await checkNode(session, node, { leader, deep: false }), action);
+  if (refusal) throw refusal;
+}
+
+/** The error for a node whose quick check failed; undefined when it passed. */
+export function notReady(
+  node: NodeSpec,
+  results: readonly CheckResult[],
+  action: string,
+): NodeError | undefined {
+  if (nodePasses(results)) return undefined;
   const reasons = results.filter((r) => r.status === "fail").map((r) => `${CHECK_TITLES[r.id]}: ${r.detail}`);
-  throw new NodeError(
+  return new NodeError(
     node.name,
     `not ${action}, the node's check failed: ${reasons.join("; ")} (--no-check ${action === "pushed" ? "pushes" : "syncs"} anyway)`,
   );

@@ -54,7 +54,7 @@ export interface AgentReply {
  */
 export type AgentErrorCode = DeclaredErrorCode | "error";
 
-function errorCodeOf(code: unknown): AgentErrorCode {
+export function errorCodeOf(code: unknown): AgentErrorCode {
   return AGENT_ERROR_CODES.find((known) => known === code) ?? "error";
 }
 

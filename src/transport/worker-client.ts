@@ -20,7 +20,13 @@ import type { LiveRun } from "../core/release/live-runs.js";
 import type { ManifestFile } from "../core/release/manifest.js";
 import type { WireFile } from "../core/release/publish-plan.js";
 import { PROTOCOL_VERSION } from "./agent-bootstrap.js";
-import { AgentError, type AgentReply, type AgentSession, ProtocolError } from "./agent-session.js";
+import {
+  AgentError,
+  type AgentReply,
+  type AgentSession,
+  errorCodeOf,
+  ProtocolError,
+} from "./agent-session.js";
 
 /**
  * The requests the worker agent (src/worker/sync_cluster_agent/operations.py, its op_* methods) answers, one typed
@@ -612,4 +618,35 @@ export async function exportContents(
     out.set(row[0], Buffer.from(row[1], "base64"));
   }
   return out;
+}
+
+/**
+ * The typed reply of a request sent without a session (through ClusterShell's tree, where every
+ * reply of a node arrives at once): a refusal is thrown as the session would throw it, and every
+ * reply is checked against the protocol's declaration.
+ */
+export const readReply = {
+  hello: (node: string, reply: AgentReply) => helloReply(node, checked(node, "hello", reply)),
+  check: (node: string, reply: AgentReply) => checkReply(node, checked(node, "check", reply)),
+  prepare: (node: string, reply: AgentReply) => prepareReply(node, checked(node, "prepare", reply)),
+  upload: (node: string, reply: AgentReply) => uploadReply(node, checked(node, "upload", reply)),
+  activate: (node: string, reply: AgentReply) => activateReply(node, checked(node, "activate", reply)),
+  verify: (node: string, reply: AgentReply) => verifyReply(node, checked(node, "verify", reply)),
+  runs: (node: string, reply: AgentReply): RunsReply => {
+    const r = new Fields(node, "runs", checked(node, "runs", reply));
+    return { pinned: r.strings("pinned"), runs: r.liveRuns("runs") };
+  },
+};
+
+function checked(node: string, op: WorkerOp, reply: AgentReply): AgentReply {
+  if (!reply.ok)
+    throw new AgentError(
+      node,
+      errorCodeOf(reply.code),
+      typeof reply.message === "string" ? reply.message : "the agent refused the request",
+    );
+  if (op === "hello" && reply.agent !== PROTOCOL_VERSION) return reply;
+  const problem = replyProblem(op, reply);
+  if (problem) throw new ReplyError(node, op, problem);
+  return reply;
 }

@@ -5,6 +5,7 @@ import { type BatchSystem, KNOWN_BATCH_SYSTEMS } from "./batch-systems.js";
 import type { ListedHost } from "./host-list.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
+import { readTreeSettings } from "./tree-settings.js";
 import type { SlurmSelection, WorkersSource } from "./workers-source.js";
 
 /**
@@ -44,7 +45,7 @@ export interface ValidatedInventory {
 
 type Path = (string | number)[];
 
-const TOP_KEYS = ["project", "defaults", "concurrency", "daemon", "leader", "workers"];
+const TOP_KEYS = ["project", "defaults", "concurrency", "daemon", "tree", "leader", "workers"];
 const PROJECT_KEYS = ["entry", "root", "python", "include", "exclude", "name", "batchSystem", "keep"];
 
 const NODE_KEYS = [
@@ -309,6 +310,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
   const concurrency =
     top.concurrency === undefined ? 8 : v.integer(top.concurrency, ["concurrency"], 1, 4096);
   const daemon = top.daemon === undefined ? undefined : daemonSetting(v, top.daemon);
+  const tree = top.tree === undefined ? undefined : readTreeSettings(v, top.tree);
 
   const nodes = new NodeBuilder(v, ctx, defaults, keep, new Map());
   nodes.noteIdentity(defaults.identityFiles);
@@ -333,6 +335,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
     concurrency,
     workers,
     ...(daemon !== undefined ? { daemon } : {}),
+    ...(tree ? { tree } : {}),
     ...(leader ? { leader } : {}),
     ...(workersSource ? { workersSource } : {}),
   };

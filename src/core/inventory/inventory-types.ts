@@ -1,5 +1,6 @@
 import type { NodeRoute } from "../ssh/node-route.js";
 import type { BatchSystem } from "./batch-systems.js";
+import type { TreeSettings } from "./tree-settings.js";
 import type { WorkersSource } from "./workers-source.js";
 
 /** The inventory after validation, with defaults merged and ~/.ssh/config applied. */
@@ -56,6 +57,8 @@ export interface Inventory {
   daemon?: number | "off";
   leader?: NodeSpec;
   workers: NodeSpec[];
+  /** Workers reached through ClusterShell's gateways (`tree:`); absent: each from the leader. */
+  tree?: TreeSettings;
   /** Set when the workers are listed by a command (`workers: {command}` or `{slurm}`), run at load. */
   workersSource?: WorkersSource;
 }

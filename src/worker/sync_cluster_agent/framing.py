@@ -60,10 +60,13 @@ class Server:
 
     MAX_FRAME = 256 * 1024 * 1024
 
-    def __init__(self, agent, inp, out):
+    def __init__(self, agent, inp, out, reply_lines=False):
         self.agent = agent
         self.inp = inp
         self.out = out
+        # Through ClusterShell's tree a node's output travels line by line: each reply is then one
+        # line of JSON (which never holds a newline) instead of a length-prefixed frame.
+        self.reply_lines = reply_lines
 
     def read_exact(self, n):
         chunks = []
@@ -104,7 +107,7 @@ class Server:
 
     def reply(self, obj):
         data = json.dumps(obj, ensure_ascii=True).encode("ascii")
-        self.out.write(struct.pack(">I", len(data)) + data)
+        self.out.write(data + b"\n" if self.reply_lines else struct.pack(">I", len(data)) + data)
         self.out.flush()
 
     def handle(self, req, payload):

@@ -12,7 +12,8 @@ def main():
     os.umask(0o022)
     sys.stdout.buffer.write(ANNOUNCE + b"%d\n" % AGENT_VERSION)
     sys.stdout.buffer.flush()
-    server = Server(Agent(), sys.stdin.buffer, sys.stdout.buffer)
+    reply_lines = os.environ.pop("SYNC_CLUSTER_AGENT_REPLIES", "") == "lines"
+    server = Server(Agent(), sys.stdin.buffer, sys.stdout.buffer, reply_lines)
     # bench/agent-profile.ts: where a session's time goes, as cProfile statistics written at its end.
     profile_to = os.environ.get("SYNC_CLUSTER_AGENT_PROFILE")
     if profile_to:

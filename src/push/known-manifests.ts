@@ -1,0 +1,78 @@
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { ManifestFile } from "../core/release/manifest.js";
+
+/**
+ * The manifests of the releases this leader built, by release id, kept in the user's cache. A
+ * push through the tree reads each node's current release id only (one short line from every
+ * node), and sends the nodes on a release found here just what changed since it; a release not
+ * found here (pushed from elsewhere, or long ago) is sent whole.
+ */
+
+const KEPT = 16;
+
+function directory(project: string, env: NodeJS.ProcessEnv): string {
+  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
+  const id = createHash("sha256").update(project).digest("hex").slice(0, 16);
+  return join(base, "sync-cluster", `manifests-${id}`);
+}
+
+function isManifest(value: unknown): value is ManifestFile[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (f) =>
+        typeof f === "object" &&
+        f !== null &&
+        typeof f.path === "string" &&
+        typeof f.size === "number" &&
+        typeof f.mode === "number" &&
+        typeof f.sha256 === "string",
+    )
+  );
+}
+
+export async function knownManifest(
+  project: string,
+  release: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ManifestFile[] | undefined> {
+  if (!/^[\w.-]+$/.test(release)) return undefined;
+  try {
+    const value: unknown = JSON.parse(
+      await readFile(join(directory(project, env), `${release}.json`), "utf8"),
+    );
+    return isManifest(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Best effort: a cache that cannot be written only makes the next push send more. */
+export async function rememberManifest(
+  project: string,
+  release: string,
+  files: readonly ManifestFile[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const dir = directory(project, env);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, `${release}.json`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(
+      tmp,
+      JSON.stringify(files.map(({ path, size, mode, sha256 }) => ({ path, size, mode, sha256 }))),
+    );
+    await rename(tmp, file);
+    const names = (await readdir(dir)).filter((n) => n.endsWith(".json"));
+    if (names.length <= KEPT) return;
+    const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n))).mtimeMs })));
+    aged.sort((a, b) => b.t - a.t);
+    await Promise.all(aged.slice(KEPT).map(({ n }) => unlink(join(dir, n)).catch(() => {})));
+  } catch {
+    // Read-only home: nothing remembered.
+  }
+}
