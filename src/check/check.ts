@@ -28,6 +28,8 @@ export interface CheckOptions {
   fix?: boolean;
   acceptNew?: boolean;
   links?: NodeLinker | undefined;
+  /** How the leader starts jobs, once known (from the leader node's handshake, else this process). */
+  onLeaderJobs?: (jobs: JobLaunch | undefined) => void;
 }
 
 /** The leader's venv and PATH, from its own node when the inventory has one, else from this process. */
@@ -59,6 +61,7 @@ export async function checkAll(
         jobsKnown = resolve;
       })
     : Promise.resolve(launch(side.localVenv, env.PATH ?? "/usr/bin:/bin"));
+  if (options.onLeaderJobs) void leaderJobs.then(options.onLeaderJobs);
   const nodes = allNodes(inventory);
   const greeting = (node: NodeSpec) => ({ project: inventory.project.name, keep: node.keep });
   const fixedOn = new Map<string, string[]>();

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { checkAll, type NodeCheckOutcome } from "../check/check.js";
+import { checkThroughTree } from "../check/tree-check.js";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { CHECK_TITLES, type CheckId, type CheckStatus } from "../core/readiness/node-checks.js";
 import { leaderExpectations, localLeaderVenv } from "../readiness/leader-expectations.js";
@@ -8,6 +9,7 @@ import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { projectFromOptions } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJson } from "./terminal.js";
+import { flatOption, throughTree } from "./tree-mode.js";
 
 interface CheckCommandOptions {
   inventory?: string;
@@ -17,6 +19,7 @@ interface CheckCommandOptions {
   acceptNew?: boolean;
   daemon?: boolean;
   verbose?: boolean;
+  flat?: boolean;
 }
 
 export function registerCheck(program: Command): void {
@@ -33,6 +36,7 @@ export function registerCheck(program: Command): void {
     )
     .addOption(acceptNewOption())
     .addOption(noDaemonOption())
+    .addOption(flatOption())
     .addOption(verboseOption())
     .option("--json", "print the results as one JSON document")
     .action(async (options: CheckCommandOptions) => {
@@ -42,17 +46,18 @@ export function registerCheck(program: Command): void {
       if (inventory.workers.length === 0 && !inventory.leader)
         throw new UsageError(`${inventory.file} lists no nodes.`);
       const resolution = await resolveWithStoredDigests(project.resolveOptions);
-      const outcomes = await checkAll(
-        inventory,
-        leaderExpectations(resolution),
-        {
-          concurrency,
-          fix: options.fix ?? false,
-          acceptNew: options.acceptNew ?? false,
-          links: linkerFor(inventory, options),
-        },
-        { localVenv: localLeaderVenv(resolution) },
-      );
+      const tree = throughTree(inventory, options);
+      const settings = {
+        concurrency,
+        fix: options.fix ?? false,
+        acceptNew: options.acceptNew ?? false,
+        links: linkerFor(inventory, options),
+      };
+      const side = { localVenv: localLeaderVenv(resolution) };
+      const expectations = leaderExpectations(resolution);
+      const outcomes = tree
+        ? await checkThroughTree(tree, expectations, settings, side)
+        : await checkAll(inventory, expectations, settings, side);
       if (options.json) printJson({ nodes: outcomes });
       else process.stdout.write(checkTable(outcomes, isInteractive(process.stdout)));
       process.exitCode = outcomes.every((o) => o.ok) ? ExitCode.ok : ExitCode.nodesFailed;

@@ -2,11 +2,13 @@ import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { selectNodes } from "../core/inventory/node-selector.js";
 import { allNodes } from "../fleet/on-nodes.js";
-import { type ExecOutcome, execAll } from "../operate/exec.js";
+import { type ExecOptions as ExecAllOptions, type ExecOutcome, execAll } from "../operate/exec.js";
+import { execThroughTree } from "../operate/tree-exec.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { inventoryFor } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { printJson } from "./terminal.js";
+import { flatOption, throughTree } from "./tree-mode.js";
 
 interface ExecOptions {
   inventory?: string;
@@ -17,6 +19,7 @@ interface ExecOptions {
   venv?: boolean;
   timeout?: string;
   acceptNew?: boolean;
+  flat?: boolean;
   daemon?: boolean;
   verbose?: boolean;
 }
@@ -37,6 +40,7 @@ export function registerExec(program: Command): void {
     .option("--timeout <seconds>", "give up on a node whose command runs longer")
     .addOption(acceptNewOption())
     .addOption(noDaemonOption())
+    .addOption(flatOption())
     .addOption(verboseOption())
     .option("--json", "collect stdout, stderr and status per node into one JSON document")
     .action(async (command: string[], options: ExecOptions) => {
@@ -49,7 +53,11 @@ export function registerExec(program: Command): void {
       if ("problem" in selected) throw new UsageError(selected.problem);
       const width = Math.max(...selected.nodes.map((n) => n.name.length));
       const prefixed = !options.json && !options.group;
-      const outcomes = await execAll(inventory, selected.nodes, command, {
+      const tree = throughTree(inventory, options);
+      const exec = tree
+        ? (o: ExecAllOptions) => execThroughTree(tree, selected.nodes, command, o)
+        : (o: ExecAllOptions) => execAll(inventory, selected.nodes, command, o);
+      const outcomes = await exec({
         ...(concurrency ? { concurrency } : {}),
         ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
         acceptNew: options.acceptNew ?? false,

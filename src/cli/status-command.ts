@@ -3,12 +3,14 @@ import { ExitCode, ResolutionError, UsageError } from "../core/errors.js";
 import type { RunStatus } from "../core/release/live-runs.js";
 import { formatAge } from "../core/release/node-status.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
+import { statusThroughTree } from "../operate/tree-status.js";
 import { leaderReleaseOf } from "../push/leader-release.js";
 import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { projectFromOptions } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJson } from "./terminal.js";
+import { flatOption, throughTree } from "./tree-mode.js";
 
 interface StatusOptions {
   inventory?: string;
@@ -17,6 +19,7 @@ interface StatusOptions {
   acceptNew?: boolean;
   daemon?: boolean;
   verbose?: boolean;
+  flat?: boolean;
 }
 
 export function registerStatus(program: Command): void {
@@ -29,6 +32,7 @@ export function registerStatus(program: Command): void {
     .addOption(jobsOption("nodes asked"))
     .addOption(acceptNewOption())
     .addOption(noDaemonOption())
+    .addOption(flatOption())
     .addOption(verboseOption())
     .option("--json", "print the status as one JSON document")
     .action(async (options: StatusOptions) => {
@@ -52,11 +56,15 @@ export function registerStatus(program: Command): void {
         if (!(error instanceof ResolutionError || error instanceof UsageError)) throw error;
         leaderProblem = error.message;
       }
-      const { nodes: statuses, runs } = await statusAll(inventory, leader, {
+      const tree = throughTree(inventory, options);
+      const settings = {
         ...(concurrency ? { concurrency } : {}),
         acceptNew: options.acceptNew ?? false,
         links: linkerFor(inventory, options),
-      });
+      };
+      const { nodes: statuses, runs } = tree
+        ? await statusThroughTree(tree, leader, settings)
+        : await statusAll(inventory, leader, settings);
       if (options.json) {
         printJson({
           leaderRelease: leader?.id ?? null,

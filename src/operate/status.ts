@@ -50,7 +50,7 @@ export async function statusAll(
     let checks: NodeStatus["checks"];
     if (leader) {
       const results = await checkNode(session, node, { leader: leader.expectations, deep: false });
-      checks = summarize(results.filter((r) => r.id !== "release"));
+      checks = summarizeChecks(results.filter((r) => r.id !== "release"));
     }
     return { release, releases: state.releases.map((r) => r.id), checks };
   });
@@ -63,7 +63,7 @@ export async function statusAll(
   return { nodes, runs: leaderRuns && runsStatus(leaderRuns, nodes) };
 }
 
-function summarize(results: readonly CheckResult[]): NonNullable<NodeStatus["checks"]> {
+export function summarizeChecks(results: readonly CheckResult[]): NonNullable<NodeStatus["checks"]> {
   return {
     ok: nodePasses(results),
     failed: results.filter((r) => r.status === "fail").map((r) => `${r.id}: ${r.detail}`),

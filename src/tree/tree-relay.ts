@@ -27,6 +27,8 @@ export interface TreeRun {
 export interface TreeRunOptions {
   /** A node's command ended (whatever the other nodes of its run are doing). */
   onNodeDone?: (run: string, result: NodeRun) => void;
+  /** Each line a node prints, as it arrives. */
+  onLine?: (run: string, node: string, stream: "out" | "err", line: string) => void;
   signal?: AbortSignal;
 }
 
@@ -69,6 +71,7 @@ export async function runOnTree(
   runs: readonly TreeRun[],
   options: TreeRunOptions = {},
 ): Promise<{ results: Map<string, NodeRun[]>; stats: RelayStats }> {
+  if (runs.length === 0) return { results: new Map(), stats: { stdinBytes: 0 } };
   const scratch = mkdtempSync(join(tmpdir(), "sync-cluster-tree-"));
   try {
     const root = settings.root ?? (settings.gateways ? "sync-cluster-leader" : shortHostname());
@@ -150,10 +153,9 @@ function relay(
         done = true;
         return;
       case "out":
-        nodeRun(event.run, event.node).out.push(event.line);
-        return;
       case "err":
-        nodeRun(event.run, event.node).err.push(event.line);
+        nodeRun(event.run, event.node)[event.kind].push(event.line);
+        options.onLine?.(event.run, event.node, event.kind, event.line);
         return;
       case "rc":
         finish(event.run, { ...nodeRun(event.run, event.node), end: { rc: event.rc } });
