@@ -20,6 +20,7 @@ const MODULES = [
   "release_files.py",
   "release_store.py",
   "staging.py",
+  "import_fingerprint.py",
   "venv_doctor.py",
   "operations.py",
   "main.py",

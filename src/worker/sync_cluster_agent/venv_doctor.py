@@ -16,6 +16,7 @@ import sysconfig
 
 from .durable import replace_file
 from .framing import Refused
+from .import_fingerprint import import_state
 from .release_files import valid_release_id
 from .release_store import PINS, RELEASE_ENV, RUNS
 from .sources import PROBE_IMPORTS, PROBE_ORIGINS, SELECTOR
@@ -38,34 +39,16 @@ if __name__ == "__main__":
 """
 
 
-def import_state():
-    """What a new interpreter reads at start to build sys.path and its import hooks, cheaply: the
-    venv's pyvenv.cfg and python, and each site directory's .pth files and entries (a directory's
-    mtime moves with every package installed or removed there)."""
-    state = []
-    for path in [os.path.join(sys.prefix, "pyvenv.cfg"), sys.executable]:
-        try:
-            st = os.stat(path)
-            state.append((path, st.st_ino, st.st_mtime_ns, st.st_size))
-        except OSError:
-            state.append((path, None))
-    for entry in sys.path:
-        if os.path.basename(entry) not in ("site-packages", "dist-packages"):
-            continue
-        try:
-            state.append((entry, os.stat(entry).st_mtime_ns))
-            for name in sorted(os.listdir(entry)):
-                if name.endswith(".pth"):
-                    st = os.stat(os.path.join(entry, name))
-                    state.append((name, st.st_mtime_ns, st.st_size))
-        except OSError:
-            state.append((entry, None))
-    return state
+def agent_import_state():
+    """What this agent's interpreter read at start to build sys.path and its import hooks: the
+    venv's pyvenv.cfg and python, and each site directory on its sys.path (where .pth files run)."""
+    sites = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+    return import_state(sites, [os.path.join(sys.prefix, "pyvenv.cfg")], [sys.executable])
 
 
 # As this interpreter found it at start: while it holds, an answer given in-process is the one a
 # fresh interpreter would give.
-STARTED_WITH = import_state()
+STARTED_WITH = agent_import_state()
 
 
 class VenvDoctor:
@@ -177,7 +160,7 @@ class VenvDoctor:
 
         args = {"modules": modules, "deep": deep}
         if (not deep and os.path.realpath(sys.executable) == os.path.realpath(python) and self.site_packages()
-                and import_state() == STARTED_WITH):
+                and agent_import_state() == STARTED_WITH):
             # The quick form only looks modules up, and this agent already runs the venv's python
             # and nothing it read at start has changed since: answer in-process (as from "/", like the subprocess) instead of starting another python.
             saved = list(sys.path)
