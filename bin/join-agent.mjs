@@ -21,6 +21,7 @@ const MODULES = [
   "release_store.py",
   "staging.py",
   "import_fingerprint.py",
+  "verify_record.py",
   "venv_doctor.py",
   "operations.py",
   "main.py",
