@@ -20,6 +20,8 @@ const MODULES = [
   "release_files.py",
   "release_store.py",
   "staging.py",
+  "import_fingerprint.py",
+  "verify_record.py",
   "venv_doctor.py",
   "operations.py",
   "main.py",

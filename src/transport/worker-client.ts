@@ -126,6 +126,8 @@ export interface ActivateReply {
 export interface VerifyReply extends OriginsProbe {
   projectDir: string;
   current: string | null;
+  /** The node's record of its last full verification answered: nothing it reads at start changed since. */
+  fromRecord: boolean;
 }
 
 // ---- checking replies ----------------------------------------------------------------------
@@ -451,6 +453,7 @@ function verifyReply(node: string, reply: AgentReply): VerifyReply {
   return {
     projectDir: r.string("projectDir"),
     current: r.stringOrNull("current"),
+    fromRecord: r.has("fromRecord") && r.boolean("fromRecord"),
     ...originsProbe(r),
   };
 }

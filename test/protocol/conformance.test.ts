@@ -114,7 +114,8 @@ describe("the worker protocol, against the real agent", () => {
     assert.equal((await send(prepareOf(two.id, two.files))).status, "ready");
     assert.equal((await send({ op: "abort" })).status, "aborted");
     assert.equal((await send({ op: "activate", release: one.id, lockTimeout: 0 })).status, "switched");
-    await send({ op: "verify", topLevel: ["a", "pkg"] });
+    assert.equal((await send({ op: "verify", topLevel: ["a", "pkg"] })).fromRecord, false);
+    assert.equal((await send({ op: "verify", topLevel: ["a", "pkg"] })).fromRecord, true);
     await send({ op: "runs" });
     assert.equal(((await send({ op: "export", release: one.id })).files as unknown[]).length, 2);
     await send({ op: "export", release: one.id, paths: ["a.py"] });

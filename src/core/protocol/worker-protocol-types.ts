@@ -141,7 +141,7 @@ export interface AbortRequest {
 
 export type AbortReply = { status: "aborted" };
 
-/** Where a fresh job's interpreter loads each top-level name from. */
+/** Where a fresh job's interpreter loads each top-level name from; the last full verification's answer (fromRecord) while the release, the names and the fingerprint of what that interpreter read at its start are unchanged. */
 export interface VerifyRequest {
   op: "verify";
   topLevel?: readonly string[];
@@ -154,6 +154,7 @@ export type VerifyReply = {
   executable?: string;
   error?: string;
   origins?: Record<string, null | Record<string, unknown>>;
+  fromRecord?: boolean;
 };
 
 /** What a push to the other nodes must respect now: releases pinned here, live runs. */

@@ -1,4 +1,7 @@
-"""Where a fresh interpreter finds each top-level name, as a job started by a batch system would.
+"""Where a fresh interpreter finds each top-level name, as a job started by a batch system would,
+and what it read at its start to decide that (its sys.path, the site directories that were
+missing, its sitecustomize and usercustomize), for the fingerprint of a verification
+(import_fingerprint.py).
 
 Run as `python -c SOURCE NAMES` (VenvDoctor.probe_origins), from "/" with the environment a job gets.
 """
@@ -22,5 +25,23 @@ def origins_of(names, find):
     return origins
 
 
+def read_at_start():
+    """sys.path ("" is the start directory), then the site directories site.py skipped because
+    they did not exist (the user site among them): one appearing changes sys.path."""
+    import site
+    dirs = [os.path.abspath(p) for p in sys.path]
+    candidates = []
+    try:
+        candidates.extend(site.getsitepackages())
+        candidates.append(site.getusersitepackages())
+    except Exception:  # an old virtualenv's own site.py has neither
+        pass
+    dirs.extend(d for d in candidates if d not in dirs)
+    customize = [getattr(sys.modules.get(n), "__file__", None) for n in ("sitecustomize", "usercustomize")]
+    return {"dirs": dirs, "files": [f for f in customize if f]}
+
+
 if __name__ == "__main__":
-    print(json.dumps({"executable": sys.executable, "origins": origins_of(json.loads(sys.argv[1]), importlib.util.find_spec)}))
+    names = json.loads(sys.argv[1])
+    seen = read_at_start()
+    print(json.dumps({"executable": sys.executable, "origins": origins_of(names, importlib.util.find_spec), "seen": seen}))

@@ -13,6 +13,7 @@ Layout (docs/DESIGN.md section 5):
     DEPLOY/PROJECT/pins/ID                touched by every interpreter that runs release ID (selector.py)
     DEPLOY/PROJECT/runs/ID@PID@START@HOST a workflow run's first interpreter (selector.py, record_run)
     DEPLOY/PROJECT/origin.json            the leader host and root the releases come from (record_origin)
+    DEPLOY/PROJECT/verified/HOST.json     the host's last full verification (verify_record.py)
     DEPLOY/PROJECT/layout                 LAYOUT_VERSION: a directory of another layout is refused
 """
 

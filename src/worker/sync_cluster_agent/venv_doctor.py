@@ -16,9 +16,11 @@ import sysconfig
 
 from .durable import replace_file
 from .framing import Refused
+from .import_fingerprint import fingerprint, import_state
 from .release_files import valid_release_id
 from .release_store import PINS, RELEASE_ENV, RUNS
 from .sources import PROBE_IMPORTS, PROBE_ORIGINS, SELECTOR
+from .verify_record import VerifyRecord
 
 # Toil's grid batch systems start `_toil_worker` by name (or by its absolute path on the leader
 # with TOIL_CHECK_ENV=True), looked up in the PATH the job gets. A venv made with
@@ -38,34 +40,16 @@ if __name__ == "__main__":
 """
 
 
-def import_state():
-    """What a new interpreter reads at start to build sys.path and its import hooks, cheaply: the
-    venv's pyvenv.cfg and python, and each site directory's .pth files and entries (a directory's
-    mtime moves with every package installed or removed there)."""
-    state = []
-    for path in [os.path.join(sys.prefix, "pyvenv.cfg"), sys.executable]:
-        try:
-            st = os.stat(path)
-            state.append((path, st.st_ino, st.st_mtime_ns, st.st_size))
-        except OSError:
-            state.append((path, None))
-    for entry in sys.path:
-        if os.path.basename(entry) not in ("site-packages", "dist-packages"):
-            continue
-        try:
-            state.append((entry, os.stat(entry).st_mtime_ns))
-            for name in sorted(os.listdir(entry)):
-                if name.endswith(".pth"):
-                    st = os.stat(os.path.join(entry, name))
-                    state.append((name, st.st_mtime_ns, st.st_size))
-        except OSError:
-            state.append((entry, None))
-    return state
+def agent_import_state():
+    """What this agent's interpreter read at start to build sys.path and its import hooks: the
+    venv's pyvenv.cfg and python, and each site directory on its sys.path (where .pth files run)."""
+    sites = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+    return import_state(sites, [os.path.join(sys.prefix, "pyvenv.cfg")], [sys.executable])
 
 
 # As this interpreter found it at start: while it holds, an answer given in-process is the one a
 # fresh interpreter would give.
-STARTED_WITH = import_state()
+STARTED_WITH = agent_import_state()
 
 
 class VenvDoctor:
@@ -177,7 +161,7 @@ class VenvDoctor:
 
         args = {"modules": modules, "deep": deep}
         if (not deep and os.path.realpath(sys.executable) == os.path.realpath(python) and self.site_packages()
-                and import_state() == STARTED_WITH):
+                and agent_import_state() == STARTED_WITH):
             # The quick form only looks modules up, and this agent already runs the venv's python
             # and nothing it read at start has changed since: answer in-process (as from "/", like the subprocess) instead of starting another python.
             saved = list(sys.path)
@@ -239,17 +223,29 @@ class VenvDoctor:
             facts["toilWorker"] = self.probe_toil_worker(job.get("command", "_toil_worker"), job.get("path", ""), names)
         return facts
 
-    def probe_origins(self, python, names, path, release=None):
-        """Where a fresh `python` started from "/" finds each top-level name: inside the project
-        directory, or shadowed by another copy. Outside any run (`current`), or as a job of a run
-        on `release`."""
-        import subprocess
-
+    def job_environment(self, path, release=None):
+        """The environment a batch system's job gets: this agent's without PYTHON* and without a
+        release of its own, `path` as PATH; outside any run (`current`), or as a job of a run on
+        `release`."""
         env = {k: v for k, v in os.environ.items() if k != RELEASE_ENV and not k.startswith("PYTHON")}
         env["PATH"] = path
         env["SYNC_CLUSTER_NO_PIN"] = "1"
         if release:
             env[RELEASE_ENV] = "%s:%s" % (self.store.project, release)
+        return env
+
+    def probe_origins(self, python, names, path, release=None):
+        """Where a fresh `python` started from "/" finds each top-level name: inside the project
+        directory, or shadowed by another copy."""
+        answer = self.fresh_origins(python, names, self.job_environment(path, release))
+        answer.pop("seen", None)
+        return answer
+
+    def fresh_origins(self, python, names, env):
+        """PROBE_ORIGINS's answer from a fresh `python` started from "/" with `env`; with what it
+        read at its start under "seen"; {"error": ...} when it could not answer."""
+        import subprocess
+
         try:
             out = subprocess.run([python, "-c", PROBE_ORIGINS, json.dumps(names)], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, cwd="/", env=env, timeout=120)
@@ -259,27 +255,79 @@ class VenvDoctor:
             lines = out.stderr.decode("utf-8", "replace").strip().splitlines()
             return {"error": lines[-1] if lines else "%s failed" % python}
         try:
-            return json.loads(out.stdout.decode("utf-8", "replace"))
+            answer = json.loads(out.stdout.decode("utf-8", "replace"))
         except ValueError:
             return {"error": "unreadable answer from %s" % python}
+        return answer if isinstance(answer, dict) else {"error": "unreadable answer from %s" % python}
 
     def verify(self, req):
         """Where a job's interpreter loads each top-level name from, asked after every publish of a
         fresh venv python started as a batch system starts a job: from "/", with RELEASE_ENV naming
         the release (`current`, or the one given), nothing of this agent's own sys.path. A long-lived
         agent (held by the daemon or by watch) read the venv's .pth files when it started: an import
-        hook or path hack added since would be missed in-process."""
-        names = [n for n in req.get("topLevel", []) if isinstance(n, str)]
+        hook or path hack added since would be missed in-process.
+
+        The answer of the last full verification on this host is given again, with no interpreter
+        started, while the release, the names and the fingerprint of what that interpreter read at
+        its start (verify_fingerprint) are the same."""
+        names = sorted(set(n for n in req.get("topLevel", []) if isinstance(n, str)))
         current = self.store.current()
         release = req.get("release") if valid_release_id(req.get("release")) else current
         python = self.venv_python()
         if not python:
             return {"error": "%s/bin/python is missing" % self.venv, "projectDir": self.store.project_dir,
-                    "current": release}
-        answer = self.probe_origins(python, names, os.environ.get("PATH", os.defpath), release)
-        answer["projectDir"] = self.store.project_dir
-        answer["current"] = release
+                    "current": release, "fromRecord": False}
+        env = self.job_environment(os.environ.get("PATH", os.defpath), release)
+        asked = {"release": release, "topLevel": names}
+        record = VerifyRecord(self.store.project_dir)
+        known = record.read()
+        seen = known.get("seen") if known else None
+        if not self.valid_seen(seen) or not isinstance(known.get("answer"), dict):
+            seen = None
+        elif all(known.get(k) == v for k, v in asked.items()) and \
+                known.get("fingerprint") == self.verify_fingerprint(python, seen, env, release):
+            answer = dict(known["answer"])
+            answer.update(projectDir=self.store.project_dir, current=release, fromRecord=True)
+            return answer
+        answer = self.verify_in_full(python, names, env, release, seen, record)
+        answer.update(projectDir=self.store.project_dir, current=release, fromRecord=False)
         return answer
+
+    def verify_in_full(self, python, names, env, release, seen, record):
+        """Asks a fresh interpreter and records its answer, but only when the fingerprint taken
+        before it started equals the one taken after it answered, over the same directories: a
+        change made while it ran is never recorded as verified. The directories are the last
+        record's; when the interpreter's differ (the first verification, a sys.path changed since),
+        it is asked once more over its own."""
+        for _ in range(2):
+            before = self.verify_fingerprint(python, seen, env, release) if seen else None
+            answer = self.fresh_origins(python, names, env)
+            read = answer.pop("seen", None)
+            if "error" in answer or not self.valid_seen(read):
+                return answer  # an interpreter that could not answer: nothing to record
+            inside = self.store.project_dir.rstrip("/") + "/"
+            # The release's own directories are immutable and named by the release id the record is keyed by.
+            read = {"dirs": [d for d in read["dirs"] if not d.startswith(inside)], "files": read["files"]}
+            after = self.verify_fingerprint(python, read, env, release)
+            if read == seen and before == after:
+                record.write({"release": release, "topLevel": names, "seen": read, "fingerprint": after,
+                              "answer": answer})
+                return answer
+            seen = read
+        return answer
+
+    @staticmethod
+    def valid_seen(seen):
+        return (isinstance(seen, dict) and isinstance(seen.get("dirs"), list) and isinstance(seen.get("files"), list)
+                and all(isinstance(p, str) for p in seen["dirs"] + seen["files"]))
+
+    def verify_fingerprint(self, python, seen, env, release):
+        """The fingerprint of what a fresh `python` reads at its start (import_fingerprint.py):
+        the directories and customize files it `seen`, the venv's pyvenv.cfg, its environment,
+        and whether the release it is asked about is on the node (else it refuses the names)."""
+        state = import_state(seen["dirs"], [os.path.join(self.venv, "pyvenv.cfg")] + seen["files"], [python], env)
+        state.append(("release", release, bool(release) and os.path.isdir(os.path.join(self.store.releases_dir, release))))
+        return fingerprint(state)
 
     def probe_toil_worker(self, command, path, names):
         """Finds Toil's worker command the way a batch system's job will (the leader's PATH, or
