@@ -147,7 +147,13 @@ def main():
         RUNS.append((worker, handler))
     task.timer(WATCHDOG_SECONDS, Watchdog(), WATCHDOG_SECONDS, autoclose=True)
     task.run()
-    for _, handler in RUNS:
+    # The engine ends once nothing but the watchdog is left: a dead gateway's nodes may still be open.
+    dead = unreachable(task)
+    for worker, handler in RUNS:
+        for gateway in list(worker.gwtargets):
+            if gateway in dead:
+                release_lost(worker, handler, gateway,
+                             "its gateway %s stopped answering during the command" % gateway)
         for node in sorted(handler.open):
             handler.finish(node, lost="ClusterShell ended without its exit status")
     emit({"done": True})
