@@ -5,9 +5,11 @@ import { type LinkOptions, linkerFor, noDaemonOption, verboseOption } from "./no
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
 import { acceptNewOption, jobsOption, parseJobs } from "./shared-options.js";
 import { isInteractive, printJsonLine } from "./terminal.js";
+import { flatOption, throughTree } from "./tree-mode.js";
 import { WatchDisplay } from "./watch-display.js";
 
 interface WatchCommandOptions extends EntryOptions, LinkOptions {
+  flat?: boolean;
   jobs?: string;
   debounce?: string;
   json?: boolean;
@@ -46,6 +48,7 @@ export function registerWatch(program: Command): void {
     .addOption(noDaemonOption())
     .addOption(verboseOption())
     .option("--json", "print one JSON event per line (the default when stdout is not a terminal)")
+    .addOption(flatOption())
     .action(async (script: string | undefined, options: WatchCommandOptions) => {
       const concurrency = parseJobs(options.jobs);
       const debounceMs = Number(options.debounce);
@@ -60,6 +63,10 @@ export function registerWatch(program: Command): void {
       if (options.onSynced !== undefined && options.onSynced.trim() === "")
         throw new UsageError("--on-synced takes a command to run, not an empty text");
       const project = await projectFromOptions(script, options, true);
+      if (throughTree(project.inventory!, options))
+        throw new UsageError(
+          `watch keeps one agent per worker, each reached from the leader; it does not run through ${project.inventory!.file}'s \`tree:\` gateways. Run \`sync-cluster watch --flat\` where the leader reaches every worker, or \`sync-cluster push\` after each change.`,
+        );
       if (refreshSeconds !== undefined && !project.inventory!.workersSource)
         throw new UsageError(
           `--refresh-workers is for workers listed by a command (workers: {command} or {slurm}); ${project.inventory!.file} lists them`,

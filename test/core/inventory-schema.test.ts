@@ -328,3 +328,40 @@ describe("the daemon key", () => {
     assert.match(problem({ deamon: 5 }), /did you mean `daemon`/);
   });
 });
+
+describe("the tree key", () => {
+  const tree = (value: unknown) => validateInventory({ tree: value, workers: [] }, ctx()).inventory.tree;
+
+  test("the site's topology file, by default ClusterShell's, or gateways listed with their node sets", () => {
+    assert.equal(validateInventory({ workers: [] }, ctx()).inventory.tree, undefined);
+    assert.deepEqual(tree(null), { fanout: 64, topologyFile: "/etc/clustershell/topology.conf" });
+    assert.deepEqual(tree({ topology: "/srv/topology.conf", fanout: 32 }), {
+      fanout: 32,
+      topologyFile: "/srv/topology.conf",
+    });
+    assert.deepEqual(
+      tree({ gateways: { gw1: "node[001-128]", gw2: "node[129-256]" }, root: "head", sshOptions: "-F /x" }),
+      {
+        fanout: 64,
+        gateways: { gw1: "node[001-128]", gw2: "node[129-256]" },
+        root: "head",
+        sshOptions: "-F /x",
+      },
+    );
+  });
+
+  test("anything else is refused, naming the key", () => {
+    assert.match(
+      problem({ tree: { topology: "/t", gateways: { g: "n1" } }, workers: [] }),
+      /key tree\.gateways.*either `topology`/,
+    );
+    assert.match(problem({ tree: { gateways: {} }, workers: [] }), /key tree\.gateways.*lists no gateway/);
+    assert.match(
+      problem({ tree: { gateways: { g: 5 } }, workers: [] }),
+      /key tree\.gateways\.g.*non-empty text/,
+    );
+    assert.match(problem({ tree: { fanout: 0 }, workers: [] }), /key tree\.fanout.*whole number from 1/);
+    assert.match(problem({ tree: { topolgy: "/t" }, workers: [] }), /did you mean `topology`/);
+    assert.match(problem({ tree: "yes", workers: [] }), /key tree.*mapping/);
+  });
+});

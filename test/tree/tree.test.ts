@@ -108,6 +108,11 @@ describe("through ClusterShell's gateway tree", { skip: unavailable }, () => {
     );
     assert.equal(exec.code, 0, exec.stdout + exec.stderr);
     for (const w of layout.workers) assert.match(exec.stdout, new RegExp(`^${w.name}\\s+\\| two$`, "m"));
+
+    // watch holds an agent per worker from the leader: it says so instead of bypassing the gateways.
+    const watch = await runCli(["watch", "-i", inventory], project);
+    assert.equal(watch.code, 2, watch.stdout + watch.stderr);
+    assert.match(watch.stderr, /does not run through .*`tree:` gateways.*--flat/);
   });
 
   test("a gateway killed in the middle of a push: its workers fail with the reason, the rest converge, the next push completes", async () => {
