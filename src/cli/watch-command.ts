@@ -63,10 +63,6 @@ export function registerWatch(program: Command): void {
       if (options.onSynced !== undefined && options.onSynced.trim() === "")
         throw new UsageError("--on-synced takes a command to run, not an empty text");
       const project = await projectFromOptions(script, options, true);
-      if (throughTree(project.inventory!, options))
-        throw new UsageError(
-          `watch keeps one agent per worker, each reached from the leader; it does not run through ${project.inventory!.file}'s \`tree:\` gateways. Run \`sync-cluster watch --flat\` where the leader reaches every worker, or \`sync-cluster push\` after each change.`,
-        );
       if (refreshSeconds !== undefined && !project.inventory!.workersSource)
         throw new UsageError(
           `--refresh-workers is for workers listed by a command (workers: {command} or {slurm}); ${project.inventory!.file} lists them`,
@@ -81,6 +77,7 @@ export function registerWatch(program: Command): void {
       const { WatchSession } = await import("../watch/watch.js");
       const session = new WatchSession({
         inventory: project.inventory!,
+        throughTree: throughTree(project.inventory!, options) !== undefined,
         resolveOptions: project.resolveOptions,
         debounceMs,
         concurrency,

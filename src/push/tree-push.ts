@@ -14,7 +14,7 @@ import { type BatchOutcome, type BatchRequest, type NodeBatch, runBatches } from
 import { knownManifest, rememberManifest } from "../tree/known-manifests.js";
 import type { ReleaseArchives } from "./archive.js";
 import { leaderReleaseOf } from "./leader-release.js";
-import type { NodePushResult, Release } from "./node-push.js";
+import { type NodePushResult, type Release, stateAfterPublish } from "./node-push.js";
 import { brokenModulesError, type NodeOutcome, type PushOptions, pushAll } from "./push.js";
 import { LeaderRunSource, type RunRelease } from "./run-releases.js";
 
@@ -28,7 +28,8 @@ import { LeaderRunSource, type RunRelease } from "./run-releases.js";
 
 type TreeInventory = Inventory & { tree: TreeSettings };
 
-interface TreePlan {
+/** The release of one push and what each node is checked and verified against. */
+export interface TreeRelease {
   release: Release;
   archives: ReleaseArchives;
   expectations: LeaderExpectations | undefined;
@@ -69,7 +70,6 @@ async function pushWorkers(
   nodes: readonly NodeSpec[],
 ): Promise<NodeOutcome[]> {
   if (nodes.length === 0) return [];
-  const started = Date.now();
   const project = inventory.project.name;
   const r = await resolution;
   if (r.syntaxErrors.length > 0 && !options.force) throw brokenModulesError(r);
@@ -77,78 +77,122 @@ async function pushWorkers(
   const bytes = r.files.reduce((s, f) => s + f.size, 0);
   options.onEvent?.({ type: "release", release: release.id, files: release.files.length, bytes });
   const expectations = typeof options.leader === "function" ? options.leader(r) : options.leader;
-  const plan: TreePlan = { release, archives, expectations, topLevel };
   const source = inventory.leader
     ? new LeaderRunSource(inventory.leader, project, {
         links: options.links,
         acceptNew: options.acceptNew ?? false,
       })
     : undefined;
+  try {
+    const { outcomes } = await pushReleaseThroughTree(inventory, {
+      release: { release, archives, expectations, topLevel },
+      nodes,
+      source,
+      leaderRuns: () =>
+        source ? source.runs().catch(() => undefined) : Promise.resolve({ pinned: [], runs: [] }),
+      options,
+    });
+    return outcomes;
+  } finally {
+    source?.close();
+  }
+}
+
+/** One release to bring nodes to through the tree, and what the caller knows of them. */
+export interface TreePush {
+  release: TreeRelease;
+  nodes: readonly NodeSpec[];
+  /** Each node's state as the previous push through the tree left it: such a node is not surveyed. */
+  known?: ReadonlyMap<string, WorkerState>;
+  /** Where the releases of live workflow runs are read from (the leader), owned by the caller. */
+  source: LeaderRunSource | undefined;
+  leaderRuns: () => Promise<LeaderRuns | undefined>;
+  options: PushOptions;
+}
+
+/**
+ * Brings `nodes` to the release: the nodes not known are surveyed first (one batch), then each
+ * node that needs it gets its second batch. Returns every node's outcome, and the state of each
+ * node that succeeded, for the next push (watch).
+ */
+export async function pushReleaseThroughTree(
+  inventory: TreeInventory,
+  push: TreePush,
+): Promise<{ outcomes: NodeOutcome[]; states: Map<string, WorkerState> }> {
+  const { release: plan, nodes, options, source } = push;
+  const started = Date.now();
+  const project = inventory.project.name;
   const outcomes = new Map<string, NodeOutcome>();
+  const states = new Map<string, WorkerState>();
+  const surveys = new Map<NodeSpec, Survey>();
   const done = (node: NodeSpec, outcome: { result: NodePushResult } | { error: string }) => {
     const ms = Date.now() - started;
     if ("result" in outcome) {
       outcomes.set(node.name, { node: node.name, role: node.role, ok: true, result: outcome.result, ms });
+      const before = surveys.get(node)?.state;
+      if (before && outcome.result.status !== "would-publish")
+        states.set(node.name, stateAfterPublish(before, plan.release, true));
       options.onEvent?.({ type: "node-done", node: node.name, result: outcome.result, ms });
     } else {
       outcomes.set(node.name, { node: node.name, role: node.role, ok: false, error: outcome.error, ms });
       options.onEvent?.({ type: "node-failed", node: node.name, error: outcome.error, ms });
     }
   };
-  try {
-    for (const node of nodes) {
-      options.onEvent?.({ type: "node-start", node: node.name });
-      options.onEvent?.({ type: "node-progress", node: node.name, phase: "checking" });
-    }
-    const runsOnLeader = source
-      ? source.runs().catch(() => undefined)
-      : Promise.resolve({ pinned: [], runs: [] });
-    const surveys = await survey(inventory, plan, nodes, options, done);
-    const leaderRuns = await runsOnLeader;
-    await rememberManifest(project, release.id, release.files);
-    let batches = await secondBatches(inventory, plan, surveys, leaderRuns, source, options, done, false);
-    for (let attempt = 0; batches.length > 0 && attempt < 2; attempt++) {
-      const retry: [NodeSpec, Survey][] = [];
-      await runBatches(
-        inventory.tree,
-        batches.map((b) => b.batch),
-        {
-          lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
-          ...(options.signal ? { signal: options.signal } : {}),
-          onNodeDone: (outcome) => {
-            const pending = batches.find((b) => b.batch.node === outcome.node)!;
-            const read = readSecond(outcome, pending.steps, pending.result);
-            if (read === "retry-whole" && attempt === 0) retry.push([outcome.node, pending.survey]);
-            else if (read === "retry-whole")
-              done(outcome.node, { error: "the worker's releases changed during the push; run again" });
-            else done(outcome.node, read);
-          },
-        },
-      );
-      batches =
-        retry.length > 0
-          ? await secondBatches(inventory, plan, new Map(retry), leaderRuns, source, options, done, true)
-          : [];
-    }
-  } finally {
-    source?.close();
+  const unknown = nodes.filter((n) => !push.known?.has(n.name));
+  for (const node of nodes) options.onEvent?.({ type: "node-start", node: node.name });
+  for (const node of unknown) options.onEvent?.({ type: "node-progress", node: node.name, phase: "checking" });
+  const runsOnLeader = push.leaderRuns();
+  for (const node of nodes) {
+    const state = push.known?.get(node.name);
+    if (state) surveys.set(node, { state, verified: undefined });
   }
-  return nodes.map(
-    (n) =>
-      outcomes.get(n.name) ?? {
-        node: n.name,
-        role: n.role,
-        ok: false,
-        error: "not pushed: the push was stopped",
-        ms: Date.now() - started,
+  for (const [node, surveyed] of await survey(inventory, plan, unknown, options, done))
+    surveys.set(node, surveyed);
+  const leaderRuns = await runsOnLeader;
+  await rememberManifest(project, plan.release.id, plan.release.files);
+  let batches = await secondBatches(inventory, plan, surveys, leaderRuns, source, options, done, false);
+  for (let attempt = 0; batches.length > 0 && attempt < 2; attempt++) {
+    const retry: [NodeSpec, Survey][] = [];
+    await runBatches(
+      inventory.tree,
+      batches.map((b) => b.batch),
+      {
+        lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
+        ...(options.signal ? { signal: options.signal } : {}),
+        onNodeDone: (outcome) => {
+          const pending = batches.find((b) => b.batch.node === outcome.node)!;
+          const read = readSecond(outcome, pending.steps, pending.result);
+          if (read === "retry-whole" && attempt === 0) retry.push([outcome.node, pending.survey]);
+          else if (read === "retry-whole")
+            done(outcome.node, { error: "the worker's releases changed during the push; run again" });
+          else done(outcome.node, read);
+        },
       },
-  );
+    );
+    batches =
+      retry.length > 0
+        ? await secondBatches(inventory, plan, new Map(retry), leaderRuns, source, options, done, true)
+        : [];
+  }
+  return {
+    outcomes: nodes.map(
+      (n) =>
+        outcomes.get(n.name) ?? {
+          node: n.name,
+          role: n.role,
+          ok: false,
+          error: "not pushed: the push was stopped",
+          ms: Date.now() - started,
+        },
+    ),
+    states,
+  };
 }
 
 /** The first batch: hello, the quick check and a verify, from every node at once. */
 async function survey(
   inventory: TreeInventory,
-  plan: TreePlan,
+  plan: TreeRelease,
   nodes: readonly NodeSpec[],
   options: PushOptions,
   done: (node: NodeSpec, outcome: { error: string }) => void,
@@ -238,7 +282,7 @@ interface Pending {
 /** Each node's second batch, or its outcome when it needs none. */
 async function secondBatches(
   inventory: TreeInventory,
-  plan: TreePlan,
+  plan: TreeRelease,
   surveys: Map<NodeSpec, Survey>,
   leaderRuns: LeaderRuns | undefined,
   source: LeaderRunSource | undefined,

@@ -29,6 +29,7 @@ import type { NodeLinker } from "../transport/node-link.js";
 import { ChangeBatcher } from "./change-batcher.js";
 import { NodeSyncer, type SyncerEvent, type WatchRelease } from "./node-syncer.js";
 import { type OnSyncedEvent, OnSyncedRunner } from "./on-synced.js";
+import { type Syncer, TreeGroup } from "./tree-syncer.js";
 
 /**
  * `watch`: the project root and the inventory watched; every batch of changes re-resolved
@@ -70,6 +71,8 @@ export interface WatchOptions {
   acceptNew: boolean;
   /** How nodes are reached: directly (the default) or through the user's daemon. */
   links?: NodeLinker | undefined;
+  /** The workers through the inventory's `tree:` gateways (false: each from the leader, --flat). */
+  throughTree?: boolean;
   check: boolean;
   /** Watch the inventory file for added and removed workers (default true). */
   watchInventory?: boolean;
@@ -98,7 +101,9 @@ export class WatchSession {
   private inventory: Inventory;
   /** The leader, asked before each publish to a worker what its workflow runs use. */
   private leaderRuns: LeaderRunSource | undefined;
-  private readonly syncers = new Map<string, NodeSyncer>();
+  private readonly syncers = new Map<string, Syncer>();
+  /** The workers behind ClusterShell's gateways, pushed to together (the inventory's `tree:`). */
+  private readonly treeGroup: TreeGroup | undefined;
   private readonly cache = new DigestCache();
   private readonly listings = new ListingCache();
   /** The watched roots, once resolved (a new one is added to the watcher when the set gains it). */
@@ -129,6 +134,23 @@ export class WatchSession {
     this.inventory = options.inventory;
     this.leaderRuns = this.leaderRunSource();
     this.limit = pLimit(Math.max(1, options.concurrency ?? this.inventory.concurrency));
+    const tree = this.inventory.tree;
+    this.treeGroup =
+      options.throughTree && tree
+        ? new TreeGroup(
+            { ...this.inventory, tree },
+            {
+              replace: options.replace ?? false,
+              leader: () => this.expectations,
+              leaderRuns: () => this.leaderRuns,
+              onEvent: (e) => {
+                if (!this.syncers.has(e.node) && !this.stopping) return;
+                this.options.onEvent(e);
+                if (e.type === "node-phase" && e.phase === "in-sync") this.noticeAllSynced();
+              },
+            },
+          )
+        : undefined;
     if (options.onSynced !== undefined) {
       this.onSynced = new OnSyncedRunner({
         command: options.onSynced,
@@ -314,6 +336,13 @@ export class WatchSession {
   }
 
   private addNode(node: NodeSpec, announce: boolean): void {
+    if (this.treeGroup && node.role !== "leader") {
+      const view = this.treeGroup.join(node);
+      this.syncers.set(node.name, view);
+      if (announce) this.options.onEvent({ type: "node-added", node: node.name });
+      if (this.release) view.offer(this.release);
+      return;
+    }
     // Declared first: the syncer's events name it (undefined only while it is being built).
     let syncer: NodeSyncer | undefined;
     syncer = new NodeSyncer(node, {

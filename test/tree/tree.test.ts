@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCli, startCli } from "../fixtures/cli.js";
 import { makePackageProject, QUICK_SORT, SYSTEM_PYTHON, tempDir } from "../fixtures/projects.js";
+import { waitFor } from "../fixtures/wait.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 import {
   type TreeLayout,
@@ -108,11 +109,40 @@ describe("through ClusterShell's gateway tree", { skip: unavailable }, () => {
     );
     assert.equal(exec.code, 0, exec.stdout + exec.stderr);
     for (const w of layout.workers) assert.match(exec.stdout, new RegExp(`^${w.name}\\s+\\| two$`, "m"));
+  });
 
-    // watch holds an agent per worker from the leader: it says so instead of bypassing the gateways.
-    const watch = await runCli(["watch", "-i", inventory], project);
-    assert.equal(watch.code, 2, watch.stdout + watch.stderr);
-    assert.match(watch.stderr, /does not run through .*`tree:` gateways.*--flat/);
+  test("watch through the tree: each save reaches every worker, one batch a worker once their state is known", async () => {
+    await mark("watched-1");
+    const watch = startCli(["watch", "-i", inventory, "--json"], project);
+    const events = () =>
+      watch
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { type: string; release?: string; node?: string });
+    const allSynced = (after: number) =>
+      waitFor(
+        `every worker synced (output: ${watch.output().slice(-600)})`,
+        () => events().filter((e) => e.type === "all-synced")[after],
+        60_000,
+      );
+    try {
+      await allSynced(0);
+      for (const w of layout.workers) assert.match(await imported(cluster, w), /^watched-1 /);
+      await mark("watched-2");
+      const second = await allSynced(1);
+      for (const w of layout.workers) assert.match(await imported(cluster, w), /^watched-2 /);
+      const synced = events().filter((e) => e.type === "node-synced" && e.release === second.release);
+      assert.deepEqual(synced.map((e) => e.node).sort(), layout.workers.map((w) => w.name).sort());
+      // The second save needed no survey: no worker went through "checking" again.
+      const checking = events().filter(
+        (e) => e.type === "node-phase" && (e as { phase?: string }).phase === "checking",
+      );
+      assert.equal(checking.length, layout.workers.length, "each worker is checked once, on its first push");
+    } finally {
+      watch.child.kill("SIGINT");
+      await watch.exited;
+    }
   });
 
   test("a gateway killed in the middle of a push: its workers fail with the reason, the rest converge, the next push completes", async () => {
