@@ -77,7 +77,7 @@ export function registerWatch(program: Command): void {
       const { WatchSession } = await import("../watch/watch.js");
       const session = new WatchSession({
         inventory: project.inventory!,
-        throughTree: throughTree(project.inventory!, options) !== undefined,
+        tree: throughTree(project.inventory!, options)?.tree,
         resolveOptions: project.resolveOptions,
         debounceMs,
         concurrency,

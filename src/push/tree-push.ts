@@ -140,7 +140,8 @@ export async function pushReleaseThroughTree(
   };
   const unknown = nodes.filter((n) => !push.known?.has(n.name));
   for (const node of nodes) options.onEvent?.({ type: "node-start", node: node.name });
-  for (const node of unknown) options.onEvent?.({ type: "node-progress", node: node.name, phase: "checking" });
+  for (const node of unknown)
+    options.onEvent?.({ type: "node-progress", node: node.name, phase: "checking" });
   const runsOnLeader = push.leaderRuns();
   for (const node of nodes) {
     const state = push.known?.get(node.name);

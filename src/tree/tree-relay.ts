@@ -62,6 +62,17 @@ export function relayPython(settings: Pick<TreeSettings, "python">): string {
   return "python3";
 }
 
+/**
+ * Each hop keeps its ssh connection open for the next command, as the daemon does for direct
+ * connections: OpenSSH's ControlMaster, on the leader towards the gateways and on each gateway
+ * towards its nodes. The socket is per user (%i) and per destination (%C).
+ */
+function multiplexing(settings: TreeSettings): string {
+  if (settings.persistSeconds === undefined) return "";
+  const dir = settings.controlDir ?? "/tmp";
+  return `-oControlMaster=auto -oControlPath=${dir}/sync-cluster-%i-%C -oControlPersist=${Math.round(settings.persistSeconds)}`;
+}
+
 function shortHostname(): string {
   return hostname().split(".")[0]!;
 }
@@ -86,7 +97,7 @@ export async function runOnTree(
       info: {
         fanout: settings.fanout,
         grooming_delay: GROOMING_SECONDS,
-        ssh_options: [KEEPALIVE, settings.sshOptions ?? ""].join(" ").trim(),
+        ssh_options: [KEEPALIVE, multiplexing(settings), settings.sshOptions ?? ""].join(" ").trim(),
       },
       runs: runs.map((r) => ({
         id: r.id,

@@ -4,6 +4,7 @@ import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import pLimit from "p-limit";
 import type { Inventory, NodeSpec } from "../core/inventory/inventory-types.js";
 import { diffNodeSets } from "../core/inventory/node-set-diff.js";
+import type { TreeSettings } from "../core/inventory/tree-settings.js";
 import { isNeverShippedName } from "../core/module-set/module-set.js";
 import type { InterpreterFacts } from "../core/python/interpreter-facts.js";
 import type { LeaderExpectations } from "../core/readiness/node-checks.js";
@@ -71,8 +72,8 @@ export interface WatchOptions {
   acceptNew: boolean;
   /** How nodes are reached: directly (the default) or through the user's daemon. */
   links?: NodeLinker | undefined;
-  /** The workers through the inventory's `tree:` gateways (false: each from the leader, --flat). */
-  throughTree?: boolean;
+  /** The inventory's `tree:` as this watch uses it; absent: each worker from the leader (--flat). */
+  tree?: TreeSettings | undefined;
   check: boolean;
   /** Watch the inventory file for added and removed workers (default true). */
   watchInventory?: boolean;
@@ -134,23 +135,22 @@ export class WatchSession {
     this.inventory = options.inventory;
     this.leaderRuns = this.leaderRunSource();
     this.limit = pLimit(Math.max(1, options.concurrency ?? this.inventory.concurrency));
-    const tree = this.inventory.tree;
-    this.treeGroup =
-      options.throughTree && tree
-        ? new TreeGroup(
-            { ...this.inventory, tree },
-            {
-              replace: options.replace ?? false,
-              leader: () => this.expectations,
-              leaderRuns: () => this.leaderRuns,
-              onEvent: (e) => {
-                if (!this.syncers.has(e.node) && !this.stopping) return;
-                this.options.onEvent(e);
-                if (e.type === "node-phase" && e.phase === "in-sync") this.noticeAllSynced();
-              },
+    const tree = options.tree;
+    this.treeGroup = tree
+      ? new TreeGroup(
+          { ...this.inventory, tree },
+          {
+            replace: options.replace ?? false,
+            leader: () => this.expectations,
+            leaderRuns: () => this.leaderRuns,
+            onEvent: (e) => {
+              if (!this.syncers.has(e.node) && !this.stopping) return;
+              this.options.onEvent(e);
+              if (e.type === "node-phase" && e.phase === "in-sync") this.noticeAllSynced();
             },
-          )
-        : undefined;
+          },
+        )
+      : undefined;
     if (options.onSynced !== undefined) {
       this.onSynced = new OnSyncedRunner({
         command: options.onSynced,

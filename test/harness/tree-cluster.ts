@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Cluster, WorkerHandle } from "./cluster.js";
 
@@ -83,4 +83,30 @@ export function writeTreeInventory(
       ...options.extra,
     },
   });
+}
+
+/** The ssh connection masters (ControlPersist) kept in `controlDir`, by PID. */
+export function multiplexers(controlDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmdline.startsWith(`ssh: ${controlDir}/sync-cluster-`)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** Stops the connection masters a test's commands left (they would outlive it by their ControlPersist). */
+export function stopMultiplexers(controlDir: string): void {
+  for (const pid of multiplexers(controlDir)) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // Already gone.
+    }
+  }
 }

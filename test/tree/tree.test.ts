@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { realpath, rm, writeFile } from "node:fs/promises";
+import { mkdir, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCli, startCli } from "../fixtures/cli.js";
@@ -7,6 +7,8 @@ import { makePackageProject, QUICK_SORT, SYSTEM_PYTHON, tempDir } from "../fixtu
 import { waitFor } from "../fixtures/wait.js";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../harness/cluster.js";
 import {
+  multiplexers,
+  stopMultiplexers,
   type TreeLayout,
   treeLayout,
   whyClusterShellUnavailable,
@@ -109,6 +111,37 @@ describe("through ClusterShell's gateway tree", { skip: unavailable }, () => {
     );
     assert.equal(exec.code, 0, exec.stdout + exec.stderr);
     for (const w of layout.workers) assert.match(exec.stdout, new RegExp(`^${w.name}\\s+\\| two$`, "m"));
+  });
+
+  test("with connections kept (the inventory's daemon: on), every hop keeps its ssh connection for the next command", async () => {
+    const controlDir = join(cluster.dir, "mux");
+    await mkdir(controlDir, { recursive: true });
+    const project_ = { root: project, entry: "-m workflow.main", name: "tree", python: SYSTEM_PYTHON };
+    writeTreeInventory(cluster, layout, {
+      project: project_,
+      extra: { daemon: 600, tree: { ...layout.tree, controlDir } },
+    });
+    const kept = { SYNC_CLUSTER_DAEMON: "auto" };
+    try {
+      await mark("kept-1");
+      const first = await runCli(["push", "-i", inventory], project, kept);
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      // One master on the leader for each gateway, one on each gateway for each of its workers.
+      const masters = multiplexers(controlDir);
+      assert.equal(masters.length, layout.gateways.length + layout.workers.length, String(masters));
+      await mark("kept-2");
+      const second = await runCli(["push", "-i", inventory], project, kept);
+      assert.equal(second.code, 0, second.stdout + second.stderr);
+      assert.deepEqual(
+        multiplexers(controlDir).sort(),
+        masters.sort(),
+        "the same connections served the second push",
+      );
+      for (const w of layout.workers) assert.match(await imported(cluster, w), /^kept-2 /);
+    } finally {
+      stopMultiplexers(controlDir);
+      writeTreeInventory(cluster, layout, { project: project_ });
+    }
   });
 
   test("watch through the tree: each save reaches every worker, one batch a worker once their state is known", async () => {

@@ -15,9 +15,17 @@ export interface TreeSettings {
   sshOptions?: string;
   /** Commands a gateway runs at once (ClusterShell's fanout). */
   fanout: number;
+  /** Where every hop keeps its ssh multiplexing sockets (absolute, or ~/ on that hop); default /tmp. */
+  controlDir?: string;
+  /**
+   * Seconds each hop's ssh connection stays open unused (OpenSSH's ControlPersist), so the next
+   * command through the tree pays no handshake; set from the inventory's `daemon:` by the command,
+   * absent when connections are not kept (`daemon: off`, --no-daemon).
+   */
+  persistSeconds?: number;
 }
 
-export const TREE_KEYS = ["topology", "gateways", "root", "python", "sshOptions", "fanout"];
+export const TREE_KEYS = ["topology", "gateways", "root", "python", "sshOptions", "fanout", "controlDir"];
 
 /** The parts of the inventory's validator this section uses. */
 export interface TreeValidator {
@@ -72,5 +80,14 @@ export function readTreeSettings(v: TreeValidator, raw: unknown): TreeSettings {
   if (tree.root !== undefined) settings.root = v.commandWord(tree.root, ["tree", "root"], "a host name");
   if (tree.python !== undefined) settings.python = v.localPath(v.string(tree.python, ["tree", "python"]));
   if (tree.sshOptions !== undefined) settings.sshOptions = v.string(tree.sshOptions, ["tree", "sshOptions"]);
+  if (tree.controlDir !== undefined) {
+    const dir = v.commandWord(tree.controlDir, ["tree", "controlDir"], "a directory");
+    if (!dir.startsWith("/") && !dir.startsWith("~/"))
+      v.fail(
+        ["tree", "controlDir"],
+        `\`${dir}\` must be absolute (or start with ~/): every hop of the tree uses it`,
+      );
+    settings.controlDir = dir.replace(/\/+$/, "");
+  }
   return settings;
 }
