@@ -157,7 +157,8 @@ class Staging:
         received = set()
         nbytes = 0
         try:
-            archive = tarfile.open(fileobj=reader, mode="r|", encoding="utf-8", errors="surrogateescape")
+            # "r|*": a gzip-compressed archive too (the leader compresses what crosses ClusterShell's tree).
+            archive = tarfile.open(fileobj=reader, mode="r|*", encoding="utf-8", errors="surrogateescape")
         except tarfile.TarError as e:
             raise Refused("bad-archive", "not a valid archive: %s" % e)
         with archive:

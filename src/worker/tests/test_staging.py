@@ -1,3 +1,5 @@
+import gzip
+import io
 import os
 import unittest
 
@@ -42,6 +44,14 @@ class StagingTest(TempDirTest):
         self.assertTrue(os.path.islink(os.path.join(again.path, "pkg")))
         self.assertEqual(again.discard_paths, {"pkg/__init__.py", "pkg/mod.py"})
         again.discard()
+
+    def test_a_gzip_compressed_archive_is_read_as_the_plain_one(self):
+        staging = self.stage(FILES)
+        plain = archive_of(FILES)
+        received, nbytes = staging.extract(io.BytesIO(gzip.compress(plain.read())))
+        self.assertEqual(received, set(FILES))
+        self.assertEqual(nbytes, sum(len(v) for v in FILES.values()))
+        staging.discard()
 
     def test_content_that_does_not_match_its_checksum_is_refused(self):
         staging = self.stage(FILES)
