@@ -5,7 +5,7 @@ import type { TreeSettings } from "../core/inventory/tree-settings.js";
 import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
 import { entryVerdict, judgeNode, type LeaderExpectations } from "../core/readiness/node-checks.js";
 import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/release/live-runs.js";
-import { planPublish } from "../core/release/publish-plan.js";
+import { type PublishPlan, planPublish } from "../core/release/publish-plan.js";
 import { pushRefusal, pushStep } from "../core/release/push-decisions.js";
 import { checkFields, notReady } from "../readiness/node-check.js";
 import type { Resolution } from "../resolve/resolver.js";
@@ -300,6 +300,25 @@ async function secondBatches(
     ...(release.origin ? { origin: release.origin } : {}),
   };
   const pending: Pending[] = [];
+  // Nodes on the same base release share its plan and archive: read, planned and packed once.
+  const planned = new Map<string, Promise<{ base: string | null; publish: PublishPlan; archive?: Buffer }>>();
+  const planFor = (current: string | null) => {
+    const key = current ?? "";
+    let p = planned.get(key);
+    if (!p) {
+      p = (async () => {
+        const baseFiles = current ? await knownManifest(release.project, current) : undefined;
+        const publish = planPublish(release.files, baseFiles);
+        return {
+          base: baseFiles ? current : null,
+          publish,
+          ...(options.dryRun ? {} : { archive: compressed(await plan.archives.get(publish.delta.send)) }),
+        };
+      })();
+      planned.set(key, p);
+    }
+    return p;
+  };
   for (const [node, { state, verified }] of surveys) {
     try {
       const refusal = pushRefusal(state, {
@@ -330,11 +349,8 @@ async function secondBatches(
           }),
         });
       } else if (step === "publish") {
-        const baseFiles =
-          !whole && state.current ? await knownManifest(release.project, state.current) : undefined;
-        const base = baseFiles ? state.current : null;
-        const publish = planPublish(release.files, baseFiles);
-        if (options.dryRun) {
+        const { base, publish, archive } = await planFor(whole ? null : state.current);
+        if (!archive) {
           done(node, {
             result: {
               ...result,
@@ -348,7 +364,6 @@ async function secondBatches(
           });
           continue;
         }
-        const archive = compressed(await plan.archives.get(publish.delta.send));
         let status: string | undefined;
         steps.push({
           request: {

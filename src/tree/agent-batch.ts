@@ -36,6 +36,29 @@ export function agentTreeCommand(node: Pick<NodeSpec, "venv">): string {
   return `SYNC_CLUSTER_AGENT_REPLIES=lines; export SYNC_CLUSTER_AGENT_REPLIES; ${agentCommand(node)}`;
 }
 
+/**
+ * Nodes share a run when their command and requests are the same and their payloads are the same
+ * buffers (one archive per base release): keyed without copying or hashing the payloads, so a
+ * thousand nodes cost one stdin, built once.
+ */
+const payloadIds = new WeakMap<Buffer, number>();
+let nextPayloadId = 0;
+function batchKey(command: string, requests: readonly BatchRequest[]): string {
+  const hash = createHash("sha256").update(command);
+  for (const { request, payload } of requests) {
+    hash.update("\0").update(JSON.stringify(request));
+    if (payload) {
+      let id = payloadIds.get(payload);
+      if (id === undefined) {
+        id = nextPayloadId++;
+        payloadIds.set(payload, id);
+      }
+      hash.update(`\0payload ${id}`);
+    }
+  }
+  return hash.digest("hex");
+}
+
 export function batchInput(requests: readonly BatchRequest[]): Buffer {
   const parts = [agentSourceMessage()];
   for (const { request, payload } of requests) {
@@ -75,8 +98,7 @@ export async function runBatches(
   const groups = new Map<string, { run: TreeRun; nodes: NodeSpec[]; requests: readonly BatchRequest[] }>();
   for (const batch of batches) {
     const command = agentTreeCommand(batch.node);
-    const stdin = batchInput(batch.requests);
-    const key = createHash("sha256").update(command).update("\0").update(stdin).digest("hex");
+    const key = batchKey(command, batch.requests);
     const timeout = batchTimeoutSeconds(batch.node, batch.requests, options.lockTimeoutSeconds ?? 60);
     const group = groups.get(key);
     if (group) {
@@ -85,7 +107,13 @@ export async function runBatches(
       (group.run.nodes as string[]).push(batch.node.name);
     } else {
       groups.set(key, {
-        run: { id: `b${groups.size}`, nodes: [batch.node.name], command, stdin, timeoutSeconds: timeout },
+        run: {
+          id: `b${groups.size}`,
+          nodes: [batch.node.name],
+          command,
+          stdin: batchInput(batch.requests),
+          timeoutSeconds: timeout,
+        },
         nodes: [batch.node],
         requests: batch.requests,
       });
