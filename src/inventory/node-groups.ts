@@ -33,7 +33,7 @@ export async function lookUpNodeGroups(
   options: GroupLookupOptions,
 ): Promise<Map<string, string[]>> {
   const members = new Map<string, string[]>();
-  for (const group of new Set(groups)) members.set(group, await lookUpGroup(group, options));
+  for (const group of new Set(groups)) members.set(group, await lookUpNodeGroup(group, options));
   return members;
 }
 
@@ -48,7 +48,8 @@ async function nodeset(args: string[], options: GroupLookupOptions) {
   return { outcome, seconds };
 }
 
-async function lookUpGroup(group: string, options: GroupLookupOptions): Promise<string[]> {
+/** The nodes of one group, as `nodeset -e` prints them. Throws NodeGroupError. */
+export async function lookUpNodeGroup(group: string, options: GroupLookupOptions): Promise<string[]> {
   const fail = (problem: string): never => {
     throw new NodeGroupError(group, problem);
   };

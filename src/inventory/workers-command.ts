@@ -1,5 +1,11 @@
 import { InventoryError } from "../core/errors.js";
-import { HostListError, type ListedHost, parseHostList } from "../core/inventory/host-list.js";
+import {
+  HostListError,
+  hostListGroups,
+  type ListedHost,
+  parseHostList,
+} from "../core/inventory/host-list.js";
+import type { GroupMembers } from "../core/inventory/node-set.js";
 import {
   type CommandStep,
   describeStep,
@@ -9,12 +15,13 @@ import {
   workersCommandSteps,
 } from "../core/inventory/workers-source.js";
 import { type RunOutcome, runBounded, stderrTail } from "./bounded-run.js";
+import { lookUpNodeGroup, NodeGroupError } from "./node-groups.js";
 
 /**
  * Runs an inventory's workers command on this machine (the leader) and reads the hosts it
- * prints. Every failure (the command exits non-zero, runs past its timeout, prints nothing or
- * prints something that is not a host) is an InventoryError naming the file, the key and the
- * command, with the end of its stderr.
+ * prints, asking ClusterShell for the groups among them. Every failure (the command exits
+ * non-zero, runs past its timeout, prints nothing or prints something that is not a host) is an
+ * InventoryError naming the file, the key and the command, with the end of its stderr.
  */
 
 /** Output beyond this is not a host list any more. */
@@ -78,15 +85,35 @@ export async function listWorkers(
     if (problem) fail(`the workers could not be listed: ${problem}${slurmHint(source, outcome)}`);
     output = step.sinfoStates ? usableSinfoNodes(outcome.stdout) : outcome.stdout;
   }
+  const command = `\`${describeStep(steps.at(-1)!)}\``;
   let hosts: ListedHost[] = [];
   try {
-    hosts = parseHostList(output);
+    const groups = await groupsOfListing(output, options, (line, text, problem) =>
+      fail(`line ${line} of the output of ${command} (\`${text}\`): ${problem}`),
+    );
+    hosts = parseHostList(output, groups);
   } catch (error) {
-    if (error instanceof HostListError)
-      fail(`the output of \`${describeStep(steps.at(-1)!)}\` is not a host list: ${error.message}`);
+    if (error instanceof HostListError) fail(`the output of ${command} is not a host list: ${error.message}`);
     throw error;
   }
-  if (hosts.length === 0)
-    fail(`\`${describeStep(steps.at(-1)!)}\` printed no host, only blank lines and comments`);
+  if (hosts.length === 0) fail(`${command} printed no host, only blank lines and comments`);
   return hosts;
+}
+
+/** The members of the ClusterShell groups a listing names, asked of `nodeset`. */
+async function groupsOfListing(
+  output: string,
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+  fail: (line: number, text: string, problem: string) => never,
+): Promise<GroupMembers> {
+  const members = new Map<string, string[]>();
+  for (const { group, line, text } of hostListGroups(output)) {
+    try {
+      members.set(group, await lookUpNodeGroup(group, options));
+    } catch (error) {
+      if (error instanceof NodeGroupError) fail(line, text, error.message);
+      throw error;
+    }
+  }
+  return members;
 }

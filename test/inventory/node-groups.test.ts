@@ -1,55 +1,12 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { lookUpNodeGroups, NodeGroupError } from "../../src/inventory/node-groups.js";
+import { clusterShellConfig, clusterShellEnv, withoutNodeset } from "../fixtures/clustershell.js";
 
-/**
- * Groups looked up by the real `nodeset` (Debian: clustershell), in a configuration written to a
- * temporary directory and named by $CLUSTERSHELL_CFGDIR; HOME points there too, so that no
- * configuration of this machine's user is read.
- */
-
-const hasNodeset = (() => {
-  try {
-    execFileSync("nodeset", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const skip = hasNodeset ? false : "ClusterShell's nodeset is not installed";
-
-/** A ClusterShell configuration whose `local` source reads groups.d/local.cfg (`name: nodes` lines). */
-export async function clusterShellConfig(groups: string, extraSources = ""): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "sc-clush-"));
-  await mkdir(join(dir, "groups.d"));
-  await writeFile(
-    join(dir, "groups.conf"),
-    [
-      "[Main]",
-      "default: local",
-      "confdir: $CFGDIR/groups.conf.d",
-      "autodir: $CFGDIR/groups.d",
-      "",
-      "[local]",
-      "map: sed -n 's/^$GROUP:\\(.*\\)/\\1/p' $CFGDIR/groups.d/local.cfg",
-      "list: sed -n 's/^\\([0-9A-Za-z_-]*\\):.*/\\1/p' $CFGDIR/groups.d/local.cfg",
-      "",
-      extraSources,
-    ].join("\n"),
-  );
-  await writeFile(join(dir, "groups.d", "local.cfg"), groups);
-  return dir;
-}
-
-export const clusterShellEnv = (dir: string): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH ?? "/usr/bin:/bin",
-  HOME: dir,
-  CLUSTERSHELL_CFGDIR: dir,
-});
+/** Groups looked up by the real `nodeset`, in a configuration written to a temporary directory. */
 
 /** Whether a process runs after up to 2 s; a zombie waiting for its reaper has stopped. */
 async function stillRunning(pid: number): Promise<boolean> {
@@ -71,7 +28,7 @@ async function problem(groups: string[], env: NodeJS.ProcessEnv, timeoutSeconds?
   assert.fail("expected a NodeGroupError");
 }
 
-describe("lookUpNodeGroups", { skip }, () => {
+describe("lookUpNodeGroups", { skip: withoutNodeset }, () => {
   test("each group's nodes, as ClusterShell's configuration gives them", async () => {
     const dir = await clusterShellConfig("compute: node[01-04]\ngpu: node[03-04],gpu1\nnested: @gpu,extra\n");
     const members = await lookUpNodeGroups(["@compute", "@local:gpu", "@nested", "@compute"], {
