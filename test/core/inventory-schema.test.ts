@@ -150,6 +150,10 @@ describe("validateInventory", () => {
       /workers\[0\]\.name\): .*cannot be typed in --nodes/,
     );
     assert.match(problem({ workers: [{ host: "a", name: "gpu*" }] }), /cannot be typed in --nodes/);
+    // Operators of node sets, and the @ of a group.
+    assert.match(problem({ workers: [{ host: "a", name: "a&b" }] }), /cannot be typed in --nodes/);
+    assert.match(problem({ workers: [{ host: "a", name: "x^y" }] }), /cannot be typed in --nodes/);
+    assert.match(problem({ workers: [{ host: "a", name: "@gpu" }] }), /a leading @/);
     assert.match(problem({ workers: ["all"] }), /workers\[0\]\): `all` means a group of nodes/);
     assert.match(
       problem({ workers: [{ host: "x", name: "leader" }] }),

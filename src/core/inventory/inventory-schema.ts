@@ -400,10 +400,10 @@ export function isProjectDirectoryName(name: string): boolean {
   return /^[A-Za-z0-9._-]+$/.test(name) && name !== "." && name !== "..";
 }
 
-/** Why a node name cannot be used, or undefined: names are typed in `--nodes`, as comma-separated globs with role words. */
+/** Why a node name cannot be used, or undefined: names are typed in `--nodes`, among node sets, globs and role words. */
 export function nodeNameProblem(name: string, role: NodeRole): string | undefined {
-  if (/[\s,*?[\]{}()!]/.test(name))
-    return `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas or * ? [ ] { } ( ) !); set another \`name\``;
+  if (/[\s,*?[\]{}()!&^]/.test(name) || name.startsWith("@"))
+    return `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas, * ? [ ] { } ( ) ! & ^ or a leading @); set another \`name\``;
   if (SELECTOR_WORDS.has(name) && !(role === "leader" && name === "leader"))
     return `\`${name}\` means a group of nodes in --nodes; give this node another \`name\``;
   return undefined;

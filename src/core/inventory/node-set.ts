@@ -284,8 +284,13 @@ function operandNames(full: string, operand: NodeSetOperand, groups: GroupMember
   return names;
 }
 
-function combine(left: Set<string>, operator: NodeSetOperator, right: Iterable<string>): Set<string> {
-  const other = right instanceof Set ? (right as Set<string>) : new Set(right);
+/** One operator applied to what came before it and the next operand, as ClusterShell does. */
+export function applyOperator<T>(
+  left: ReadonlySet<T>,
+  operator: NodeSetOperator,
+  right: Iterable<T>,
+): Set<T> {
+  const other = new Set(right);
   if (operator === ",") return new Set([...left, ...other]);
   if (operator === "!") return new Set([...left].filter((n) => !other.has(n)));
   if (operator === "&") return new Set([...left].filter((n) => other.has(n)));
@@ -299,7 +304,7 @@ function combine(left: Set<string>, operator: NodeSetOperator, right: Iterable<s
 export function expandNodeSet(text: string, groups: GroupMembers = new Map()): string[] {
   let names = new Set<string>();
   for (const operand of splitNodeSet(text)) {
-    names = combine(names, operand.operator, operandNames(text, operand, groups));
+    names = applyOperator(names, operand.operator, operandNames(text, operand, groups));
     if (names.size > NODE_SET_LIMIT) throw new NodeSetError(text, operand.column, tooMany(names.size, text));
   }
   return sortNodeNames(names);
