@@ -204,14 +204,14 @@ function patternParts(full: string, text: string, column: number): string[][] {
         throw new NodeSetError(
           full,
           column + i,
-          "digits right after a range with a step are refused by ClusterShell: put them inside, as in `[10-50/20]`",
+          "digits right after a range with a step are refused by ClusterShell: put them inside the brackets (`[1-5/2]0` is `[10-50/20]`)",
         );
       parts.push([literal]);
     } else if (i > 0) {
       throw new NodeSetError(
         full,
         column + i,
-        "two brackets side by side: ClusterShell refuses `[1-2][3-4]`; write `[13-14,23-24]`",
+        "two brackets side by side are refused by ClusterShell: put text between them, or the numbers in one bracket (`[1-2][3-4]` is `[13-14,23-24]`)",
       );
     }
     if (open < 0) break;
