@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { selectNodes } from "../core/inventory/node-selector.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { type ExecOptions as ExecAllOptions, type ExecOutcome, execAll } from "../operate/exec.js";
 import { execThroughTree } from "../operate/tree-exec.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
+import { chooseNodes, SELECTOR_HELP } from "./node-selection.js";
 import { inventoryFor } from "./project-context.js";
 import { acceptNewOption, inventoryOption, jobsOption, parseJobs } from "./shared-options.js";
 import { printJson } from "./terminal.js";
@@ -33,7 +33,7 @@ export function registerExec(program: Command): void {
       "after --: one word is a shell command line ('cmd | grep x'); several are a program and its arguments, passed as they are",
     )
     .addOption(inventoryOption())
-    .option("-n, --nodes <selector>", "names, globs, `workers`, `leader` or `all`, comma-separated", "all")
+    .option("-n, --nodes <selector>", SELECTOR_HELP, "all")
     .addOption(jobsOption("nodes"))
     .option("--group", "print each node's output together when it finishes, instead of prefixed lines")
     .option("--no-venv", "do not activate the venv")
@@ -49,14 +49,13 @@ export function registerExec(program: Command): void {
       if (timeout !== undefined && !(timeout > 0))
         throw new UsageError(`--timeout takes seconds (a positive number), not ${options.timeout}`);
       const inventory = (await inventoryFor(options, true))!;
-      const selected = selectNodes(allNodes(inventory), options.nodes ?? "all");
-      if ("problem" in selected) throw new UsageError(selected.problem);
-      const width = Math.max(...selected.nodes.map((n) => n.name.length));
+      const nodes = await chooseNodes(allNodes(inventory), options.nodes ?? "all");
+      const width = Math.max(...nodes.map((n) => n.name.length));
       const prefixed = !options.json && !options.group;
       const tree = throughTree(inventory, options);
       const exec = tree
-        ? (o: ExecAllOptions) => execThroughTree(tree, selected.nodes, command, o)
-        : (o: ExecAllOptions) => execAll(inventory, selected.nodes, command, o);
+        ? (o: ExecAllOptions) => execThroughTree(tree, nodes, command, o)
+        : (o: ExecAllOptions) => execAll(inventory, nodes, command, o);
       const outcomes = await exec({
         ...(concurrency ? { concurrency } : {}),
         ...(timeout ? { timeoutMs: timeout * 1000 } : {}),

@@ -1,11 +1,12 @@
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.js";
 import type { NodeSpec } from "../core/inventory/inventory-types.js";
-import { selectNodes } from "../core/inventory/node-selector.js";
+import { foldedIfShorter } from "../core/inventory/node-set.js";
 import { remoteCommand } from "../core/ssh/remote-command.js";
 import { allNodes } from "../fleet/on-nodes.js";
 import { runAttached } from "../transport/remote-terminal.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
+import { chooseNodes } from "./node-selection.js";
 import { inventoryFor } from "./project-context.js";
 import { wordsAfterDoubleDash } from "./raw-args.js";
 import { acceptNewOption, inventoryOption } from "./shared-options.js";
@@ -23,7 +24,10 @@ export function registerSsh(program: Command): void {
   program
     .command("ssh")
     .description("A shell (or COMMAND) on a node, in its deploy directory with its venv activated")
-    .argument("[node]", "node name (default: the leader, else the first worker)")
+    .argument(
+      "[node]",
+      "the node: its name, or a node set, @group or glob that picks one (default: the leader, else the first worker)",
+    )
     .argument(
       "[command...]",
       "after --: the command to run instead of a shell (one word: a shell command line; several: a program and its arguments, passed as they are)",
@@ -49,7 +53,7 @@ export function registerSsh(program: Command): void {
         );
       }
       const inventory = (await inventoryFor(options, true))!;
-      const node = pickNode(allNodes(inventory), nodeName, inventory.file);
+      const node = await pickNode(allNodes(inventory), nodeName, inventory.file);
       const connection = await linkerFor(inventory, options).link(node, {
         acceptNew: options.acceptNew ?? false,
       });
@@ -71,18 +75,17 @@ export function registerSsh(program: Command): void {
     });
 }
 
-function pickNode(nodes: NodeSpec[], name: string | undefined, file: string): NodeSpec {
+async function pickNode(nodes: NodeSpec[], name: string | undefined, file: string): Promise<NodeSpec> {
   if (name === undefined) {
     const first = nodes[0];
     if (!first) throw new UsageError(`${file} lists no nodes.`);
     return first;
   }
-  const selected = selectNodes(nodes, name);
-  if ("problem" in selected) throw new UsageError(selected.problem);
-  if (selected.nodes.length > 1) {
+  const selected = await chooseNodes(nodes, name);
+  if (selected.length > 1) {
     throw new UsageError(
-      `\`${name}\` matches ${selected.nodes.length} nodes (${selected.nodes.map((n) => n.name).join(", ")}); ssh goes to one: use exec for many`,
+      `\`${name}\` matches ${selected.length} nodes (${foldedIfShorter(selected.map((n) => n.name))}); ssh goes to one: use exec for many`,
     );
   }
-  return selected.nodes[0]!;
+  return selected[0]!;
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode, ResolutionError, UsageError } from "../core/errors.js";
+import { foldedIfShorter } from "../core/inventory/node-set.js";
 import type { RunStatus } from "../core/release/live-runs.js";
 import { formatAge } from "../core/release/node-status.js";
 import { everyNodeInSync, type LeaderSet, type NodeStatus, statusAll } from "../operate/status.js";
@@ -124,9 +125,9 @@ export function runsTable(runs: readonly RunStatus[] | undefined, now: number): 
   const lines = runs.map((r) => {
     const where =
       r.lacking.length > 0
-        ? `lacking on ${r.lacking.join(", ")} (the next push or watch sends it)`
+        ? `lacking on ${foldedIfShorter(r.lacking)} (the next push or watch sends it)`
         : "on every node asked";
-    const unknown = r.unknown.length > 0 ? `; not asked: ${r.unknown.join(", ")}` : "";
+    const unknown = r.unknown.length > 0 ? `; not asked: ${foldedIfShorter(r.unknown)}` : "";
     return `  release ${r.release} since ${formatAge(Math.max(0, now - r.since))} ago (leader pid ${r.pid}): ${where}${unknown}`;
   });
   return `\nworkflow runs in progress on the leader:\n${lines.join("\n")}\n`;

@@ -5,16 +5,20 @@ import { dirname, join, resolve } from "node:path";
 import SSHConfig from "ssh-config";
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import { InventoryError } from "../core/errors.js";
-import { type SshHostConfig, validateInventory } from "../core/inventory/inventory-schema.js";
+import { keyPath, type SshHostConfig, validateInventory } from "../core/inventory/inventory-schema.js";
 import type { Inventory } from "../core/inventory/inventory-types.js";
+import type { GroupMembers } from "../core/inventory/node-set.js";
 import type { MetadataTexts } from "../core/inventory/project-name.js";
 import { type ComputedHost, hostSettingsFrom } from "../core/inventory/ssh-config.js";
+import { groupsNamedByWorkers } from "../core/inventory/worker-groups.js";
+import { lookUpNodeGroup, NodeGroupError } from "./node-groups.js";
 import { listWorkers } from "./workers-command.js";
 
 /**
  * Finding and reading the inventory (docs/DESIGN.md section 3): the file, ~/.ssh/config and the
- * identity files are read here, and a `workers` command is run on this machine (workers-command.ts);
- * the rules are in core/inventory/. No node is contacted.
+ * identity files are read here, a `workers` command is run on this machine (workers-command.ts)
+ * and ClusterShell is asked for the groups the workers name (node-groups.ts); the rules are in
+ * core/inventory/. No node is contacted.
  */
 
 export interface InventoryLookup {
@@ -26,7 +30,10 @@ export interface InventoryLookup {
 export interface LoadOptions extends InventoryLookup {
   homeDir?: string;
   sshConfigPath?: string;
-  /** Run a `workers` command to list the workers (default true); false leaves them empty. */
+  /**
+   * Run a `workers` command to list the workers and ask ClusterShell for the groups they name
+   * (default true); false leaves those workers out.
+   */
   listWorkers?: boolean;
 }
 
@@ -168,21 +175,27 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
     // Aliases are resolved here, not while parsing: an alias bomb or an alias before its anchor.
     throw new InventoryError({ file }, `not valid YAML: ${(error as Error).message}`);
   }
+  const locateKey = (path: readonly (string | number)[]) => locate(doc, lineCounter, path);
+  const nodeGroups =
+    options.listWorkers === false
+      ? undefined
+      : await workerGroups(data, { file, env, cwd: dirname(file), at: locateKey });
   const validated = validateInventory(data, {
     file,
     baseDir: dirname(file),
     homeDir,
     defaultUser: localUser,
     sshHost: sshConfigReader({ path: sshConfigPath, text: sshText, homeDir, localUser, cwd }),
-    locate: (path) => locate(doc, lineCounter, path),
+    locate: locateKey,
     metadataOf: packagingMetadataOf,
+    ...(nodeGroups ? { nodeGroups } : {}),
   });
   await Promise.all(
     validated.identityFiles.map(async (id) => {
       try {
         await access(id.file, constants.R_OK);
       } catch (error) {
-        const at = locate(doc, lineCounter, id.path);
+        const at = locateKey(id.path);
         const reason =
           (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "cannot be read";
         throw new InventoryError(
@@ -199,6 +212,37 @@ export async function loadInventory(options: LoadOptions = {}): Promise<Inventor
     validated.inventory.workers = validated.workersFrom(hosts);
   }
   return validated.inventory;
+}
+
+/** The members of the ClusterShell groups the workers list names, asked of `nodeset` before validation. */
+async function workerGroups(
+  data: unknown,
+  options: {
+    file: string;
+    env: NodeJS.ProcessEnv;
+    cwd: string;
+    at: (path: readonly (string | number)[]) => { line: number; column: number } | undefined;
+  },
+): Promise<GroupMembers> {
+  const members = new Map<string, string[]>();
+  for (const { group, path } of groupsNamedByWorkers(data)) {
+    if (members.has(group)) continue;
+    try {
+      members.set(group, await lookUpNodeGroup(group, options));
+    } catch (error) {
+      if (!(error instanceof NodeGroupError)) throw error;
+      const where = options.at(path);
+      throw new InventoryError(
+        {
+          file: options.file,
+          ...(where ? { line: where.line, column: where.column } : {}),
+          key: keyPath(path),
+        },
+        error.message,
+      );
+    }
+  }
+  return members;
 }
 
 /** The packaging files that name a project, read when the inventory names none (project-name.ts). */

@@ -1,6 +1,11 @@
-import { spawn } from "node:child_process";
 import { InventoryError } from "../core/errors.js";
-import { HostListError, type ListedHost, parseHostList } from "../core/inventory/host-list.js";
+import {
+  HostListError,
+  hostListGroups,
+  type ListedHost,
+  parseHostList,
+} from "../core/inventory/host-list.js";
+import type { GroupMembers } from "../core/inventory/node-set.js";
 import {
   type CommandStep,
   describeStep,
@@ -9,84 +14,21 @@ import {
   type WorkersSource,
   workersCommandSteps,
 } from "../core/inventory/workers-source.js";
+import { type RunOutcome, runBounded, stderrTail } from "./bounded-run.js";
+import { lookUpNodeGroup, NodeGroupError } from "./node-groups.js";
 
 /**
  * Runs an inventory's workers command on this machine (the leader) and reads the hosts it
- * prints. Every failure (the command exits non-zero, runs past its timeout, prints nothing or
- * prints something that is not a host) is an InventoryError naming the file, the key and the
- * command, with the end of its stderr.
+ * prints, asking ClusterShell for the groups among them. Every failure (the command exits
+ * non-zero, runs past its timeout, prints nothing or prints something that is not a host) is an
+ * InventoryError naming the file, the key and the command, with the end of its stderr.
  */
 
 /** Output beyond this is not a host list any more. */
 const MAX_OUTPUT = 16 * 1024 * 1024;
-const STDERR_LINES = 8;
-
-interface StepOutcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  spawnError?: Error;
-}
-
-function runStep(
-  argv: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
-): Promise<StepOutcome> {
-  return new Promise((resolve) => {
-    // Its own process group, so that a timeout kills a whole pipeline, not only the shell.
-    const child = spawn(argv[0]!, argv.slice(1), {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    let stdout = "";
-    let stderr = "";
-    let timedOut = false;
-    let spawnError: Error | undefined;
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, signal);
-      } catch {
-        // Already gone.
-      }
-    };
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-      if (stdout.length > MAX_OUTPUT) killGroup("SIGKILL");
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      // Only the end is ever shown.
-      stderr = (stderr + d).slice(-64 * 1024);
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup("SIGKILL");
-    }, options.timeoutMs);
-    child.once("error", (error) => {
-      spawnError = error;
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut, ...(spawnError ? { spawnError } : {}) });
-    });
-  });
-}
-
-function stderrTail(stderr: string): string {
-  const lines = stderr
-    .trimEnd()
-    .split("\n")
-    .filter((l) => l.trim() !== "");
-  if (lines.length === 0) return "it printed nothing on stderr";
-  const shown = lines.slice(-STDERR_LINES).map((l) => `  ${l}`);
-  return `its stderr${lines.length > STDERR_LINES ? ` (last ${STDERR_LINES} lines)` : ""}:\n${shown.join("\n")}`;
-}
 
 /** What went wrong with one step, or undefined when it worked. */
-function stepProblem(step: CommandStep, outcome: StepOutcome, timeoutSeconds: number): string | undefined {
+function stepProblem(step: CommandStep, outcome: RunOutcome, timeoutSeconds: number): string | undefined {
   const command = `\`${describeStep(step)}\``;
   if (outcome.spawnError) {
     const code = (outcome.spawnError as NodeJS.ErrnoException).code;
@@ -96,7 +38,7 @@ function stepProblem(step: CommandStep, outcome: StepOutcome, timeoutSeconds: nu
   }
   if (outcome.timedOut)
     return `${command} did not finish within ${timeoutSeconds}s and was killed (raise workers.timeout if it is only slow); ${stderrTail(outcome.stderr)}`;
-  if (outcome.stdout.length > MAX_OUTPUT) return `${command} printed more than 16 MiB: that is no host list`;
+  if (outcome.overflowed) return `${command} printed more than 16 MiB: that is no host list`;
   if (outcome.code !== 0) {
     const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with status ${outcome.code}`;
     return `${command} ${how}; ${stderrTail(outcome.stderr)}`;
@@ -106,7 +48,7 @@ function stepProblem(step: CommandStep, outcome: StepOutcome, timeoutSeconds: nu
 }
 
 /** What an empty answer from Slurm usually means. */
-function slurmHint(source: WorkersSource, outcome: StepOutcome): string {
+function slurmHint(source: WorkersSource, outcome: RunOutcome): string {
   if (!source.slurm || outcome.code !== 0 || outcome.stdout.trim() !== "") return "";
   if ("partition" in source.slurm)
     return ` (no node of partition ${source.slurm.partition} is idle, mixed, allocated or completing and answering: is the partition's name right? \`sinfo --partition=${source.slurm.partition}\` shows its nodes)`;
@@ -134,20 +76,44 @@ export async function listWorkers(
   let output = "";
   for (const step of steps) {
     const argv = step.previousOutput ? [...step.argv, output.trim()] : step.argv;
-    const outcome = await runStep(argv, { ...options, timeoutMs: source.timeoutSeconds * 1000 });
+    const outcome = await runBounded(argv, {
+      ...options,
+      timeoutMs: source.timeoutSeconds * 1000,
+      maxOutput: MAX_OUTPUT,
+    });
     const problem = stepProblem({ ...step, argv }, outcome, source.timeoutSeconds);
     if (problem) fail(`the workers could not be listed: ${problem}${slurmHint(source, outcome)}`);
     output = step.sinfoStates ? usableSinfoNodes(outcome.stdout) : outcome.stdout;
   }
+  const command = `\`${describeStep(steps.at(-1)!)}\``;
   let hosts: ListedHost[] = [];
   try {
-    hosts = parseHostList(output);
+    const groups = await groupsOfListing(output, options, (line, text, problem) =>
+      fail(`line ${line} of the output of ${command} (\`${text}\`): ${problem}`),
+    );
+    hosts = parseHostList(output, groups);
   } catch (error) {
-    if (error instanceof HostListError)
-      fail(`the output of \`${describeStep(steps.at(-1)!)}\` is not a host list: ${error.message}`);
+    if (error instanceof HostListError) fail(`the output of ${command} is not a host list: ${error.message}`);
     throw error;
   }
-  if (hosts.length === 0)
-    fail(`\`${describeStep(steps.at(-1)!)}\` printed no host, only blank lines and comments`);
+  if (hosts.length === 0) fail(`${command} printed no host, only blank lines and comments`);
   return hosts;
+}
+
+/** The members of the ClusterShell groups a listing names, asked of `nodeset`. */
+async function groupsOfListing(
+  output: string,
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+  fail: (line: number, text: string, problem: string) => never,
+): Promise<GroupMembers> {
+  const members = new Map<string, string[]>();
+  for (const { group, line, text } of hostListGroups(output)) {
+    try {
+      members.set(group, await lookUpNodeGroup(group, options));
+    } catch (error) {
+      if (error instanceof NodeGroupError) fail(line, text, error.message);
+      throw error;
+    }
+  }
+  return members;
 }

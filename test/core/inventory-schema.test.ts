@@ -150,6 +150,10 @@ describe("validateInventory", () => {
       /workers\[0\]\.name\): .*cannot be typed in --nodes/,
     );
     assert.match(problem({ workers: [{ host: "a", name: "gpu*" }] }), /cannot be typed in --nodes/);
+    // Operators of node sets, and the @ of a group.
+    assert.match(problem({ workers: [{ host: "a", name: "a&b" }] }), /cannot be typed in --nodes/);
+    assert.match(problem({ workers: [{ host: "a", name: "x^y" }] }), /cannot be typed in --nodes/);
+    assert.match(problem({ workers: [{ host: "a", name: "@gpu" }] }), /a leading @/);
     assert.match(problem({ workers: ["all"] }), /workers\[0\]\): `all` means a group of nodes/);
     assert.match(
       problem({ workers: [{ host: "x", name: "leader" }] }),
@@ -363,5 +367,96 @@ describe("the tree key", () => {
     assert.match(problem({ tree: { fanout: 0 }, workers: [] }), /key tree\.fanout.*whole number from 1/);
     assert.match(problem({ tree: { topolgy: "/t" }, workers: [] }), /did you mean `topology`/);
     assert.match(problem({ tree: "yes", workers: [] }), /key tree.*mapping/);
+  });
+});
+
+describe("node sets and groups in the workers list", () => {
+  const groups = new Map([
+    ["@compute", ["node01", "node02", "node03", "node04"]],
+    ["@gpu", ["gpu1", "node03"]],
+  ]);
+  const workersOf = (workers: unknown[], ssh: Record<string, SshHostConfig> = {}) =>
+    validateInventory({ defaults: { user: "ubuntu" }, workers }, { ...ctx(ssh), nodeGroups: groups })
+      .inventory.workers;
+  const groupProblem = (doc: unknown) => {
+    try {
+      validateInventory(doc, { ...ctx(), nodeGroups: groups });
+    } catch (error) {
+      assert.ok(error instanceof InventoryError, String(error));
+      return error.message;
+    }
+    assert.fail("expected an InventoryError");
+  };
+
+  test("an entry that is a node set is one node per name, each with the entry's settings", () => {
+    const workers = workersOf([
+      "node[01-02]",
+      { host: "gpu[1-2]", port: 2222, venv: "/opt/venv" },
+      "10.0.0.[11-12]",
+    ]);
+    assert.deepEqual(
+      workers.map((w) => [w.name, w.host, w.port, w.user, w.venv]),
+      [
+        ["node01", "node01", 22, "ubuntu", "~/venv"],
+        ["node02", "node02", 22, "ubuntu", "~/venv"],
+        ["gpu1:2222", "gpu1", 2222, "ubuntu", "/opt/venv"],
+        ["gpu2:2222", "gpu2", 2222, "ubuntu", "/opt/venv"],
+        ["10.0.0.11", "10.0.0.11", 22, "ubuntu", "~/venv"],
+        ["10.0.0.12", "10.0.0.12", 22, "ubuntu", "~/venv"],
+      ],
+    );
+  });
+
+  test("each name of a bare node set is an alias looked up in ~/.ssh/config", () => {
+    const [n1, n2] = workersOf(["n[1-2]"], { n1: { hostName: "10.0.0.1", port: 2201, user: "centos" } });
+    assert.deepEqual([n1?.name, n1?.host, n1?.port, n1?.user], ["n1", "10.0.0.1", 2201, "centos"]);
+    assert.deepEqual([n2?.name, n2?.host, n2?.port, n2?.user], ["n2", "n2", 22, "ubuntu"]);
+  });
+
+  test("groups expand to their members, also within node-set operators", () => {
+    assert.deepEqual(
+      workersOf(["@compute!@gpu", { host: "@gpu", port: 2200 }]).map((w) => w.name),
+      ["node01", "node02", "node04", "gpu1:2200", "node03:2200"],
+    );
+    // Not looked up (no node is to be reached, as for `resolve`): such an entry stands for no node.
+    assert.deepEqual(
+      validateInventory({ workers: ["@compute", "w1"] }, ctx()).inventory.workers.map((w) => w.name),
+      ["w1"],
+    );
+  });
+
+  test("`name` with several nodes, a node twice, and a set with a mistake are refused with their line", () => {
+    assert.match(
+      groupProblem({ workers: [{ host: "n[1-3]", name: "gpu" }] }),
+      /:4:1 \(key workers\[0\]\.name\): `name` names one node, and `host: n\[1-3\]` is 3 nodes: remove `name` \(each node is then named by its host\)/,
+    );
+    assert.equal(
+      validateInventory({ workers: [{ host: "n[1]", name: "one" }] }, ctx()).inventory.workers[0]?.name,
+      "one",
+    );
+    assert.match(
+      groupProblem({ workers: ["node[01-02]", "w1", "@compute"] }),
+      /\(key workers\[2\]\): the node name `node01` is used twice \(first at workers\[0\], line 3\)/,
+    );
+    assert.match(
+      groupProblem({ workers: ["n[5-1]"] }),
+      /\(key workers\[0\]\): `n\[5-1\]` is not a host name or a node set: at character 3, the range `5-1` runs backwards/,
+    );
+    assert.match(
+      groupProblem({ workers: [{ host: "n[1-2" }] }),
+      /\(key workers\[0\]\.host\): .* at character 2, this bracket is never closed/,
+    );
+    assert.match(
+      groupProblem({ workers: [{ host: "[::1]" }] }),
+      /an IPv6 address is written without brackets/,
+    );
+    assert.match(groupProblem({ workers: ["n1!n1"] }), /the node set `n1!n1` stands for no node/);
+    assert.match(
+      groupProblem({ workers: ["@other"] }),
+      /`@other` is a ClusterShell group, and groups are not looked up/,
+    );
+    // What each name must be still holds, for each of them.
+    assert.match(groupProblem({ workers: ["n1,ubuntu@n2"] }), /`ubuntu@n2` mixes a user into the host/);
+    assert.match(groupProblem({ workers: ["n1,-oX"] }), /`-oX` is not a host name/);
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InventoryError } from "../../src/core/errors.js";
-import { HostListError, parseHostList } from "../../src/core/inventory/host-list.js";
+import { HostListError, hostListGroups, parseHostList } from "../../src/core/inventory/host-list.js";
 import { type SshHostConfig, validateInventory } from "../../src/core/inventory/inventory-schema.js";
 import {
   describeStep,
@@ -65,8 +65,63 @@ describe("the output of a workers command", () => {
     assert.match(error("n1:\n"), /has a port that is not a whole number/);
     assert.match(error("n1:70000\n"), /has a port/);
     assert.match(error("-oProxyCommand=x\n"), /is not a host name/);
-    assert.match(error("@n1\n"), /has no usable user before "@"/);
     assert.match(error("-x@n1\n"), /has no usable user/);
+    assert.match(error("a@b@n1\n"), /has no usable user/);
+    assert.match(
+      error("n1\nalice@node[1-\n"),
+      /^line 2 of its output, `alice@node\[1-`, is not a host or a node set: at character 11, this bracket is never closed/,
+    );
+    assert.match(error("node[3-1]:2222\n"), /at character 6, the range `3-1` runs backwards/);
+    assert.match(error("n[1-2]!n[1-2]\n"), /is a node set without nodes/);
+    assert.match(error("n[1-2],-x\n"), /names `-x`, which is not a host name/);
+    // Without a group's members (asked of nodeset at the edge), a group is not guessed.
+    assert.match(error("@n1\n"), /`@n1` is a ClusterShell group, and groups are not looked up here/);
+  });
+
+  test("a line may be a ClusterShell node set; user@ and :port apply to each of its nodes", () => {
+    const hosts = parseHostList("node[01-03]\nalice@gpu[1-2]:2222\nnode02\n[fe80::1]:2200\nn[1-4]!n[2-3]\n");
+    assert.deepEqual(
+      hosts.map((h) => [h.host, h.user, h.port, h.line, h.text]),
+      [
+        ["node01", undefined, undefined, 1, "node[01-03]"],
+        ["node02", undefined, undefined, 1, "node[01-03]"],
+        ["node03", undefined, undefined, 1, "node[01-03]"],
+        ["gpu1", "alice", 2222, 2, "alice@gpu[1-2]:2222"],
+        ["gpu2", "alice", 2222, 2, "alice@gpu[1-2]:2222"],
+        ["fe80::1", undefined, 2200, 4, "[fe80::1]:2200"],
+        ["n1", undefined, undefined, 5, "n[1-4]!n[2-3]"],
+        ["n4", undefined, undefined, 5, "n[1-4]!n[2-3]"],
+      ],
+    );
+  });
+
+  test("groups in the output are named for the edge to look up, then expanded with their members", () => {
+    const output = "@compute\nalice@@gpu:2222\nn9,@slurm:debug\n@compute!node01\n";
+    assert.deepEqual(hostListGroups(output), [
+      { group: "@compute", line: 1, text: "@compute" },
+      { group: "@gpu", line: 2, text: "alice@@gpu:2222" },
+      { group: "@slurm:debug", line: 3, text: "n9,@slurm:debug" },
+    ]);
+    const members = new Map([
+      ["@compute", ["node01", "node02"]],
+      ["@gpu", ["g1"]],
+      ["@slurm:debug", ["d1"]],
+    ]);
+    assert.deepEqual(
+      parseHostList(output, members).map((h) => [h.host, h.user, h.port, h.line]),
+      [
+        ["node01", undefined, undefined, 1],
+        ["node02", undefined, undefined, 1],
+        ["g1", "alice", 2222, 2],
+        ["d1", undefined, undefined, 3],
+        ["n9", undefined, undefined, 3],
+      ],
+    );
+    assert.throws(
+      () => hostListGroups("ok\n@rack[2-1]\n"),
+      (e: unknown) =>
+        e instanceof HostListError && /^line 2 of its output.*`2-1` runs backwards/.test(e.message),
+    );
   });
 });
 

@@ -4,6 +4,7 @@ import { type HostSettings, nodeRoute, type ProxySetting, RouteProblem } from ".
 import { type BatchSystem, KNOWN_BATCH_SYSTEMS } from "./batch-systems.js";
 import type { ListedHost } from "./host-list.js";
 import type { Inventory, NodeRole, NodeSpec, ProjectSpec } from "./inventory-types.js";
+import { expandNodeSet, type GroupMembers, groupReferences, NodeSetError } from "./node-set.js";
 import { defaultProjectName, type MetadataTexts } from "./project-name.js";
 import { readTreeSettings } from "./tree-settings.js";
 import type { SlurmSelection, WorkersSource } from "./workers-source.js";
@@ -29,6 +30,12 @@ export interface SchemaContext {
   sshHost(alias: string): SshHostConfig | undefined;
   /** The packaging metadata of a local directory (see project-name.ts); none when not given. */
   metadataOf?(dir: string): MetadataTexts;
+  /**
+   * The members of the ClusterShell groups the workers name (worker-groups.ts finds them; the
+   * edge asks `nodeset`). Undefined when they were not looked up because no node is to be
+   * reached: an entry naming a group then stands for no node.
+   */
+  nodeGroups?: GroupMembers;
 }
 
 export interface ValidatedInventory {
@@ -327,7 +334,7 @@ export function validateInventory(doc: unknown, ctx: SchemaContext): ValidatedIn
         ["workers"],
         `must be a list of nodes, or a mapping with \`command\` or \`slurm\` that lists them, not ${describe(top.workers)}`,
       );
-    workers = top.workers.map((w, i) => nodes.fromInventory(w, ["workers", i], "worker"));
+    workers = top.workers.flatMap((w, i) => nodes.fromWorkersEntry(w, ["workers", i]));
   }
   const inventory: Inventory = {
     file: ctx.file,
@@ -396,10 +403,10 @@ export function isProjectDirectoryName(name: string): boolean {
   return /^[A-Za-z0-9._-]+$/.test(name) && name !== "." && name !== "..";
 }
 
-/** Why a node name cannot be used, or undefined: names are typed in `--nodes`, as comma-separated globs with role words. */
+/** Why a node name cannot be used, or undefined: names are typed in `--nodes`, among node sets, globs and role words. */
 export function nodeNameProblem(name: string, role: NodeRole): string | undefined {
-  if (/[\s,*?[\]{}()!]/.test(name))
-    return `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas or * ? [ ] { } ( ) !); set another \`name\``;
+  if (/[\s,*?[\]{}()!&^]/.test(name) || name.startsWith("@"))
+    return `the node name \`${name}\` cannot be typed in --nodes (no spaces, commas, * ? [ ] { } ( ) ! & ^ or a leading @); set another \`name\``;
   if (SELECTOR_WORDS.has(name) && !(role === "leader" && name === "leader"))
     return `\`${name}\` means a group of nodes in --nodes; give this node another \`name\``;
   return undefined;
@@ -486,7 +493,55 @@ class NodeBuilder {
         this.identityFiles.set(file, { file, key: keyPath(ids.path), path: ids.path });
   }
 
-  /** A `leader` or `workers` entry: a bare host or alias, or a mapping of node keys. */
+  /**
+   * A `workers` entry: a bare host or alias, or a mapping of node keys, whose host may be a
+   * ClusterShell node set or group, one node per name, each with the entry's settings.
+   */
+  fromWorkersEntry(raw: unknown, path: Path): NodeSpec[] {
+    const v = this.v;
+    if (typeof raw === "string")
+      return this.hostsOf(raw, path).map((alias) =>
+        this.build({ alias, own: {}, bare: true, path, hostPath: path }, "worker"),
+      );
+    const m = v.mapping(raw, path, NODE_KEYS, "a worker");
+    if (m.host === undefined)
+      v.fail(path, "this node has no `host` (an address, or an alias from ~/.ssh/config)");
+    const hostPath = [...path, "host"];
+    const aliases = this.hostsOf(m.host, hostPath);
+    const own = readNodeSettings(v, m, path);
+    const explicitName = m.name === undefined ? undefined : v.string(m.name, [...path, "name"]);
+    if (explicitName !== undefined && aliases.length > 1)
+      v.fail(
+        [...path, "name"],
+        `\`name\` names one node, and \`host: ${String(m.host)}\` is ${aliases.length} nodes: remove \`name\` (each node is then named by its host)`,
+      );
+    return aliases.map((alias) =>
+      this.build(
+        { alias, own, bare: false, path, hostPath, ...(explicitName !== undefined ? { explicitName } : {}) },
+        "worker",
+      ),
+    );
+  }
+
+  /** A host as written, read as a ClusterShell node set: the hosts it stands for, each checked. */
+  private hostsOf(raw: unknown, path: Path): string[] {
+    const text = this.v.string(raw, path);
+    let names: string[];
+    try {
+      if (this.ctx.nodeGroups === undefined && groupReferences(text).length > 0) return [];
+      names = expandNodeSet(text, this.ctx.nodeGroups);
+    } catch (error) {
+      if (!(error instanceof NodeSetError)) throw error;
+      return this.v.fail(
+        path,
+        `\`${text}\` is not a host name or a node set: at character ${error.column}, ${error.problem}`,
+      );
+    }
+    if (names.length === 0) this.v.fail(path, `the node set \`${text}\` stands for no node`);
+    return names.map((name) => this.v.host(name, path));
+  }
+
+  /** The `leader`: a bare host or alias, or a mapping of node keys. */
   fromInventory(raw: unknown, path: Path, role: NodeRole): NodeSpec {
     const v = this.v;
     if (typeof raw === "string")
