@@ -178,6 +178,40 @@ describe("through ClusterShell's gateway tree", { skip: unavailable }, () => {
     }
   });
 
+  test("node sets name the workers and the gateways' nodes, as ClusterShell users write them", async () => {
+    const [first, last] = [layout.workers[0]!.name.slice(1), layout.workers.at(-1)!.name.slice(1)];
+    const folded = (names: string[]) => `w[${names.map((n) => n.slice(1)).join(",")}]`;
+    const project_ = { root: project, entry: "-m workflow.main", name: "tree", python: SYSTEM_PYTHON };
+    // Bare names: through the tree a worker is reached as `ssh NAME` from its gateway.
+    writeTreeInventory(cluster, layout, {
+      project: project_,
+      extra: {
+        workers: [`w[${first}-${last}]`],
+        tree: {
+          ...layout.tree,
+          gateways: Object.fromEntries(Object.entries(layout.routes).map(([g, names]) => [g, folded(names)])),
+        },
+      },
+    });
+    try {
+      await mark("sets");
+      const push = await runCli(["push", "-i", inventory], project);
+      assert.equal(push.code, 0, push.stdout + push.stderr);
+      for (const w of layout.workers) assert.match(await imported(cluster, w), /^sets /);
+      const some = layout.workers.slice(0, 3).map((w) => w.name);
+      const exec = await runCli(["exec", "-i", inventory, "--nodes", folded(some), "--", "true"], project);
+      assert.equal(exec.code, 0, exec.stdout + exec.stderr);
+      const status = await runCli(["status", "-i", inventory, "--json"], project);
+      const nodes = (JSON.parse(status.stdout) as { nodes: { node: string; reachable: boolean }[] }).nodes;
+      assert.deepEqual(
+        nodes.map((n) => [n.node, n.reachable]),
+        layout.workers.map((w) => [w.name, true]),
+      );
+    } finally {
+      writeTreeInventory(cluster, layout, { project: project_ });
+    }
+  });
+
   test("a gateway killed in the middle of a push: its workers fail with the reason, the rest converge, the next push completes", async () => {
     await mark("three");
     const gateway = layout.gateways[0]!;
