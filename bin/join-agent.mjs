@@ -22,6 +22,7 @@ const MODULES = [
   "staging.py",
   "import_fingerprint.py",
   "verify_record.py",
+  "start_state.py",
   "venv_doctor.py",
   "operations.py",
   "main.py",

@@ -11,7 +11,8 @@ pays for no process start per change.
 Parts: framing (frames, errors, the Server loop), operations (Agent: one method per operation),
 release_store (the project's directory), staging (a release being built), venv_doctor (the venv,
 its .pth and Toil's worker entry point), import_fingerprint (what decides a new interpreter's
-imports, read cheaply) and verify_record (the last full verification, answered again while that
-holds), release_files (ids, trees, paths), durable (writes that survive a power loss), selector
-and the probes (programs carried as text, sources).
+imports, read cheaply), verify_record (the last full verification, answered again while that
+holds), start_state (what the agent read at its start: while it holds, the quick probe is answered
+in-process), release_files (ids, trees, paths), durable (writes that survive a power loss),
+selector and the probes (programs carried as text, sources).
 """

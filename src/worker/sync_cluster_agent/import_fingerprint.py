@@ -40,6 +40,11 @@ def pth_path_lines(text):
     return lines
 
 
+def listing_digest(names):
+    """A directory's listing (its names, sorted) as one digest."""
+    return hashlib.sha256("\0".join(sorted(names)).encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def directory_state(path):
     """One sys.path entry: a directory by its mtime and the names in it, each .pth in it by
     content and each directory a .pth names by whether it exists (site.py skips a missing one, so
@@ -54,8 +59,7 @@ def directory_state(path):
         names = sorted(os.listdir(path))
     except OSError as e:
         return [(path, "unreadable", e.errno)]
-    listing = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
-    state = [(path, "dir", st.st_mtime_ns, listing)]
+    state = [(path, "dir", st.st_mtime_ns, listing_digest(names))]
     for name in names:
         if not name.endswith(".pth"):
             continue

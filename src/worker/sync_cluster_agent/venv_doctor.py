@@ -20,6 +20,7 @@ from .import_fingerprint import fingerprint, import_state
 from .release_files import valid_release_id
 from .release_store import PINS, RELEASE_ENV, RUNS
 from .sources import PROBE_IMPORTS, PROBE_ORIGINS, SELECTOR
+from .start_state import START
 from .verify_record import VerifyRecord
 
 # Toil's grid batch systems start `_toil_worker` by name (or by its absolute path on the leader
@@ -38,18 +39,6 @@ from toil.worker import main
 if __name__ == "__main__":
     sys.exit(main())
 """
-
-
-def agent_import_state():
-    """What this agent's interpreter read at start to build sys.path and its import hooks: the
-    venv's pyvenv.cfg and python, and each site directory on its sys.path (where .pth files run)."""
-    sites = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
-    return import_state(sites, [os.path.join(sys.prefix, "pyvenv.cfg")], [sys.executable])
-
-
-# As this interpreter found it at start: while it holds, an answer given in-process is the one a
-# fresh interpreter would give.
-STARTED_WITH = agent_import_state()
 
 
 class VenvDoctor:
@@ -133,7 +122,9 @@ class VenvDoctor:
         self.ensure_toil_worker()
         if self.pth_state()[0]:
             return True
-        replace_file(path, self.pth_content(), errors="surrogateescape")
+        content = self.pth_content()
+        START.create_pth(path, content, self.store.project_dir,
+                         lambda: replace_file(path, content, errors="surrogateescape"))
         return True
 
     # ---- readiness checks (sync-cluster check) ---------------------------------------------
@@ -161,20 +152,17 @@ class VenvDoctor:
 
         args = {"modules": modules, "deep": deep}
         if (not deep and os.path.realpath(sys.executable) == os.path.realpath(python) and self.site_packages()
-                and agent_import_state() == STARTED_WITH):
+                and START.holds()):
             # The quick form only looks modules up, and this agent already runs the venv's python
-            # and nothing it read at start has changed since: answer in-process (as from "/", like the subprocess) instead of starting another python.
-            saved = list(sys.path)
+            # and a fresh one would read what it read at start (start_state.py): answer in-process.
             try:
-                sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
-                importlib.invalidate_caches()  # a long-lived agent must see packages installed since
-                namespace = {"__name__": "sync_cluster_probe"}
-                exec(PROBE_IMPORTS, namespace)
-                return namespace["probe"](args)
+                with START.as_fresh_interpreter():
+                    importlib.invalidate_caches()  # a long-lived agent must see packages installed since
+                    namespace = {"__name__": "sync_cluster_probe"}
+                    exec(PROBE_IMPORTS, namespace)
+                    return namespace["probe"](args)
             except Exception as e:
                 return {"error": "%s: %s" % (type(e).__name__, e)}
-            finally:
-                sys.path[:] = saved
         code = PROBE_IMPORTS
         try:
             out = subprocess.run([python, "-c", code, json.dumps(args)],
