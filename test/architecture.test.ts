@@ -19,7 +19,7 @@ const LAYERS: Record<string, readonly string[]> = {
   transport: ["core", "inventory", "(root)"],
   tree: ["core", "inventory", "transport", "(root)"],
   fleet: ["core", "inventory", "transport"],
-  daemon: ["core", "inventory", "transport", "(root)"],
+  daemon: ["core", "inventory", "resolve", "transport", "(root)"],
   readiness: ["core", "inventory", "resolve", "transport"],
   check: ["core", "inventory", "transport", "tree", "fleet", "readiness"],
   push: ["core", "inventory", "resolve", "transport", "tree", "fleet", "readiness"],

@@ -47,6 +47,10 @@ export function statusReport(status: DaemonStatus): string {
           .trimEnd(),
       );
   }
+  for (const p of status.projects ?? [])
+    lines.push(
+      `project  ${p.startDir} (${p.entry}): ${p.unwatchable ? `resolved afresh each time, ${p.unwatchable}` : `${p.watchedDirectories} directories watched`}; ${p.warmAnswers} kept, ${p.resolutions} resolved; used ${age(p.lastUsedAt)}`,
+    );
   return `${lines.join("\n")}\n`;
 }
 

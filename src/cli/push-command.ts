@@ -5,10 +5,10 @@ import { releaseOf } from "../push/leader-release.js";
 import { type NodeOutcome, type PushEvent, type PushOptions, pushAll } from "../push/push.js";
 import { pushThroughTree } from "../push/tree-push.js";
 import { leaderExpectations } from "../readiness/leader-expectations.js";
-import { resolveWithStoredDigests } from "../resolve/cached-resolve.js";
 import { linkerFor, noDaemonOption, verboseOption } from "./node-links.js";
 import { progressThinner } from "./progress-thinner.js";
 import { addEntryOptions, type EntryOptions, projectFromOptions } from "./project-context.js";
+import { resolveForCommand } from "./project-resolution.js";
 import { PushDisplay } from "./push-display.js";
 import { acceptNewOption, jobsOption, parseJobs } from "./shared-options.js";
 import { formatBytes, isInteractive, printJson, printJsonLine } from "./terminal.js";
@@ -55,8 +55,9 @@ export function registerPush(program: Command): void {
       const project = await projectFromOptions(script, options, true);
       const inventory = project.inventory!;
       if (inventory.workers.length === 0) throw new UsageError(`${inventory.file} lists no workers.`);
+      const links = linkerFor(inventory, options);
       // Resolving and connecting overlap: every worker's handshake runs while the leader hashes.
-      const resolving = resolveWithStoredDigests(project.resolveOptions);
+      const resolving = resolveForCommand(project.resolveOptions, links);
       const display =
         !options.json && !options.ndjson && isInteractive()
           ? new PushDisplay(
@@ -79,7 +80,7 @@ export function registerPush(program: Command): void {
         concurrency,
         dryRun: options.dryRun ?? false,
         acceptNew: options.acceptNew ?? false,
-        links: linkerFor(inventory, options),
+        links,
         replace: options.replace ?? false,
         force: options.force ?? false,
         onEvent,

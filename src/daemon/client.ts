@@ -207,10 +207,10 @@ export interface DaemonLinkerOptions {
 export class DaemonLinker implements NodeLinker {
   private ready: Promise<string | undefined> | undefined;
 
-  constructor(private readonly options: DaemonLinkerOptions) {}
+  constructor(readonly options: DaemonLinkerOptions) {}
 
-  /** Undefined when the daemon answers; else why the command connects directly. */
-  private reachable(): Promise<string | undefined> {
+  /** Undefined when the daemon answers (started if need be, once); else why the command connects directly. */
+  reachable(): Promise<string | undefined> {
     this.ready ??= ensureDaemon(this.options.place, this.options.idleSeconds).then(
       (state) => {
         this.options.note?.(

@@ -10,12 +10,20 @@ import type { AgentStreams } from "../transport/agent-session.js";
 import { passphraseKeys } from "../transport/authentication.js";
 import { HeldNode } from "./held-node.js";
 import { type DaemonPlace, makePrivateDir } from "./place.js";
-import { type DaemonAnswer, type DaemonRequest, type DaemonStatus, parseDaemonRequest } from "./protocol.js";
+import {
+  type DaemonAnswer,
+  type DaemonRequest,
+  type DaemonStatus,
+  parseDaemonRequest,
+  type ResolveRequest,
+} from "./protocol.js";
+import { WarmResolutions } from "./warm-resolutions.js";
 
 /**
  * The user's daemon: holds one authenticated connection per node and the agents started over
  * them, and serves clients on a unix socket in a private directory. Each client socket carries
- * one stream (a remote command or a lent agent); the daemon exits after its idle period.
+ * one stream (a remote command or a lent agent) or one answer (a project's resolution, kept warm
+ * by warm-resolutions.ts); the daemon exits after its idle period.
  */
 
 const TICK_MS = 1_000;
@@ -36,6 +44,7 @@ export interface DaemonOptions {
 export class Daemon {
   private server: Server | undefined;
   private readonly held = new Map<string, HeldNode>();
+  private readonly warm = new WarmResolutions((line) => this.log(line));
   private readonly sockets = new Set<Socket>();
   private openStreams = 0;
   private lastActivity = performance.now();
@@ -115,6 +124,7 @@ export class Daemon {
     }
     this.lastTick = now;
     const idleMs = this.idleSeconds * 1000;
+    this.warm.expire(now.wall, idleMs);
     for (const [key, node] of this.held) {
       if (!node.busy && node.lastUsedAt && now.wall - node.lastUsedAt.getTime() >= idleMs) {
         node.close();
@@ -137,6 +147,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.ticker) clearInterval(this.ticker);
+      this.warm.close();
       for (const node of this.held.values()) node.close();
       this.held.clear();
       for (const s of this.sockets) s.destroy();
@@ -161,6 +172,7 @@ export class Daemon {
       idleSeconds: this.idleSeconds,
       build: this.options.build,
       nodes: [...this.held.values()].map((n) => n.status()),
+      projects: this.warm.status(),
     };
   }
 
@@ -248,6 +260,10 @@ export class Daemon {
       return undefined;
     }
     this.idleSeconds = request.idleSeconds;
+    if (request.op === "resolve") {
+      await this.answerResolve(socket, request);
+      return undefined;
+    }
     const held = this.heldFor(request.node);
     let opened: Awaited<ReturnType<HeldNode["open"]>>;
     try {
@@ -291,6 +307,17 @@ export class Daemon {
       });
       return this.serve(socket, held, opened, request);
     }
+  }
+
+  /** A project's resolution, kept warm between commands; a failure sends the client to resolve itself. */
+  private async answerResolve(socket: Socket, request: ResolveRequest): Promise<void> {
+    let answer: DaemonAnswer;
+    try {
+      answer = { ok: true, resolved: await this.warm.resolve(request.project) };
+    } catch (error) {
+      answer = { ok: false, code: "resolution", message: (error as Error).message };
+    }
+    this.answer(socket, answer, true);
   }
 
   private serve(

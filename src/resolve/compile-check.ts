@@ -23,7 +23,7 @@ export class CompileChecker {
   private readonly answers: ((line: string) => void)[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly python: string) {}
+  constructor(readonly python: string) {}
 
   /** The modules of `paths` that do not compile; an empty list when all do. */
   check(paths: readonly string[]): Promise<CompileError[]> {

@@ -34,6 +34,13 @@ export class DigestCache {
     this.entries.set(key.absPath, { size: key.size, mtimeMs: key.mtimeMs, digest });
   }
 
+  /** Forgets `path` and every file below it: a change was seen there, whatever its size and mtime say. */
+  forget(path: string): void {
+    const below = `${path}/`;
+    for (const key of this.entries.keys())
+      if (key === path || key.startsWith(below)) this.entries.delete(key);
+  }
+
   /** Forgets files that are no longer part of the project, so memory stays flat in long watches. */
   retainOnly(absPaths: ReadonlySet<string>): void {
     for (const path of this.entries.keys()) if (!absPaths.has(path)) this.entries.delete(path);

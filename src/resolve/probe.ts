@@ -10,6 +10,8 @@ export async function probeInterpreter(
   python: string,
   startDir: string,
   pythonPath: readonly string[],
+  /** The interpreter's environment; default: this process's. */
+  env?: NodeJS.ProcessEnv,
 ): Promise<InterpreterFacts> {
   const probeFile = pythonSourcePath("resolve/probe.py");
   const source = await readFile(probeFile, "utf8");
@@ -18,7 +20,7 @@ export async function probeInterpreter(
       python,
       ["-E", "-c", source, startDir, JSON.stringify(pythonPath)],
       // From the probe's own directory: a project module named `json.py` cannot shadow what it imports.
-      { cwd: dirname(probeFile), maxBuffer: 256 * 1024 * 1024, encoding: "utf8" },
+      { cwd: dirname(probeFile), maxBuffer: 256 * 1024 * 1024, encoding: "utf8", ...(env ? { env } : {}) },
       (error, stdout, stderr) => {
         if (error) {
           const code = (error as NodeJS.ErrnoException).code;

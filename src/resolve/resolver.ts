@@ -47,6 +47,7 @@ import {
 } from "../core/python/import-classification.js";
 import { absoluteImports, addWithPrefixes, topLevelOf } from "../core/python/import-graph.js";
 import type { InterpreterFacts } from "../core/python/interpreter-facts.js";
+import { interpreterOf } from "../core/python/path-environment.js";
 import type { ManifestFile } from "../core/release/manifest.js";
 import { type ResolvedFile, releaseFilesOf } from "../core/release/release-layout.js";
 import { CompileChecker } from "./compile-check.js";
@@ -110,6 +111,8 @@ export interface ResolveOptions {
   include?: readonly string[];
   exclude?: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /** The environment the interpreter is started with; default: this process's (the daemon's is the client's). */
+  interpreterEnv?: NodeJS.ProcessEnv;
   /** Kept across runs by watch mode so unchanged files are not read again. */
   cache?: DigestCache;
   /** Kept across runs by watch mode so unchanged directories are not listed again. */
@@ -121,7 +124,7 @@ export interface ResolveOptions {
 }
 
 export function defaultPython(env: NodeJS.ProcessEnv): string {
-  return env.VIRTUAL_ENV ? join(env.VIRTUAL_ENV, "bin", "python") : "python3";
+  return interpreterOf(undefined, env);
 }
 
 function pythonPathOf(env: NodeJS.ProcessEnv): string[] {
@@ -155,10 +158,15 @@ async function isDirectory(path: string): Promise<boolean> {
 
 /** Gathers facts about the interpreter, once; watch mode passes them back in. */
 export async function probeFor(
-  options: Pick<ResolveOptions, "python" | "startDir" | "env">,
+  options: Pick<ResolveOptions, "python" | "startDir" | "env" | "interpreterEnv">,
 ): Promise<InterpreterFacts> {
   const env = options.env ?? process.env;
-  return probeInterpreter(options.python ?? defaultPython(env), options.startDir, pythonPathOf(env));
+  return probeInterpreter(
+    options.python ?? defaultPython(env),
+    options.startDir,
+    pythonPathOf(env),
+    options.interpreterEnv,
+  );
 }
 
 export async function resolveProject(options: ResolveOptions): Promise<Resolution> {
