@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import { parse, stringify } from "yaml";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
 import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
+import { whyClusterShellUnavailable } from "../test/harness/tree-cluster.js";
+import { curveRun } from "./curve.js";
 import {
   asFirstPushes,
   daemonAvailable,
@@ -18,6 +20,7 @@ import {
 import { describeMachine, machineLine } from "./machine.js";
 import { lineChart, type Series } from "./svg-chart.js";
 import {
+  curveTargetsTable,
   type LatencyRow,
   median,
   percentile,
@@ -45,7 +48,8 @@ import { generateWorkload, type WorkloadSize } from "./workload.js";
  * sync-cluster and the anchors alike). Prints medians with min and max, the leader's CPU per push,
  * the machine, and the target ratios of bench/targets.ts; writes bench/results/{results.json,results.md} and
  * SVG charts. `--scale` adds a run with 64 workers. Pushes through the daemon are measured when
- * the CLI has one (bench/daemon-scenario.ts).
+ * the CLI has one (bench/daemon-scenario.ts). `--curve` runs only the cost curve from 16 to 256
+ * workers, flat and through ClusterShell's tree (bench/curve.ts).
  */
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -56,6 +60,12 @@ const USAGE = `Usage: npm run bench -- [options]
   --rtt LIST            round trips in ms through a delay proxy (default 0,20)
   --scale               add 8 to 64 workers and the leader's RSS with 64
   --scale-workers LIST  worker counts of --scale (default 8,16,32,64)
+  --curve               only the cost curve (bench/curve.ts): medium workload, flat one-shot,
+                        flat through the daemon, through ClusterShell's tree and parallel-rsync,
+                        wall time, leader CPU, peak RSS and bytes sent, by worker count
+  --curve-sizes LIST    worker counts of --curve (default 16,64,128,256)
+  --curve-gateways LIST gateway counts of the tree in --curve (default 4,16)
+  --curve-runs LIST     timed rounds at each of --curve-sizes (default 3 up to 64 workers, then 1)
   --out DIR             where results.md, results.json and the charts go (default bench/results)`;
 
 const OPTIONS = {
@@ -67,6 +77,10 @@ const OPTIONS = {
   scale: { type: "boolean", default: false },
   "scale-workers": { type: "string", default: "8,16,32,64" },
   rtt: { type: "string", default: "0,20" },
+  curve: { type: "boolean", default: false },
+  "curve-sizes": { type: "string", default: "16,64,128,256" },
+  "curve-gateways": { type: "string", default: "4,16" },
+  "curve-runs": { type: "string" },
   /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
   out: { type: "string", default: "bench/results" },
 } as const;
@@ -509,12 +523,50 @@ async function watchLatency(ctx: Context, rel: string, missing: string[]): Promi
   return results;
 }
 
+/** `--curve`: the cost curve alone (bench/curve.ts), its results in --out. */
+async function curveMain(machine: string, missing: string[], user: string): Promise<void> {
+  const tmp = await mkdtemp(join(tmpdir(), "sc-curve-"));
+  await mkdir(RESULTS, { recursive: true });
+  if (user !== "root") execFileSync("chmod", ["755", tmp]);
+  const why = whyClusterShellUnavailable();
+  if (why) throw new Error(`--curve measures the tree: ${why}`);
+  const sizes = args["curve-sizes"]!.split(",").map(Number);
+  const runs = args["curve-runs"]
+    ? args["curve-runs"].split(",").map(Number)
+    : sizes.map((n) => (n <= 64 ? 3 : 1));
+  const withDaemon = daemonAvailable(BIN);
+  if (!withDaemon) log("this sync-cluster has no `daemon` command: pushes through a daemon are not measured");
+  const curve = await curveRun({
+    sizes,
+    gateways: args["curve-gateways"]!.split(",").map(Number),
+    runs,
+    user,
+    tmp,
+    out: RESULTS,
+    bin: BIN,
+    withDaemon,
+    withAnchor: !missing.includes("parallel-rsync"),
+    machine,
+    command: `npm run bench -- ${process.argv.slice(2).join(" ")}`,
+    log,
+  });
+  log(`\n${curveTargetsTable(curve.facts).join("\n")}`);
+  await writeFile(join(RESULTS, "results.md"), curve.markdown);
+  await writeFile(
+    join(RESULTS, "results.json"),
+    JSON.stringify({ machine: describeMachine(), ...curve.facts }, null, 1),
+  );
+  await rm(tmp, { recursive: true, force: true });
+  log(`\nwrote ${args.out}/results.md, results.json and ${curve.charts.length} chart(s)`);
+}
+
 async function main(): Promise<void> {
   if (!sshdAvailable()) throw new Error("the benchmark needs sshd: run .ci/install-deps");
   const machine = machineLine(describeMachine());
   log(`sync-cluster benchmark, ${machine}`);
   const missing = missingAnchors();
   const user = ensureUser();
+  if (args.curve) return curveMain(machine, missing, user);
   const sizes = args.sizes!.split(",") as WorkloadSize[];
   const workerCounts = args.workers!.split(",").map(Number);
   const rtts = args.rtt!.split(",").map(Number);
