@@ -578,7 +578,7 @@ function extrapolation(rows: CurveRow[]): string[] {
   const lines = [
     "## Extrapolation on paper: 1,000 and 10,000 nodes",
     "",
-    `EXTRAPOLATED, not measured: a least-squares line (fixed + per node x nodes) through the medians at ${sizes.sort((a, b) => a - b).join(", ")} workers, read at 1,000 and 10,000. The tree keeps its gateway count (each gateway then serves 250 or 2,500 nodes, ClusterShell's fanout 64 at a time). Wall time here includes every worker's work on the same two cores, so its line is this machine's, not a cluster's, where each node works on its own CPU.`,
+    `EXTRAPOLATED, not measured: a least-squares line (fixed + per node x nodes) through the medians at ${sizes.sort((a, b) => a - b).join(", ")} workers, read at 1,000 and 10,000; a line that falls is read as flat (its mean). Every tool runs on all nodes at once (push -j and parallel-rsync -p = nodes), as measured. The tree keeps its gateway count (each gateway then serves 250 or 2,500 nodes, ClusterShell's fanout 64 at a time). Wall time here includes every worker's work on the same two cores, so its line is this machine's, not a cluster's, where each node works on its own CPU.`,
     "",
     "| scenario | tool | wall: fixed + per node | 1,000 | 10,000 | CPU: fixed + per node | 1,000 | 10,000 | RSS: fixed + per node | 1,000 | 10,000 | sent: fixed + per node | 1,000 | 10,000 |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -593,13 +593,19 @@ function extrapolation(rows: CurveRow[]): string[] {
           .map((r) => ({ n: r.workers, ok: r.samples.filter((s) => s.ok) }))
           .filter((p) => p.ok.length > 0)
           .map((p) => ({ n: p.n, y: median(p.ok.map(metric.of)) }));
-        const fit = fitLine(points);
-        if (!fit) {
+        const line = fitLine(points);
+        if (!line) {
           cells.push("-", "-", "-");
           continue;
         }
-        const perNode =
-          metric.unit === "MB" ? `${(fit.b * 1000).toFixed(1)} KB` : `${(fit.b * 1000).toFixed(1)} ms`;
+        // A line that falls (noise, or a cost that does not grow with nodes) is read as flat: the mean.
+        const flat = line.b < 0;
+        const fit = flat ? { a: points.reduce((t, p) => t + p.y, 0) / points.length, b: 0 } : line;
+        const perNode = flat
+          ? "0 (no growth measured)"
+          : metric.unit === "MB"
+            ? `${(fit.b * 1000).toFixed(1)} KB`
+            : `${(fit.b * 1000).toFixed(1)} ms`;
         const at = (n: number) => Math.max(0, fit.a + fit.b * n);
         const fmt = (v: number) =>
           metric.unit === "MB" && v >= 1000

@@ -65,7 +65,7 @@ const USAGE = `Usage: npm run bench -- [options]
                         wall time, leader CPU, peak RSS and bytes sent, by worker count
   --curve-sizes LIST    worker counts of --curve (default 16,64,128,256)
   --curve-gateways LIST gateway counts of the tree in --curve (default 4,16)
-  --curve-runs LIST     timed rounds at each of --curve-sizes (default 3 up to 64 workers, then 1)
+  --curve-runs LIST     timed rounds at each of --curve-sizes (default 3 up to 16 workers, 2 up to 64, then 1)
   --out DIR             where results.md, results.json and the charts go (default bench/results)`;
 
 const OPTIONS = {
@@ -533,7 +533,7 @@ async function curveMain(machine: string, missing: string[], user: string): Prom
   const sizes = args["curve-sizes"]!.split(",").map(Number);
   const runs = args["curve-runs"]
     ? args["curve-runs"].split(",").map(Number)
-    : sizes.map((n) => (n <= 64 ? 3 : 1));
+    : sizes.map((n) => (n <= 16 ? 3 : n <= 64 ? 2 : 1));
   const withDaemon = daemonAvailable(BIN);
   if (!withDaemon) log("this sync-cluster has no `daemon` command: pushes through a daemon are not measured");
   const curve = await curveRun({
