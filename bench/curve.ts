@@ -58,6 +58,11 @@ export interface CurveOptions {
   machine: string;
   command: string;
   log: (line: string) => void;
+  /**
+   * Sizes measured by an earlier run on the same machine (its curve-rows.json, `--curve-merge`),
+   * reported with this run's: a long curve can be finished in parts.
+   */
+  earlier?: { from: string; rows: CurveRow[]; daemonRssMb: CurveFacts["daemonRssMb"] };
 }
 
 interface CurveTool {
@@ -227,7 +232,6 @@ export async function curveRun(
   const sampler = new RssSampler(100);
   const rows: CurveRow[] = [];
   const daemonRssMb: CurveFacts["daemonRssMb"] = [];
-  let packBytes: number | null = null;
   const daemonDir = join(o.tmp, "curve-daemon");
   mkdirSync(daemonDir, { recursive: true, mode: 0o700 });
   const daemonCtx = { bin: o.bin } as Context;
@@ -462,16 +466,23 @@ export async function curveRun(
       writeFileSync(join(o.out, "curve-rows.json"), JSON.stringify({ rows, daemonRssMb }, null, 1));
       o.log(`curve: ${n} workers took ${((Date.now() - sizeStarted) / 1000).toFixed(0)} s`);
     }
-    const packs = rows
-      .filter((r) => r.scenario === "cold" && r.gateways > 0)
-      .flatMap((r) => r.samples.filter((s) => s.ok && s.bytesPerWorker).map((s) => s.bytesPerWorker!));
-    packBytes = packs.length ? median(packs) : null;
   } finally {
     await stopDaemon(daemonCtx, daemonDir).catch(() => undefined);
     await sampler.close();
     await Promise.all(proxies.map((p) => p.stop()));
     await cluster.stop();
   }
+  if (o.earlier) {
+    const measured = new Set(rows.map((r) => r.workers));
+    rows.unshift(...o.earlier.rows.filter((r) => !measured.has(r.workers)));
+    daemonRssMb.unshift(...o.earlier.daemonRssMb.filter((d) => !measured.has(d.workers)));
+    rows.sort((a, b) => a.workers - b.workers);
+    daemonRssMb.sort((a, b) => a.workers - b.workers);
+  }
+  const packs = rows
+    .filter((r) => r.scenario === "cold" && r.gateways > 0)
+    .flatMap((r) => r.samples.filter((s) => s.ok && s.bytesPerWorker).map((s) => s.bytesPerWorker!));
+  const packBytes = packs.length ? median(packs) : null;
   const facts: CurveFacts = { rows, packBytes, daemonRssMb };
   const charts = await curveCharts(rows, o.out);
   const markdown = curveMarkdown(facts, o, charts, (Date.now() - started) / 1000);
@@ -517,6 +528,12 @@ function curveMarkdown(facts: CurveFacts, o: CurveOptions, charts: string[], sec
     "",
     `Run on ${o.machine}, \`${o.command}\`, ${(seconds / 60).toFixed(1)} minutes in all. The leader, the gateways and every worker share this machine (its CPU also shared with other engineers' tests). Medium workload; median (min-max) where a size had several rounds.`,
     "",
+    ...(o.earlier
+      ? [
+          `Sizes ${[...new Set(o.earlier.rows.map((r) => r.workers))].filter((n) => !o.sizes.includes(n)).join(", ")} are from an earlier run of the same command's first part (${o.earlier.from}), on the same machine the same day; the rest from this run.`,
+          "",
+        ]
+      : []),
     "Per push: wall time; the leader's CPU (user + system of the command and every process it starts, from /usr/bin/time; through the daemon, the daemon's CPU during the push added); the leader's peak RSS: the highest sum of VmRSS over the command's process tree (the daemon included) sampled every 100 ms, or the largest single process's peak (/usr/bin/time) if that is more; bytes the leader sent: counted by a proxy in front of each hop it talks to directly (every worker, flat and parallel-rsync; the gateways, tree), SSH included.",
     "",
   ];

@@ -66,6 +66,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --curve-sizes LIST    worker counts of --curve (default 16,64,128,256)
   --curve-gateways LIST gateway counts of the tree in --curve (default 4,16)
   --curve-runs LIST     timed rounds at each of --curve-sizes (default 3 up to 16 workers, 2 up to 64, then 1)
+  --curve-merge FILE    report the sizes of an earlier run's curve-rows.json with this run's
   --out DIR             where results.md, results.json and the charts go (default bench/results)`;
 
 const OPTIONS = {
@@ -81,6 +82,7 @@ const OPTIONS = {
   "curve-sizes": { type: "string", default: "16,64,128,256" },
   "curve-gateways": { type: "string", default: "4,16" },
   "curve-runs": { type: "string" },
+  "curve-merge": { type: "string" },
   /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
   out: { type: "string", default: "bench/results" },
 } as const;
@@ -549,6 +551,9 @@ async function curveMain(machine: string, missing: string[], user: string): Prom
     machine,
     command: `npm run bench -- ${process.argv.slice(2).join(" ")}`,
     log,
+    ...(args["curve-merge"]
+      ? { earlier: { from: args["curve-merge"], ...JSON.parse(readFileSync(args["curve-merge"], "utf8")) } }
+      : {}),
   });
   log(`\n${curveTargetsTable(curve.facts).join("\n")}`);
   await writeFile(join(RESULTS, "results.md"), curve.markdown);
