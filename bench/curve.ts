@@ -63,6 +63,9 @@ export interface CurveOptions {
    * reported with this run's: a long curve can be finished in parts.
    */
   earlier?: { from: string; rows: CurveRow[]; daemonRssMb: CurveFacts["daemonRssMb"] };
+  /** Only these tools (by name) and scenarios, e.g. to measure again one that failed (with `earlier`). */
+  tools?: string[];
+  scenarios?: Scenario[];
 }
 
 interface CurveTool {
@@ -380,6 +383,15 @@ export async function curveRun(
         push: (ctx) => parallelRsync.push(ctx),
       });
 
+    if (o.tools) {
+      const unknown = o.tools.filter((name) => !tools.some((t) => t.name === name));
+      if (unknown.length)
+        throw new Error(
+          `--curve-tools: no tool ${unknown.join(", ")} (${tools.map((t) => t.name).join(", ")})`,
+        );
+      tools.splice(0, tools.length, ...tools.filter((t) => o.tools!.includes(t.name)));
+    }
+    const scenarios = o.scenarios ?? SCENARIOS;
     const measure = async (tool: CurveTool, ctx: Context): Promise<CurveSample> => {
       const helpers = tool.helpers?.() ?? [];
       const cpuBefore = helpers.reduce((s, pid) => s + cpuSecondsOf(pid), 0);
@@ -419,14 +431,15 @@ export async function curveRun(
       const sizeStarted = Date.now();
       o.log(`\ncurve: ${n} workers, ${runs} round(s) of each scenario`);
       for (const tool of tools) await tool.prepare?.(ctx);
-      // One untimed round before the first size's timed ones: the leader's caches, the disk.
-      if (sizeIndex === 0)
+      // One untimed round before the first size's timed ones: the leader's caches, the disk
+      // (not when this run completes an earlier one).
+      if (sizeIndex === 0 && !o.earlier)
         for (const tool of tools) {
           await tool.clear(ctx);
           const s = await measure(tool, ctx);
           if (!s.ok) o.log(`  warm-up ${tool.name} FAILED: ${s.error}`);
         }
-      for (const scenario of SCENARIOS) {
+      for (const scenario of scenarios) {
         const samples = new Map<string, CurveSample[]>(tools.map((t) => [t.name, []]));
         for (let round = 0; round < runs; round++) {
           if (scenario === "incremental") {
@@ -473,10 +486,26 @@ export async function curveRun(
     await cluster.stop();
   }
   if (o.earlier) {
-    const measured = new Set(rows.map((r) => r.workers));
-    rows.unshift(...o.earlier.rows.filter((r) => !measured.has(r.workers)));
-    daemonRssMb.unshift(...o.earlier.daemonRssMb.filter((d) => !measured.has(d.workers)));
-    rows.sort((a, b) => a.workers - b.workers);
+    // The earlier run's rows, but for those this run measured again.
+    const key = (r: CurveRow) => `${r.workers}|${r.scenario}|${r.tool}`;
+    const measured = new Set(rows.map(key));
+    rows.unshift(...o.earlier.rows.filter((r) => !measured.has(key(r))));
+    const daemonMeasured = new Set(daemonRssMb.map((d) => d.workers));
+    daemonRssMb.unshift(...o.earlier.daemonRssMb.filter((d) => !daemonMeasured.has(d.workers)));
+    const rank = (tool: string) =>
+      tool === FLAT
+        ? 0
+        : tool === FLAT_DAEMON
+          ? 1
+          : tool === ANCHOR
+            ? 1e6
+            : 2 + Number(/\d+/.exec(tool)?.[0] ?? 0);
+    rows.sort(
+      (a, b) =>
+        a.workers - b.workers ||
+        SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) ||
+        rank(a.tool) - rank(b.tool),
+    );
     daemonRssMb.sort((a, b) => a.workers - b.workers);
   }
   const packs = rows
@@ -530,7 +559,7 @@ function curveMarkdown(facts: CurveFacts, o: CurveOptions, charts: string[], sec
     "",
     ...(o.earlier
       ? [
-          `Sizes ${[...new Set(o.earlier.rows.map((r) => r.workers))].filter((n) => !o.sizes.includes(n)).join(", ")} are from an earlier run of the same command's first part (${o.earlier.from}), on the same machine the same day; the rest from this run.`,
+          `Completed in two parts on the same machine: this run (\`${o.command}\`) measured ${o.tools ? o.tools.join(", ") : "every tool"} (${(o.scenarios ?? SCENARIOS).join(", ")}) at ${o.sizes.join(", ")} workers; every other row is from the earlier run (${o.earlier.from}).`,
           "",
         ]
       : []),

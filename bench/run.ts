@@ -66,7 +66,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --curve-sizes LIST    worker counts of --curve (default 16,64,128,256)
   --curve-gateways LIST gateway counts of the tree in --curve (default 4,16)
   --curve-runs LIST     timed rounds at each of --curve-sizes (default 3 up to 16 workers, 2 up to 64, then 1)
-  --curve-merge FILE    report the sizes of an earlier run's curve-rows.json with this run's
+  --curve-merge FILE    report an earlier run's curve-rows.json with this run's rows (which replace its own)
+  --curve-tools LIST    only these tools of --curve, separated by ";" (e.g. "flat one-shot;tree, 4 gateways")
+  --curve-scenarios LIST only these of cold,noop,incremental
   --out DIR             where results.md, results.json and the charts go (default bench/results)`;
 
 const OPTIONS = {
@@ -83,6 +85,8 @@ const OPTIONS = {
   "curve-gateways": { type: "string", default: "4,16" },
   "curve-runs": { type: "string" },
   "curve-merge": { type: "string" },
+  "curve-tools": { type: "string" },
+  "curve-scenarios": { type: "string" },
   /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
   out: { type: "string", default: "bench/results" },
 } as const;
@@ -551,6 +555,8 @@ async function curveMain(machine: string, missing: string[], user: string): Prom
     machine,
     command: `npm run bench -- ${process.argv.slice(2).join(" ")}`,
     log,
+    ...(args["curve-tools"] ? { tools: args["curve-tools"].split(";") } : {}),
+    ...(args["curve-scenarios"] ? { scenarios: args["curve-scenarios"].split(",") as Scenario[] } : {}),
     ...(args["curve-merge"]
       ? { earlier: { from: args["curve-merge"], ...JSON.parse(readFileSync(args["curve-merge"], "utf8")) } }
       : {}),

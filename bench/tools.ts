@@ -135,6 +135,19 @@ export async function pushWithSyncCluster(ctx: Context, target: SyncClusterTarge
     const doc = JSON.parse(r.stdout) as { nodes: { result?: { bytesSent: number } }[] };
     const bytes = doc.nodes.map((n) => n.result?.bytesSent ?? 0);
     r.bytesPerWorker = bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length);
+  } else {
+    // Nodes that failed say why in the JSON outcome (stderr is empty then): the first few, and how many.
+    try {
+      const doc = JSON.parse(r.stdout) as { nodes: { node: string; ok: boolean; error?: string }[] };
+      const failed = doc.nodes.filter((n) => !n.ok);
+      if (failed.length)
+        r.error = `${r.error} ${failed.length} of ${doc.nodes.length} node(s) failed: ${failed
+          .slice(0, 3)
+          .map((n) => `${n.node}: ${n.error}`)
+          .join("; ")}`;
+    } catch {
+      // No JSON outcome: the error says what stderr said.
+    }
   }
   return r;
 }
