@@ -470,7 +470,7 @@ export async function curveRun(
             samples: samples.get(tool.name)!,
           });
       }
-      if (o.withDaemon) {
+      if (tools.some((t) => t.name === FLAT_DAEMON)) {
         const mb = daemonPeakRssMb(daemonDir);
         daemonRssMb.push({ workers: n, mb });
         o.log(`  the daemon holding ${n} workers: peak RSS ${mb?.toFixed(0) ?? "?"} MB`);
@@ -508,13 +508,32 @@ export async function curveRun(
     );
     daemonRssMb.sort((a, b) => a.workers - b.workers);
   }
+  const seconds = (Date.now() - started) / 1000;
+  const header = [
+    `Run on ${o.machine}, \`${o.command}\`, ${(seconds / 60).toFixed(1)} minutes in all.`,
+    ...(o.earlier
+      ? [
+          `Completed in two parts on the same machine: this run measured ${o.tools ? o.tools.join(", ") : "every tool"} (${(o.scenarios ?? SCENARIOS).join(", ")}) at ${o.sizes.join(", ")} workers; every other row is from the earlier run (${o.earlier.from}).`,
+        ]
+      : []),
+  ];
+  return curveResults(rows, daemonRssMb, o.out, header);
+}
+
+/** The tables, extrapolation, targets and charts of measured rows (also `--curve-report`, from a saved curve). */
+export async function curveResults(
+  rows: CurveRow[],
+  daemonRssMb: CurveFacts["daemonRssMb"],
+  out: string,
+  header: string[],
+): Promise<{ markdown: string; facts: CurveFacts; charts: string[] }> {
   const packs = rows
     .filter((r) => r.scenario === "cold" && r.gateways > 0)
     .flatMap((r) => r.samples.filter((s) => s.ok && s.bytesPerWorker).map((s) => s.bytesPerWorker!));
   const packBytes = packs.length ? median(packs) : null;
   const facts: CurveFacts = { rows, packBytes, daemonRssMb };
-  const charts = await curveCharts(rows, o.out);
-  const markdown = curveMarkdown(facts, o, charts, (Date.now() - started) / 1000);
+  const charts = await curveCharts(rows, out);
+  const markdown = curveMarkdown(facts, header, charts);
   return { markdown, facts, charts };
 }
 
@@ -550,19 +569,14 @@ async function curveCharts(rows: CurveRow[], out: string): Promise<string[]> {
   return written;
 }
 
-function curveMarkdown(facts: CurveFacts, o: CurveOptions, charts: string[], seconds: number): string {
+function curveMarkdown(facts: CurveFacts, header: string[], charts: string[]): string {
   const { rows } = facts;
   const lines = [
     "# sync-cluster: the cost curve, flat and through the tree",
     "",
-    `Run on ${o.machine}, \`${o.command}\`, ${(seconds / 60).toFixed(1)} minutes in all. The leader, the gateways and every worker share this machine (its CPU also shared with other engineers' tests). Medium workload; median (min-max) where a size had several rounds.`,
+    ...header.flatMap((paragraph) => [paragraph, ""]),
+    "The leader, the gateways and every worker share this machine (its CPU also shared with other engineers' tests). Medium workload; median (min-max) where a size had several rounds.",
     "",
-    ...(o.earlier
-      ? [
-          `Completed in two parts on the same machine: this run (\`${o.command}\`) measured ${o.tools ? o.tools.join(", ") : "every tool"} (${(o.scenarios ?? SCENARIOS).join(", ")}) at ${o.sizes.join(", ")} workers; every other row is from the earlier run (${o.earlier.from}).`,
-          "",
-        ]
-      : []),
     "Per push: wall time; the leader's CPU (user + system of the command and every process it starts, from /usr/bin/time; through the daemon, the daemon's CPU during the push added); the leader's peak RSS: the highest sum of VmRSS over the command's process tree (the daemon included) sampled every 100 ms, or the largest single process's peak (/usr/bin/time) if that is more; bytes the leader sent: counted by a proxy in front of each hop it talks to directly (every worker, flat and parallel-rsync; the gateways, tree), SSH included.",
     "",
   ];

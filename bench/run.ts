@@ -8,7 +8,7 @@ import { parse, stringify } from "yaml";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
 import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
 import { whyClusterShellUnavailable } from "../test/harness/tree-cluster.js";
-import { curveRun } from "./curve.js";
+import { curveResults, curveRun } from "./curve.js";
 import {
   asFirstPushes,
   daemonAvailable,
@@ -20,6 +20,7 @@ import {
 import { describeMachine, machineLine } from "./machine.js";
 import { lineChart, type Series } from "./svg-chart.js";
 import {
+  type CurveRow,
   curveTargetsTable,
   type LatencyRow,
   median,
@@ -69,6 +70,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --curve-merge FILE    report an earlier run's curve-rows.json with this run's rows (which replace its own)
   --curve-tools LIST    only these tools of --curve, separated by ";" (e.g. "flat one-shot;tree, 4 gateways")
   --curve-scenarios LIST only these of cold,noop,incremental
+  --curve-report FILE   write the results of a saved curve again, measuring nothing
   --out DIR             where results.md, results.json and the charts go (default bench/results)`;
 
 const OPTIONS = {
@@ -87,6 +89,7 @@ const OPTIONS = {
   "curve-merge": { type: "string" },
   "curve-tools": { type: "string" },
   "curve-scenarios": { type: "string" },
+  "curve-report": { type: "string" },
   /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
   out: { type: "string", default: "bench/results" },
 } as const;
@@ -529,6 +532,31 @@ async function watchLatency(ctx: Context, rel: string, missing: string[]): Promi
   return results;
 }
 
+/**
+ * `--curve-report FILE`: the results of a saved curve ({machine, parts, rows, daemonRssMb}, e.g.
+ * two parts' curve-rows.json joined), written again without measuring.
+ */
+async function curveReport(file: string): Promise<void> {
+  const saved = JSON.parse(readFileSync(file, "utf8")) as {
+    machine: string;
+    parts?: string[];
+    rows: CurveRow[];
+    daemonRssMb: { workers: number; mb: number | null }[];
+  };
+  await mkdir(RESULTS, { recursive: true });
+  const curve = await curveResults(saved.rows, saved.daemonRssMb, RESULTS, [
+    `Run on ${saved.machine}.`,
+    ...(saved.parts ?? []),
+    `Report: \`npm run bench -- --curve-report ${file}\`.`,
+  ]);
+  log(curve.markdown);
+  await writeFile(join(RESULTS, "results.md"), curve.markdown);
+  await writeFile(
+    join(RESULTS, "results.json"),
+    JSON.stringify({ machine: saved.machine, parts: saved.parts, ...curve.facts }, null, 1),
+  );
+}
+
 /** `--curve`: the cost curve alone (bench/curve.ts), its results in --out. */
 async function curveMain(machine: string, missing: string[], user: string): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), "sc-curve-"));
@@ -553,7 +581,10 @@ async function curveMain(machine: string, missing: string[], user: string): Prom
     withDaemon,
     withAnchor: !missing.includes("parallel-rsync"),
     machine,
-    command: `npm run bench -- ${process.argv.slice(2).join(" ")}`,
+    command: `npm run bench -- ${process.argv
+      .slice(2)
+      .map((a) => (/\s/.test(a) ? `"${a}"` : a))
+      .join(" ")}`,
     log,
     ...(args["curve-tools"] ? { tools: args["curve-tools"].split(";") } : {}),
     ...(args["curve-scenarios"] ? { scenarios: args["curve-scenarios"].split(",") as Scenario[] } : {}),
@@ -572,6 +603,7 @@ async function curveMain(machine: string, missing: string[], user: string): Prom
 }
 
 async function main(): Promise<void> {
+  if (args["curve-report"]) return curveReport(args["curve-report"]);
   if (!sshdAvailable()) throw new Error("the benchmark needs sshd: run .ci/install-deps");
   const machine = machineLine(describeMachine());
   log(`sync-cluster benchmark, ${machine}`);
