@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import { parse, stringify } from "yaml";
 import { type Cluster, sshdAvailable, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
 import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
+import { whyClusterShellUnavailable } from "../test/harness/tree-cluster.js";
+import { curveResults, curveRun } from "./curve.js";
 import {
   asFirstPushes,
   daemonAvailable,
@@ -18,6 +20,8 @@ import {
 import { describeMachine, machineLine } from "./machine.js";
 import { lineChart, type Series } from "./svg-chart.js";
 import {
+  type CurveRow,
+  curveTargetsTable,
   type LatencyRow,
   median,
   percentile,
@@ -45,7 +49,8 @@ import { generateWorkload, type WorkloadSize } from "./workload.js";
  * sync-cluster and the anchors alike). Prints medians with min and max, the leader's CPU per push,
  * the machine, and the target ratios of bench/targets.ts; writes bench/results/{results.json,results.md} and
  * SVG charts. `--scale` adds a run with 64 workers. Pushes through the daemon are measured when
- * the CLI has one (bench/daemon-scenario.ts).
+ * the CLI has one (bench/daemon-scenario.ts). `--curve` runs only the cost curve from 16 to 256
+ * workers, flat and through ClusterShell's tree (bench/curve.ts).
  */
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -56,6 +61,16 @@ const USAGE = `Usage: npm run bench -- [options]
   --rtt LIST            round trips in ms through a delay proxy (default 0,20)
   --scale               add 8 to 64 workers and the leader's RSS with 64
   --scale-workers LIST  worker counts of --scale (default 8,16,32,64)
+  --curve               only the cost curve (bench/curve.ts): medium workload, flat one-shot,
+                        flat through the daemon, through ClusterShell's tree and parallel-rsync,
+                        wall time, leader CPU, peak RSS and bytes sent, by worker count
+  --curve-sizes LIST    worker counts of --curve (default 16,64,128,256)
+  --curve-gateways LIST gateway counts of the tree in --curve (default 4,16)
+  --curve-runs LIST     timed rounds at each of --curve-sizes (default 3 up to 16 workers, 2 up to 64, then 1)
+  --curve-merge FILE    report an earlier run's curve-rows.json with this run's rows (which replace its own)
+  --curve-tools LIST    only these tools of --curve, separated by ";" (e.g. "flat one-shot;tree, 4 gateways")
+  --curve-scenarios LIST only these of cold,noop,incremental
+  --curve-report FILE   write the results of a saved curve again, measuring nothing
   --out DIR             where results.md, results.json and the charts go (default bench/results)`;
 
 const OPTIONS = {
@@ -67,6 +82,14 @@ const OPTIONS = {
   scale: { type: "boolean", default: false },
   "scale-workers": { type: "string", default: "8,16,32,64" },
   rtt: { type: "string", default: "0,20" },
+  curve: { type: "boolean", default: false },
+  "curve-sizes": { type: "string", default: "16,64,128,256" },
+  "curve-gateways": { type: "string", default: "4,16" },
+  "curve-runs": { type: "string" },
+  "curve-merge": { type: "string" },
+  "curve-tools": { type: "string" },
+  "curve-scenarios": { type: "string" },
+  "curve-report": { type: "string" },
   /** Where results.md, results.json and the charts go (a quick trial run can keep bench/results). */
   out: { type: "string", default: "bench/results" },
 } as const;
@@ -509,12 +532,84 @@ async function watchLatency(ctx: Context, rel: string, missing: string[]): Promi
   return results;
 }
 
+/**
+ * `--curve-report FILE`: the results of a saved curve ({machine, parts, rows, daemonRssMb}, e.g.
+ * two parts' curve-rows.json joined), written again without measuring.
+ */
+async function curveReport(file: string): Promise<void> {
+  const saved = JSON.parse(readFileSync(file, "utf8")) as {
+    machine: string;
+    parts?: string[];
+    rows: CurveRow[];
+    daemonRssMb: { workers: number; mb: number | null }[];
+  };
+  await mkdir(RESULTS, { recursive: true });
+  const curve = await curveResults(saved.rows, saved.daemonRssMb, RESULTS, [
+    `Run on ${saved.machine}.`,
+    ...(saved.parts ?? []),
+    `Report: \`npm run bench -- --curve-report ${file}\`.`,
+  ]);
+  log(curve.markdown);
+  await writeFile(join(RESULTS, "results.md"), curve.markdown);
+  await writeFile(
+    join(RESULTS, "results.json"),
+    JSON.stringify({ machine: saved.machine, parts: saved.parts, ...curve.facts }, null, 1),
+  );
+}
+
+/** `--curve`: the cost curve alone (bench/curve.ts), its results in --out. */
+async function curveMain(machine: string, missing: string[], user: string): Promise<void> {
+  const tmp = await mkdtemp(join(tmpdir(), "sc-curve-"));
+  await mkdir(RESULTS, { recursive: true });
+  if (user !== "root") execFileSync("chmod", ["755", tmp]);
+  const why = whyClusterShellUnavailable();
+  if (why) throw new Error(`--curve measures the tree: ${why}`);
+  const sizes = args["curve-sizes"]!.split(",").map(Number);
+  const runs = args["curve-runs"]
+    ? args["curve-runs"].split(",").map(Number)
+    : sizes.map((n) => (n <= 16 ? 3 : n <= 64 ? 2 : 1));
+  const withDaemon = daemonAvailable(BIN);
+  if (!withDaemon) log("this sync-cluster has no `daemon` command: pushes through a daemon are not measured");
+  const curve = await curveRun({
+    sizes,
+    gateways: args["curve-gateways"]!.split(",").map(Number),
+    runs,
+    user,
+    tmp,
+    out: RESULTS,
+    bin: BIN,
+    withDaemon,
+    withAnchor: !missing.includes("parallel-rsync"),
+    machine,
+    command: `npm run bench -- ${process.argv
+      .slice(2)
+      .map((a) => (/\s/.test(a) ? `"${a}"` : a))
+      .join(" ")}`,
+    log,
+    ...(args["curve-tools"] ? { tools: args["curve-tools"].split(";") } : {}),
+    ...(args["curve-scenarios"] ? { scenarios: args["curve-scenarios"].split(",") as Scenario[] } : {}),
+    ...(args["curve-merge"]
+      ? { earlier: { from: args["curve-merge"], ...JSON.parse(readFileSync(args["curve-merge"], "utf8")) } }
+      : {}),
+  });
+  log(`\n${curveTargetsTable(curve.facts).join("\n")}`);
+  await writeFile(join(RESULTS, "results.md"), curve.markdown);
+  await writeFile(
+    join(RESULTS, "results.json"),
+    JSON.stringify({ machine: describeMachine(), ...curve.facts }, null, 1),
+  );
+  await rm(tmp, { recursive: true, force: true });
+  log(`\nwrote ${args.out}/results.md, results.json and ${curve.charts.length} chart(s)`);
+}
+
 async function main(): Promise<void> {
+  if (args["curve-report"]) return curveReport(args["curve-report"]);
   if (!sshdAvailable()) throw new Error("the benchmark needs sshd: run .ci/install-deps");
   const machine = machineLine(describeMachine());
   log(`sync-cluster benchmark, ${machine}`);
   const missing = missingAnchors();
   const user = ensureUser();
+  if (args.curve) return curveMain(machine, missing, user);
   const sizes = args.sizes!.split(",") as WorkloadSize[];
   const workerCounts = args.workers!.split(",").map(Number);
   const rtts = args.rtt!.split(",").map(Number);

@@ -138,3 +138,115 @@ export function targetsTable(rows: Row[], latency: LatencyRow[], scale: ScaleRss
   );
   return lines;
 }
+
+/** One tool at one worker count in the curve (bench/curve.ts): what the leader spent per push. */
+export interface CurveSample extends Sample {
+  /** Bytes the leader's processes sent toward the hops they talk to directly (counting proxies). */
+  bytesLeader: number;
+  /** Highest sum of RSS over the tool's process tree on the leader (the daemon's included), MB. */
+  treeRssMb: number;
+}
+
+export interface CurveRow {
+  scenario: Scenario;
+  workers: number;
+  tool: string;
+  /** Gateways the tool goes through (0: flat). */
+  gateways: number;
+  samples: CurveSample[];
+}
+
+export interface CurveFacts {
+  rows: CurveRow[];
+  /** The release's pack: bytes a cold push sends to one node (its upload), from sync-cluster's report. */
+  packBytes: number | null;
+  /** Peak RSS of the flat daemon after the pushes at each worker count. */
+  daemonRssMb: { workers: number; mb: number | null }[];
+}
+
+const CURVE_TREE_RSS_MB = 150;
+const CURVE_DAEMON_RSS_MB = 300;
+const CURVE_TREE_INCREMENTAL = 0.2;
+const CURVE_ONE_SHOT = 0.5;
+const CURVE_BIG = 256;
+const CURVE_ONE_SHOT_AT = 64;
+
+/** The leader's peak memory of a sample: the sampled sum over its processes, or its largest process if that is more. */
+export const leaderRssMb = (s: CurveSample) => Math.max(s.treeRssMb, s.peakRssMb);
+
+/** The curve's targets (markdown lines): the tree at 256 workers, one-shot pushes at 64, the daemon holding 256. */
+export function curveTargetsTable(facts: CurveFacts): string[] {
+  const ok = (row: CurveRow | undefined) => row?.samples.filter((s) => s.ok) ?? [];
+  const find = (scenario: Scenario, workers: number, tool: string) =>
+    facts.rows.find((r) => r.scenario === scenario && r.workers === workers && r.tool === tool);
+  const sizes = [...new Set(facts.rows.map((r) => r.workers))];
+  const big = sizes.includes(CURVE_BIG) ? CURVE_BIG : Math.max(0, ...sizes);
+  const at = sizes.includes(CURVE_ONE_SHOT_AT) ? CURVE_ONE_SHOT_AT : Math.min(...sizes);
+  const trees = [...new Set(facts.rows.filter((r) => r.gateways > 0).map((r) => `${r.gateways}|${r.tool}`))]
+    .map((k) => ({ gateways: Number(k.split("|")[0]), tool: k.split("|")[1]! }))
+    .sort((a, b) => a.gateways - b.gateways);
+  const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+  const lines = [
+    `## The curve's targets (medium workload; the tree and the daemon at ${big} workers, one-shot pushes at ${at})`,
+    "",
+  ];
+  if (big !== CURVE_BIG || at !== CURVE_ONE_SHOT_AT)
+    lines.push(
+      `The targets are for ${CURVE_BIG} and ${CURVE_ONE_SHOT_AT} workers: this run measured ${big} and ${at}, so its verdicts are indicative only.`,
+      "",
+    );
+  lines.push("| target | measured | limit | |", "|---|---|---|---|");
+  for (const { gateways, tool } of trees) {
+    const cold = ok(find("cold", big, tool)).map((s) => s.bytesLeader);
+    const limit = facts.packBytes === null ? null : (gateways + 1) * facts.packBytes;
+    lines.push(
+      cold.length && limit !== null
+        ? `| ${tool}, ${big} workers: bytes the leader sends for a cold push | ${mb(median(cold))} MB (${mb(Math.min(...cold))}-${mb(Math.max(...cold))}) | (${gateways} + 1) x the pack's ${mb(facts.packBytes!)} MB = ${mb(limit)} MB | ${verdict(median(cold) <= limit)} |`
+        : `| ${tool}, ${big} workers: bytes the leader sends for a cold push | - | (gateways + 1) x the pack | not measured |`,
+    );
+    const rss = (["cold", "noop", "incremental"] as Scenario[]).flatMap((s) =>
+      ok(find(s, big, tool)).map(leaderRssMb),
+    );
+    lines.push(
+      rss.length
+        ? `| ${tool}, ${big} workers: the leader's peak RSS (every push) | ${Math.max(...rss).toFixed(0)} MB (median ${median(rss).toFixed(0)}) | under ${CURVE_TREE_RSS_MB} MB | ${verdict(Math.max(...rss) < CURVE_TREE_RSS_MB)} |`
+        : `| ${tool}, ${big} workers: the leader's peak RSS | - | under ${CURVE_TREE_RSS_MB} MB | not measured |`,
+    );
+    const ours = ok(find("incremental", big, tool)).map((s) => s.ms);
+    const anchor = ok(find("incremental", big, ANCHOR)).map((s) => s.ms);
+    if (ours.length && anchor.length) {
+      const r = ratio(ours, anchor);
+      lines.push(
+        `| ${tool}, ${big} workers: a 10-file change against ${ANCHOR} | ${seconds(ours)} s / ${seconds(anchor)} s = ${r.median.toFixed(2)}x (${r.min.toFixed(2)}-${r.max.toFixed(2)}) | ${CURVE_TREE_INCREMENTAL}x | ${verdict(r.median <= CURVE_TREE_INCREMENTAL)} |`,
+      );
+    } else
+      lines.push(
+        `| ${tool}, ${big} workers: a 10-file change against ${ANCHOR} | - | ${CURVE_TREE_INCREMENTAL}x | not measured |`,
+      );
+  }
+  const oneShot = [
+    ...new Set(facts.rows.filter((r) => !r.tool.includes("daemon") && r.tool !== ANCHOR).map((r) => r.tool)),
+  ];
+  for (const tool of oneShot)
+    for (const scenario of ["noop", "incremental", "cold"] as Scenario[]) {
+      const ours = ok(find(scenario, at, tool)).map((s) => s.ms);
+      const anchor = ok(find(scenario, at, ANCHOR)).map((s) => s.ms);
+      if (!ours.length || !anchor.length) {
+        lines.push(
+          `| ${tool} (one-shot), ${at} workers, ${scenario} against ${ANCHOR} | - | ${CURVE_ONE_SHOT}x | not measured |`,
+        );
+        continue;
+      }
+      const r = ratio(ours, anchor);
+      lines.push(
+        `| ${tool} (one-shot), ${at} workers, ${scenario} against ${ANCHOR} | ${seconds(ours)} s / ${seconds(anchor)} s = ${r.median.toFixed(2)}x (${r.min.toFixed(2)}-${r.max.toFixed(2)}) | ${CURVE_ONE_SHOT}x | ${verdict(r.median <= CURVE_ONE_SHOT)} |`,
+      );
+    }
+  const daemon = facts.daemonRssMb.find((d) => d.workers === big);
+  lines.push(
+    daemon?.mb != null
+      ? `| flat, the daemon holding ${big} workers: its peak RSS | ${daemon.mb.toFixed(0)} MB | under ${CURVE_DAEMON_RSS_MB} MB | ${verdict(daemon.mb < CURVE_DAEMON_RSS_MB)} |`
+      : `| flat, the daemon holding ${big} workers: its peak RSS | - | under ${CURVE_DAEMON_RSS_MB} MB | not measured (no daemon in this CLI, or its push failed) |`,
+  );
+  return lines;
+}

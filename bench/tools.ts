@@ -36,6 +36,8 @@ export interface Context {
   daemonInventory?: string;
   /** One-way delay added in front of every worker (DelayProxy), 0 for none. */
   oneWayMs: number;
+  /** Told each timed command's PID as it starts (the curve samples its process tree's memory). */
+  onSpawn?: (pid: number) => void;
 }
 
 const parallelism = (ctx: Context) => String(ctx.concurrency ?? ctx.workers.length);
@@ -51,18 +53,19 @@ export interface Tool {
 
 export async function timed(
   command: string[],
-  options: { env?: NodeJS.ProcessEnv; tmp: string },
+  options: { env?: NodeJS.ProcessEnv; tmp: string; onSpawn?: ((pid: number) => void) | undefined },
 ): Promise<Sample & { stdout: string; stderr: string }> {
   const stats = join(options.tmp, `time-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
   const started = performance.now();
   const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
+    const child = execFile(
       "/usr/bin/time",
       ["-f", "%U %S %M", "-o", stats, ...command],
       { env: options.env ?? process.env, maxBuffer: 1 << 28 },
       (error, stdout, stderr) =>
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
   });
   const ms = performance.now() - started;
   const line = (await readFile(stats, "utf8")).trim().split("\n").at(-1) ?? "0 0 0";
@@ -108,6 +111,8 @@ export interface SyncClusterTarget {
   project: string;
   cache: string;
   env?: NodeJS.ProcessEnv;
+  /** More arguments of `push` (e.g. `--flat --no-daemon`). */
+  args?: string[];
 }
 
 export async function clearSyncCluster(ctx: Context, target: SyncClusterTarget): Promise<void> {
@@ -118,14 +123,31 @@ export async function clearSyncCluster(ctx: Context, target: SyncClusterTarget):
 }
 
 export async function pushWithSyncCluster(ctx: Context, target: SyncClusterTarget): Promise<Sample> {
-  const r = await timed([ctx.bin, "push", "-i", target.inventory, "-j", parallelism(ctx), "--json"], {
-    tmp: ctx.tmp,
-    env: { ...process.env, PYTHONPATH: "", XDG_CACHE_HOME: join(ctx.tmp, target.cache), ...target.env },
-  });
+  const r = await timed(
+    [ctx.bin, "push", "-i", target.inventory, "-j", parallelism(ctx), "--json", ...(target.args ?? [])],
+    {
+      tmp: ctx.tmp,
+      env: { ...process.env, PYTHONPATH: "", XDG_CACHE_HOME: join(ctx.tmp, target.cache), ...target.env },
+      onSpawn: ctx.onSpawn,
+    },
+  );
   if (r.ok) {
     const doc = JSON.parse(r.stdout) as { nodes: { result?: { bytesSent: number } }[] };
     const bytes = doc.nodes.map((n) => n.result?.bytesSent ?? 0);
     r.bytesPerWorker = bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length);
+  } else {
+    // Nodes that failed say why in the JSON outcome (stderr is empty then): the first few, and how many.
+    try {
+      const doc = JSON.parse(r.stdout) as { nodes: { node: string; ok: boolean; error?: string }[] };
+      const failed = doc.nodes.filter((n) => !n.ok);
+      if (failed.length)
+        r.error = `${r.error} ${failed.length} of ${doc.nodes.length} node(s) failed: ${failed
+          .slice(0, 3)
+          .map((n) => `${n.node}: ${n.error}`)
+          .join("; ")}`;
+    } catch {
+      // No JSON outcome: the error says what stderr said.
+    }
   }
   return r;
 }
@@ -176,7 +198,7 @@ export const parallelRsync: Tool = {
         `${ctx.root}/`,
         "anchor-prs/",
       ],
-      { tmp: ctx.tmp },
+      { tmp: ctx.tmp, onSpawn: ctx.onSpawn },
     );
   },
 };
