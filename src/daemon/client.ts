@@ -4,7 +4,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { Duplex, PassThrough } from "node:stream";
 import type { PseudoTtyOptions } from "ssh2";
-import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../core/daemon/stream-mux.js";
+import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder, frameHeader } from "../core/daemon/stream-mux.js";
 import { NodeError } from "../core/errors.js";
 import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { packagePath } from "../package-files.js";
@@ -103,12 +103,21 @@ function onFrames(opened: Opened, handle: (type: number, body: Buffer) => void, 
   });
 }
 
-function writeStdin(socket: Socket, chunk: Buffer, written?: (error?: Error | null) => void): boolean {
+/**
+ * Each slice is written after its header as a view of the caller's buffer, never copied: an
+ * archive sent to many workers at once stays one archive in memory, not one copy per worker.
+ */
+export function writeStdin(
+  socket: Pick<Socket, "write">,
+  chunk: Buffer,
+  written?: (error?: Error | null) => void,
+): boolean {
   let ok = true;
   for (let at = 0; at < chunk.length || at === 0; at += STDIN_SLICE) {
     const slice = chunk.subarray(at, at + STDIN_SLICE);
     const last = at + STDIN_SLICE >= chunk.length;
-    ok = socket.write(encodeFrame(Frame.stdin, slice), last ? written : undefined);
+    socket.write(frameHeader(Frame.stdin, slice.length));
+    ok = socket.write(slice, last ? written : undefined);
     if (chunk.length === 0) break;
   }
   return ok;

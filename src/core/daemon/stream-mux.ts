@@ -27,10 +27,15 @@ const MAX_BODY = 64 * 1024 * 1024;
 
 export function encodeFrame(type: FrameType, body: Uint8Array | string = new Uint8Array(0)): Buffer {
   const data = typeof body === "string" ? Buffer.from(body, "utf8") : body;
+  return Buffer.concat([frameHeader(type, data.length), data]);
+}
+
+/** A frame's header alone: a large body can then be written after it as it is, without a copy. */
+export function frameHeader(type: FrameType, bodyLength: number): Buffer {
   const header = Buffer.alloc(HEADER);
   header.writeUInt8(type, 0);
-  header.writeUInt32BE(data.length, 1);
-  return Buffer.concat([header, data]);
+  header.writeUInt32BE(bodyLength, 1);
+  return header;
 }
 
 export function encodeJsonFrame(type: FrameType, value: unknown): Buffer {
