@@ -56,7 +56,7 @@ export function registerPush(program: Command): void {
       const inventory = project.inventory!;
       if (inventory.workers.length === 0) throw new UsageError(`${inventory.file} lists no workers.`);
       const links = linkerFor(inventory, options);
-      // Resolving and connecting overlap: every worker's handshake runs while the leader hashes.
+      // Resolving (here or by the daemon) and connecting overlap: every handshake runs meanwhile.
       const resolving = resolveForCommand(project.resolveOptions, links);
       const display =
         !options.json && !options.ndjson && isInteractive()
