@@ -14,12 +14,15 @@ import { waitFor } from "../fixtures/wait.js";
  */
 
 const projects: WarmProject[] = [];
-after(() => {
+const roots: string[] = [];
+after(async () => {
   for (const p of projects) p.close();
+  for (const root of roots) await rm(root, { recursive: true, force: true });
 });
 
 async function warmProject(files: Record<string, string>) {
   const root = await realpath(await tempDir("warm-project"));
+  roots.push(root);
   await writeTree(root, files);
   const project = new WarmProject(
     {
