@@ -82,13 +82,18 @@ def package_state(dirs, names):
     an `__init__.py` added inside a namespace directory makes it a regular package, which wins over
     the release's namespace portion, yet changes neither the listing nor the mtime of `dirs`."""
     state = []
+    wanted = set(names)
     for d in dirs:
-        for name in names:
+        try:
+            present = wanted.intersection(os.listdir(d))
+        except OSError:
+            continue  # the directory's own state says so
+        for name in sorted(present):
             path = os.path.join(d, name)
             try:
                 inits = sorted(n for n in os.listdir(path) if n.startswith("__init__"))
             except OSError:
-                continue  # no directory of that name here: the listing of `d` says so
+                continue  # a module file, not a directory: the listing of `d` covers it
             state.append((path, "package", inits))
     return state
 
