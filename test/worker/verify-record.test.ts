@@ -99,6 +99,22 @@ describe("verification after a push, from the node's record while nothing change
     assert.match(verdictOf(namespace), /^fail: `import nsp` loads .*site-packages\/nsp\/__init__\.py/);
   });
 
+  test("an __init__.py added inside a namespace directory of site-packages: verified in full, and it fails", async () => {
+    const node = await pushedNode();
+    // Another portion of the namespace package nsp, installed in site-packages.
+    await writeTree(node.sitePackages, { "nsp/other.py": "" });
+    assert.equal((await node.verified()).fromRecord, false);
+    assert.equal((await node.verified()).fromRecord, true);
+    const before = await stat(node.sitePackages, { bigint: true });
+    // A regular package now: it wins over the release's namespace portion.
+    await writeTree(node.sitePackages, { "nsp/__init__.py": "" });
+    const after = await stat(node.sitePackages, { bigint: true });
+    assert.equal(after.mtimeNs, before.mtimeNs, "site-packages itself is as it was");
+    const reply = await node.verified();
+    assert.equal(reply.fromRecord, false);
+    assert.match(verdictOf(reply), /^fail: `import nsp` loads .*site-packages\/nsp\/__init__\.py/);
+  });
+
   test("a .pth edited in place, its size and times kept: verified in full, and it fails", async () => {
     const base = await tempDir("verify-record-pth");
     const line = await olderCopy(base);

@@ -77,6 +77,27 @@ def directory_state(path):
     return state
 
 
+def package_state(dirs, names):
+    """For each top-level name, the `__init__` files of a directory of that name in each of `dirs`:
+    an `__init__.py` added inside a namespace directory makes it a regular package, which wins over
+    the release's namespace portion, yet changes neither the listing nor the mtime of `dirs`."""
+    state = []
+    wanted = set(names)
+    for d in dirs:
+        try:
+            present = wanted.intersection(os.listdir(d))
+        except OSError:
+            continue  # the directory's own state says so
+        for name in sorted(present):
+            path = os.path.join(d, name)
+            try:
+                inits = sorted(n for n in os.listdir(path) if n.startswith("__init__"))
+            except OSError:
+                continue  # a module file, not a directory: the listing of `d` covers it
+            state.append((path, "package", inits))
+    return state
+
+
 def import_state(dirs, files=(), interpreters=(), env=None):
     """What a new interpreter reads at start to build sys.path and its import hooks, cheaply:
     `interpreters` by the binary they resolve to (realpath, size, mtime), `files` by content

@@ -16,7 +16,7 @@ import sysconfig
 
 from .durable import replace_file
 from .framing import Refused
-from .import_fingerprint import fingerprint, import_state
+from .import_fingerprint import fingerprint, import_state, package_state
 from .release_files import valid_release_id
 from .release_store import PINS, RELEASE_ENV, RUNS
 from .sources import PROBE_IMPORTS, PROBE_ORIGINS, SELECTOR
@@ -273,7 +273,7 @@ class VenvDoctor:
         if not self.valid_seen(seen) or not isinstance(known.get("answer"), dict):
             seen = None
         elif all(known.get(k) == v for k, v in asked.items()) and \
-                known.get("fingerprint") == self.verify_fingerprint(python, seen, env, release):
+                known.get("fingerprint") == self.verify_fingerprint(python, seen, env, release, names):
             answer = dict(known["answer"])
             answer.update(projectDir=self.store.project_dir, current=release, fromRecord=True)
             return answer
@@ -288,7 +288,7 @@ class VenvDoctor:
         record's; when the interpreter's differ (the first verification, a sys.path changed since),
         it is asked once more over its own."""
         for _ in range(2):
-            before = self.verify_fingerprint(python, seen, env, release) if seen else None
+            before = self.verify_fingerprint(python, seen, env, release, names) if seen else None
             answer = self.fresh_origins(python, names, env)
             read = answer.pop("seen", None)
             if "error" in answer or not self.valid_seen(read):
@@ -296,7 +296,7 @@ class VenvDoctor:
             inside = self.store.project_dir.rstrip("/") + "/"
             # The release's own directories are immutable and named by the release id the record is keyed by.
             read = {"dirs": [d for d in read["dirs"] if not d.startswith(inside)], "files": read["files"]}
-            after = self.verify_fingerprint(python, read, env, release)
+            after = self.verify_fingerprint(python, read, env, release, names)
             if read == seen and before == after:
                 record.write({"release": release, "topLevel": names, "seen": read, "fingerprint": after,
                               "answer": answer})
@@ -309,11 +309,13 @@ class VenvDoctor:
         return (isinstance(seen, dict) and isinstance(seen.get("dirs"), list) and isinstance(seen.get("files"), list)
                 and all(isinstance(p, str) for p in seen["dirs"] + seen["files"]))
 
-    def verify_fingerprint(self, python, seen, env, release):
+    def verify_fingerprint(self, python, seen, env, release, names):
         """The fingerprint of what a fresh `python` reads at its start (import_fingerprint.py):
         the directories and customize files it `seen`, the venv's pyvenv.cfg, its environment,
-        and whether the release it is asked about is on the node (else it refuses the names)."""
+        whether the release it is asked about is on the node (else it refuses the names), and
+        what those directories hold under each of the `names`."""
         state = import_state(seen["dirs"], [os.path.join(self.venv, "pyvenv.cfg")] + seen["files"], [python], env)
+        state.extend(package_state(seen["dirs"], names))
         state.append(("release", release, bool(release) and os.path.isdir(os.path.join(self.store.releases_dir, release))))
         return fingerprint(state)
 

@@ -1,7 +1,7 @@
 import os
 import unittest
 
-from sync_cluster_agent.import_fingerprint import fingerprint, import_state, pth_path_lines
+from sync_cluster_agent.import_fingerprint import fingerprint, import_state, package_state, pth_path_lines
 
 from .helpers import TempDirTest
 
@@ -91,6 +91,19 @@ class ImportFingerprintTest(TempDirTest):
         before = self.state()
         self.write(module, "X = 2\n")
         self.assertEqual(self.state(), before)
+
+    def test_an_init_added_inside_a_namespace_directory_of_a_name_asked(self):
+        os.mkdir(os.path.join(self.site, "nsp"))
+        self.write(os.path.join(self.site, "nsp", "other.py"), "")
+
+        def state():
+            return fingerprint(import_state([self.site], [self.cfg]) + package_state([self.site], ["nsp", "wf"]))
+
+        before, listing = state(), fingerprint(import_state([self.site], [self.cfg]))
+        self.write(os.path.join(self.site, "nsp", "__init__.py"), "")
+        # site-packages' listing and mtime are as they were: only the name's own directory tells.
+        self.assertEqual(fingerprint(import_state([self.site], [self.cfg])), listing)
+        self.assertNotEqual(state(), before)
 
     def test_path_lines_of_a_pth_are_those_site_adds(self):
         self.assertEqual(pth_path_lines("# c\n\nimport sys; sys.path.insert(0, 'x')\nimport\tos\n../old  \n"),
