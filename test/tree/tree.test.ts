@@ -121,7 +121,8 @@ describe("through ClusterShell's gateway tree", { skip: unavailable }, () => {
       project: project_,
       extra: { daemon: 600, tree: { ...layout.tree, controlDir } },
     });
-    const kept = { SYNC_CLUSTER_DAEMON: "auto" };
+    // A push through the daemon also asks it for the resolution: a daemon of the test's own, stopped after.
+    const kept = { SYNC_CLUSTER_DAEMON: "auto", SYNC_CLUSTER_DAEMON_DIR: join(cluster.dir, "daemon") };
     try {
       await mark("kept-1");
       const first = await runCli(["push", "-i", inventory], project, kept);
@@ -139,6 +140,7 @@ describe("through ClusterShell's gateway tree", { skip: unavailable }, () => {
       );
       for (const w of layout.workers) assert.match(await imported(cluster, w), /^kept-2 /);
     } finally {
+      await runCli(["daemon", "stop"], project, kept);
       stopMultiplexers(controlDir);
       writeTreeInventory(cluster, layout, { project: project_ });
     }
