@@ -143,23 +143,7 @@ export async function pushToNode(
   archives: ReleaseArchives,
   settings: PushSettings,
 ): Promise<NodePushResult> {
-  const refusal = pushRefusal(state, {
-    node: node.name,
-    venv: node.venv,
-    project: release.project,
-    origin: release.origin,
-    replace: settings.replace ?? false,
-  });
-  if (refusal) throw new NodeError(node.name, refusal);
-  const unchanged: NodePushResult = {
-    status: "unchanged",
-    release: release.id,
-    previous: state.current,
-    filesSent: 0,
-    bytesSent: 0,
-    filesLinked: 0,
-    filesRemoved: 0,
-  };
+  const unchanged = unchangedUnlessRefused(node, state, release, settings.replace ?? false);
   const activate = settings.activate ?? true;
   const step = pushStep(state, release.id, activate);
   if (step === "nothing") return unchanged;
@@ -169,6 +153,32 @@ export async function pushToNode(
   }
   settings.onProgress?.({ phase: "preparing" });
   return publish({ session, node, state, release, archives, settings }, unchanged);
+}
+
+/** Throws when the worker cannot take the release; else its result should nothing need doing. */
+export function unchangedUnlessRefused(
+  node: NodeSpec,
+  state: WorkerState,
+  release: Release,
+  replace: boolean,
+): NodePushResult {
+  const refusal = pushRefusal(state, {
+    node: node.name,
+    venv: node.venv,
+    project: release.project,
+    origin: release.origin,
+    replace,
+  });
+  if (refusal) throw new NodeError(node.name, refusal);
+  return {
+    status: "unchanged",
+    release: release.id,
+    previous: state.current,
+    filesSent: 0,
+    bytesSent: 0,
+    filesLinked: 0,
+    filesRemoved: 0,
+  };
 }
 
 /** The fields every `prepare` of this push carries, whatever it sends. */

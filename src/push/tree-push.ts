@@ -6,7 +6,7 @@ import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
 import { entryVerdict, judgeNode, type LeaderExpectations } from "../core/readiness/node-checks.js";
 import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/release/live-runs.js";
 import { type PublishPlan, planPublish } from "../core/release/publish-plan.js";
-import { pushRefusal, pushStep } from "../core/release/push-decisions.js";
+import { pushStep } from "../core/release/push-decisions.js";
 import { checkFields, notReady } from "../readiness/node-check.js";
 import type { Resolution } from "../resolve/resolver.js";
 import type { AgentReply } from "../transport/agent-session.js";
@@ -15,7 +15,7 @@ import { type BatchOutcome, type BatchRequest, type NodeBatch, runBatches } from
 import { knownManifest, rememberManifest } from "../tree/known-manifests.js";
 import type { ReleaseArchives } from "./archive.js";
 import { leaderReleaseOf } from "./leader-release.js";
-import { type NodePushResult, type Release, stateAfterPublish } from "./node-push.js";
+import { type NodePushResult, type Release, stateAfterPublish, unchangedUnlessRefused } from "./node-push.js";
 import { brokenModulesError, type NodeOutcome, type PushOptions, pushAll } from "./push.js";
 import { LeaderRunSource, type RunRelease } from "./run-releases.js";
 
@@ -321,23 +321,7 @@ async function secondBatches(
   };
   for (const [node, { state, verified }] of surveys) {
     try {
-      const refusal = pushRefusal(state, {
-        node: node.name,
-        venv: node.venv,
-        project: release.project,
-        origin: release.origin,
-        replace: options.replace ?? false,
-      });
-      if (refusal) throw new NodeError(node.name, refusal);
-      const result: NodePushResult = {
-        status: "unchanged",
-        release: release.id,
-        previous: state.current,
-        filesSent: 0,
-        bytesSent: 0,
-        filesLinked: 0,
-        filesRemoved: 0,
-      };
+      const result = unchangedUnlessRefused(node, state, release, options.replace ?? false);
       const steps: Step[] = [];
       const step = whole ? "publish" : pushStep(state, release.id, true);
       if (step === "switch") {
