@@ -120,6 +120,36 @@ def import_state(dirs, files=(), interpreters=(), env=None):
     return state
 
 
+def release_layout(release_dir, roots, names):
+    """What a release offers a new interpreter under each top-level name, per directory it puts on
+    sys.path (`roots`, named relative to `release_dir`): every entry that is the name or starts
+    with it and a dot (a package or namespace directory, `name.py`, an extension `name.*.so`),
+    whether it is a directory, a file or something else, and a directory's `__init__` files.
+    The import system chooses among exactly these, so two releases with the same layout, at the
+    same place on the same sys.path, send each name to the same file of their own."""
+    wanted = set(names)
+    layout = []
+    for root in roots:
+        entries = []
+        try:
+            with os.scandir(root) as listing:
+                found = [e for e in listing if e.name.partition(".")[0] in wanted]
+        except OSError as e:
+            layout.append((os.path.relpath(root, release_dir), "unreadable", e.errno))
+            continue
+        for entry in sorted(found, key=lambda e: e.name):
+            try:
+                if entry.is_dir():
+                    inits = sorted(n for n in os.listdir(entry.path) if n.startswith("__init__"))
+                    entries.append((entry.name, "dir", inits))
+                else:
+                    entries.append((entry.name, "file" if entry.is_file() else "other"))
+            except OSError as e:
+                entries.append((entry.name, "unreadable", e.errno))
+        layout.append((os.path.relpath(root, release_dir), entries))
+    return json.loads(json.dumps(layout))  # as a record read back from JSON holds it: lists, not tuples
+
+
 def fingerprint(state):
     """A short digest of an import_state (plus whatever else the caller adds to it)."""
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode("ascii")).hexdigest()

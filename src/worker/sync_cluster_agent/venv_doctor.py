@@ -16,7 +16,7 @@ import sysconfig
 
 from .durable import replace_file
 from .framing import Refused
-from .import_fingerprint import fingerprint, import_state, package_state
+from .import_fingerprint import fingerprint, import_state, package_state, release_layout
 from .release_files import valid_release_id
 from .release_store import PINS, RELEASE_ENV, RUNS
 from .sources import PROBE_IMPORTS, PROBE_ORIGINS, SELECTOR
@@ -256,8 +256,9 @@ class VenvDoctor:
         hook or path hack added since would be missed in-process.
 
         The answer of the last full verification on this host is given again, with no interpreter
-        started, while the release, the names and the fingerprint of what that interpreter read at
-        its start (verify_fingerprint) are the same."""
+        started, while the names and the fingerprint of what that interpreter read at its start
+        (verify_fingerprint) are the same, and the release is the same or laid out the same
+        (answer_for_release): a watch's every save is a new release of the same names."""
         names = sorted(set(n for n in req.get("topLevel", []) if isinstance(n, str)))
         current = self.store.current()
         release = req.get("release") if valid_release_id(req.get("release")) else current
@@ -266,17 +267,18 @@ class VenvDoctor:
             return {"error": "%s/bin/python is missing" % self.venv, "projectDir": self.store.project_dir,
                     "current": release, "fromRecord": False}
         env = self.job_environment(os.environ.get("PATH", os.defpath), release)
-        asked = {"release": release, "topLevel": names}
         record = VerifyRecord(self.store.project_dir)
         known = record.read()
         seen = known.get("seen") if known else None
         if not self.valid_seen(seen) or not isinstance(known.get("answer"), dict):
             seen = None
-        elif all(known.get(k) == v for k, v in asked.items()) and \
+        elif known.get("topLevel") == names and \
                 known.get("fingerprint") == self.verify_fingerprint(python, seen, env, release, names):
-            answer = dict(known["answer"])
-            answer.update(projectDir=self.store.project_dir, current=release, fromRecord=True)
-            return answer
+            answer = dict(known["answer"]) if known.get("release") == release else \
+                self.answer_for_release(known, release, names)
+            if answer is not None:
+                answer.update(projectDir=self.store.project_dir, current=release, fromRecord=True)
+                return answer
         answer = self.verify_in_full(python, names, env, release, seen, record)
         answer.update(projectDir=self.store.project_dir, current=release, fromRecord=False)
         return answer
@@ -299,9 +301,49 @@ class VenvDoctor:
             after = self.verify_fingerprint(python, read, env, release, names)
             if read == seen and before == after:
                 record.write({"release": release, "topLevel": names, "seen": read, "fingerprint": after,
-                              "answer": answer})
+                              "answer": answer, "layout": self.release_layout(release, names)})
                 return answer
             seen = read
+        return answer
+
+    def release_layout(self, release, names):
+        """What `release` offers a new interpreter under `names` (import_fingerprint.release_layout);
+        None for no release."""
+        if not valid_release_id(release):
+            return None
+        return release_layout(os.path.join(self.store.releases_dir, release), self.store.roots(release), names)
+
+    def answer_for_release(self, known, release, names):
+        """The recorded answer, given for another `release` laid out as the recorded one under the
+        same names: each origin inside the recorded release moved to the same path in `release`.
+        None (a full verification) for an answer that cannot be moved so: one with an error, an
+        origin elsewhere in the project directory, a customize file inside it, a release that is
+        not on this node or is laid out otherwise."""
+        old = known.get("release")
+        origins = known["answer"].get("origins")
+        layout = self.release_layout(release, names)
+        if not valid_release_id(old) or not isinstance(origins, dict) or layout is None or \
+                layout != known.get("layout") or not os.path.isdir(os.path.join(self.store.releases_dir, release)):
+            return None
+        inside = (self.store.project_dir.rstrip("/") + "/", os.path.realpath(self.store.project_dir) + "/")
+        if any(f.startswith(inside) for f in known["seen"]["files"]):
+            return None
+        old_dir = os.path.join(self.store.releases_dir, old) + "/"
+        new_dir = os.path.join(self.store.releases_dir, release) + "/"
+        moved = {}
+        for name, where in origins.items():
+            if where is not None and not (isinstance(where, dict) and isinstance(where.get("origin"), str)
+                                          and isinstance(where.get("real"), str)):
+                return None
+            if where is None or not where["origin"].startswith(old_dir):
+                if where is not None and where["real"].startswith(inside):
+                    return None
+                moved[name] = where
+                continue
+            origin = new_dir + where["origin"][len(old_dir):]
+            moved[name] = {"origin": origin, "real": os.path.realpath(origin)}
+        answer = dict(known["answer"])
+        answer["origins"] = moved
         return answer
 
     @staticmethod
@@ -316,7 +358,8 @@ class VenvDoctor:
         what those directories hold under each of the `names`."""
         state = import_state(seen["dirs"], [os.path.join(self.venv, "pyvenv.cfg")] + seen["files"], [python], env)
         state.extend(package_state(seen["dirs"], names))
-        state.append(("release", release, bool(release) and os.path.isdir(os.path.join(self.store.releases_dir, release))))
+        # The release's presence, not its id: answer_for_release lets another release of the same layout match.
+        state.append(("release", bool(release) and os.path.isdir(os.path.join(self.store.releases_dir, release))))
         return fingerprint(state)
 
     def probe_toil_worker(self, command, path, names):

@@ -98,6 +98,86 @@ class VerifyRecordTest(TempDirTest):
         self.doctor.verify({"topLevel": ["json"]})
         self.assertIsNone(VerifyRecord(self.doctor.store.project_dir).read())
 
+    def release(self, rid, files, trees=()):
+        """A release of `files` (path -> text) on the node, its directories named in `trees` made
+        links to a shared tree as a push makes them; and the venv's .pth that puts it on sys.path."""
+        store = self.doctor.store
+        for path, text in files.items():
+            top = path.split("/")[0]
+            base = os.path.join(store.project_dir, "trees", rid + "-" + top) if top in trees else \
+                os.path.join(store.releases_dir, rid, top)
+            full = os.path.join(base, *path.split("/")[1:]) if "/" in path else base
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as f:
+                f.write(text)
+        for top in trees:
+            os.makedirs(os.path.join(store.releases_dir, rid), exist_ok=True)
+            os.symlink(os.path.join("..", "..", "trees", rid + "-" + top), os.path.join(store.releases_dir, rid, top))
+        with open(os.path.join(self.site, "sync-cluster-proj.pth"), "w") as f:
+            f.write(self.doctor.pth_content())
+        return rid
+
+    def verify_release(self, rid, names=("json", "workflow", "helpers")):
+        before = self.started
+        answer = self.doctor.verify({"topLevel": list(names), "release": rid})
+        self.assertEqual(answer["fromRecord"], self.started == before, answer)
+        return answer
+
+    def full_answer(self, rid, names=("json", "workflow", "helpers")):
+        """What a full verification says (the record removed first), without its own flags."""
+        os.unlink(VerifyRecord(self.doctor.store.project_dir).path)
+        answer = self.verify_release(rid, names)
+        self.assertFalse(answer["fromRecord"])
+        return answer["origins"]
+
+    def test_a_new_release_laid_out_the_same_is_answered_from_the_record_with_its_own_paths(self):
+        first = self.release("aaaaaaaa", {"workflow/__init__.py": "", "workflow/a.py": "x = 1",
+                                          "helpers.py": ""}, trees=["workflow"])
+        answer = self.verify_release(first)
+        self.assertFalse(answer["fromRecord"])
+        self.assertIn("/releases/aaaaaaaa/workflow/", answer["origins"]["workflow"]["origin"])
+        second = self.release("bbbbbbbb", {"workflow/__init__.py": "import os", "workflow/b.py": "",
+                                           "helpers.py": "y = 2", "data.txt": ""}, trees=["workflow"])
+        moved = self.verify_release(second)
+        self.assertTrue(moved["fromRecord"])
+        self.assertEqual(moved["origins"], self.full_answer(second))
+        self.assertTrue(moved["origins"]["workflow"]["real"].endswith("/trees/bbbbbbbb-workflow/__init__.py"))
+
+    def test_a_new_release_laid_out_otherwise_is_verified_in_full(self):
+        layouts = [
+            {"workflow.py": "", "helpers.py": ""},  # a package became a module
+            {"workflow/a.py": "", "helpers.py": ""},  # a package became a namespace directory
+            {"workflow/__init__.py": "", "workflow.py": "", "helpers.py": ""},  # a module beside the package
+            {"workflow/__init__.py": "", "helpers.cpython-311-x86_64-linux-gnu.so": ""},  # an extension
+            {"workflow/__init__.py": ""},  # a name gone
+            {"workflow/__init__.pyc": "", "helpers.py": ""},  # another __init__ file
+            {".roots/0/workflow/__init__.py": "", ".roots/0/helpers.py": ""},  # the same names under a root
+        ]
+        rid = self.release("aaaaaaaa", {"workflow/__init__.py": "", "helpers.py": ""})
+        self.verify_release(rid)
+        for i, files in enumerate(layouts):
+            with self.subTest(files=files):
+                rid = self.release("%08x" % (0xc0000000 + i), files)
+                self.assertFalse(self.verify_release(rid)["fromRecord"])
+                self.release("aaaaaaaa", {})
+                self.verify_release("aaaaaaaa")
+
+    def test_a_release_that_is_not_on_the_node_is_verified_in_full(self):
+        rid = self.release("aaaaaaaa", {"workflow/__init__.py": "", "helpers.py": ""})
+        self.verify_release(rid)
+        answer = self.verify_release("dddddddd")
+        self.assertFalse(answer["fromRecord"])
+
+    def test_a_new_release_shadowed_by_an_installed_copy_keeps_the_shadow(self):
+        os.makedirs(os.path.join(self.site, "helpers"))
+        open(os.path.join(self.site, "helpers", "__init__.py"), "w").close()
+        self.verify_release(self.release("aaaaaaaa", {"workflow/__init__.py": "", "helpers/a.py": ""}))
+        second = self.release("bbbbbbbb", {"workflow/__init__.py": "", "helpers/b.py": ""})
+        moved = self.verify_release(second)
+        self.assertTrue(moved["fromRecord"])
+        self.assertTrue(moved["origins"]["helpers"]["origin"].startswith(self.site))
+        self.assertEqual(moved["origins"], self.full_answer(second))
+
     def test_each_host_keeps_its_own_record(self):
         self.assertNotEqual(VerifyRecord("/d/p", "node1").path, VerifyRecord("/d/p", "node2").path)
         self.assertEqual(os.path.dirname(VerifyRecord("/d/p", "../x").path), "/d/p/verified")
