@@ -16,7 +16,10 @@ export function agentSourceAt(commit: string): string {
   } catch {
     const dir = mkdtempSync(join(tmpdir(), "sc-agent-at-"));
     try {
-      execFileSync("sh", ["-c", `git archive ${commit} src/worker src/core/protocol bin/join-agent.mjs | tar -x -C ${dir}`]);
+      execFileSync("sh", [
+        "-c",
+        `git archive ${commit} src/worker src/core/protocol bin/join-agent.mjs | tar -x -C ${dir}`,
+      ]);
       execFileSync(process.execPath, [join(dir, "bin", "join-agent.mjs"), join(dir, "agent.py")]);
       return readFileSync(join(dir, "agent.py"), "utf8");
     } finally {

@@ -58,6 +58,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --workers LIST        worker counts (default 4,16)
   --runs N              timed runs per tool (default 3), after a warm-up
   --watch-samples N     saves timed per watch measurement (default 25)
+  --watch-workers LIST  more worker counts at which watch alone is measured (medium, loopback;
+                        default 64; "" for none)
   --rtt LIST            round trips in ms through a delay proxy (default 0,20)
   --scale               add 8 to 64 workers and the leader's RSS with 64
   --scale-workers LIST  worker counts of --scale (default 8,16,32,64)
@@ -79,6 +81,7 @@ const OPTIONS = {
   workers: { type: "string", default: "4,16" },
   runs: { type: "string", default: "3" },
   "watch-samples": { type: "string", default: "25" },
+  "watch-workers": { type: "string", default: "64" },
   scale: { type: "boolean", default: false },
   "scale-workers": { type: "string", default: "8,16,32,64" },
   rtt: { type: "string", default: "0,20" },
@@ -614,6 +617,14 @@ async function main(): Promise<void> {
   const workerCounts = args.workers!.split(",").map(Number);
   const rtts = args.rtt!.split(",").map(Number);
   const runs = Number(args.runs);
+  // watch's growth with the cluster: measured alone beyond the push rows' worker counts.
+  const watchOnly =
+    sizes.includes("medium") && rtts.includes(0)
+      ? args["watch-workers"]!.split(",")
+          .filter(Boolean)
+          .map(Number)
+          .filter((n) => !workerCounts.includes(n))
+      : [];
   const tmp = await mkdtemp(join(tmpdir(), "sc-bench-"));
   await mkdir(RESULTS, { recursive: true });
   if (user !== "root") execFileSync("chmod", ["755", tmp]);
@@ -623,7 +634,7 @@ async function main(): Promise<void> {
       ? "this sync-cluster has a daemon: measuring first pushes (none running) and later pushes through it"
       : "this sync-cluster has no `daemon` command: pushes through a daemon are not measured",
   );
-  const cluster = await startCluster({ workers: Math.max(...workerCounts), user });
+  const cluster = await startCluster({ workers: Math.max(...workerCounts, ...watchOnly), user });
   const rows: Row[] = [];
   const latency: LatencyRow[] = [];
   const pushTools = PUSH_TOOLS.filter((t) => !missing.includes(t.name));
@@ -673,6 +684,12 @@ async function main(): Promise<void> {
               workers: n,
               results: await watchLatency(ctx, workload.modules[1]!, missing),
             });
+        }
+      if (size === "medium")
+        for (const n of watchOnly) {
+          const ctx = contextFor(cluster, reached.get(0)!.slice(0, n), workload.root, tmp, user, fileList, 0);
+          const results = await watchLatency(ctx, workload.modules[1]!, [...missing, "lsyncd"]);
+          latency.push({ size, workers: n, results });
         }
     }
   } finally {

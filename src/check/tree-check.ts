@@ -10,8 +10,8 @@ import {
 } from "../core/readiness/node-checks.js";
 import { checkFields } from "../readiness/node-check.js";
 import type { AgentReply } from "../transport/agent-session.js";
-import { PROTOCOL_VERSION, readReply } from "../transport/worker-client.js";
-import { type BatchOutcome, type BatchRequest, runBatches } from "../tree/agent-batch.js";
+import { readReply } from "../transport/worker-client.js";
+import { type BatchOutcome, runBatches, treeHello } from "../tree/agent-batch.js";
 import { type CheckOptions, checkAll, type LeaderSide, type NodeCheckOutcome } from "./check.js";
 
 /**
@@ -38,17 +38,8 @@ export async function checkThroughTree(
     side,
   );
   const project = inventory.project.name;
-  const hello = (node: NodeSpec): BatchRequest => ({
-    request: {
-      op: "hello",
-      protocol: PROTOCOL_VERSION,
-      deployDir: node.deployDir,
-      project,
-      venv: node.venv,
-      keep: node.keep,
-      withManifest: false,
-    },
-  });
+  const hello = (node: NodeSpec) => treeHello(node, project);
+
   const fixed = new Map<string, string[]>();
   const failed = new Map<string, string>();
   if (options.fix) {

@@ -4,8 +4,8 @@ import { judgeNode } from "../core/readiness/node-checks.js";
 import { runsStatus } from "../core/release/live-runs.js";
 import { releaseStatus } from "../core/release/node-status.js";
 import { checkFields } from "../readiness/node-check.js";
-import { PROTOCOL_VERSION, readReply } from "../transport/worker-client.js";
-import { type BatchRequest, runBatches } from "../tree/agent-batch.js";
+import { readReply } from "../transport/worker-client.js";
+import { type BatchRequest, runBatches, treeHello } from "../tree/agent-batch.js";
 import { knownManifest } from "../tree/known-manifests.js";
 import { type LeaderSet, type NodeStatus, type StatusReport, statusAll, summarizeChecks } from "./status.js";
 
@@ -22,17 +22,8 @@ export async function statusThroughTree(
   const direct = inventory.leader ? statusAll({ ...inventory, workers: [] }, leader, options) : undefined;
   const project = inventory.project.name;
   const requests = (node: NodeSpec): BatchRequest[] => [
-    {
-      request: {
-        op: "hello",
-        protocol: PROTOCOL_VERSION,
-        deployDir: node.deployDir,
-        project,
-        venv: node.venv,
-        keep: node.keep,
-        withManifest: false,
-      },
-    },
+    treeHello(node, project),
+
     ...(leader
       ? [{ request: { op: "check" as const, ...checkFields({ leader: leader.expectations, deep: false }) } }]
       : []),

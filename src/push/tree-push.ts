@@ -10,8 +10,14 @@ import { pushStep } from "../core/release/push-decisions.js";
 import { checkFields, notReady } from "../readiness/node-check.js";
 import type { Resolution } from "../resolve/resolver.js";
 import type { AgentReply } from "../transport/agent-session.js";
-import { PROTOCOL_VERSION, readReply, type WorkerState } from "../transport/worker-client.js";
-import { type BatchOutcome, type BatchRequest, type NodeBatch, runBatches } from "../tree/agent-batch.js";
+import { readReply, type WorkerState } from "../transport/worker-client.js";
+import {
+  type BatchOutcome,
+  type BatchRequest,
+  type NodeBatch,
+  runBatches,
+  treeHello,
+} from "../tree/agent-batch.js";
 import { knownManifest, rememberManifest } from "../tree/known-manifests.js";
 import type { ReleaseArchives } from "./archive.js";
 import { leaderReleaseOf } from "./leader-release.js";
@@ -203,7 +209,7 @@ async function survey(
   const batches: NodeBatch[] = nodes.map((node) => ({
     node,
     requests: [
-      { request: helloRequest(node, project) },
+      treeHello(node, project),
       ...(plan.expectations
         ? [{ request: { op: "check" as const, ...checkFields({ leader: plan.expectations, deep: false }) } }]
         : []),
@@ -247,18 +253,6 @@ async function survey(
 function replies_(outcome: BatchOutcome): AgentReply[] {
   if (!outcome.ok) throw outcome.error;
   return outcome.replies;
-}
-
-function helloRequest(node: NodeSpec, project: string) {
-  return {
-    op: "hello" as const,
-    protocol: PROTOCOL_VERSION,
-    deployDir: node.deployDir,
-    project,
-    venv: node.venv,
-    keep: node.keep,
-    withManifest: false,
-  };
 }
 
 function verdictOf(
@@ -401,7 +395,7 @@ async function secondBatches(
       }
       options.onEvent?.({ type: "node-progress", node: node.name, phase: "preparing" });
       pending.push({
-        batch: { node, requests: [{ request: helloRequest(node, inventory.project.name) }, ...steps] },
+        batch: { node, requests: [treeHello(node, inventory.project.name), ...steps] },
         steps,
         survey: surveys.get(node)!,
         result,

@@ -9,6 +9,7 @@ import { readAgentLines } from "../core/tree/agent-lines.js";
 import { describeEnd, type NodeRun } from "../core/tree/relay-events.js";
 import { agentCommand, agentSourceMessage, agentStartTimeoutMs } from "../transport/agent-bootstrap.js";
 import type { AgentReply } from "../transport/agent-session.js";
+import { PROTOCOL_VERSION } from "../transport/worker-client.js";
 import { runOnTree, type TreeRun } from "./tree-relay.js";
 
 /**
@@ -25,6 +26,24 @@ export interface BatchRequest {
 export interface NodeBatch {
   node: NodeSpec;
   requests: readonly BatchRequest[];
+}
+
+/**
+ * A batch's first request: the node's state, without its manifest (the leader knows the
+ * manifests of the releases it built, known-manifests.ts), so the reply stays one short line.
+ */
+export function treeHello(node: NodeSpec, project: string): BatchRequest {
+  return {
+    request: {
+      op: "hello",
+      protocol: PROTOCOL_VERSION,
+      deployDir: node.deployDir,
+      project,
+      venv: node.venv,
+      keep: node.keep,
+      withManifest: false,
+    },
+  };
 }
 
 export type BatchOutcome =
