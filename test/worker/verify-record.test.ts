@@ -173,14 +173,28 @@ describe("verification after a push, from the node's record while nothing change
     assert.match(verdictOf(again), /^fail: `import wf` loads .*old-install/);
   });
 
-  test("a new release: verified in full, from the new release", async () => {
+  test("a new release laid out as the last: answered from the record, from the new release", async () => {
     const node = await pushedNode();
-    const next = await publishContent(node.session, { ...RELEASE, "wf/main.py": "V = 2\n" });
+    const next = await publishContent(node.session, {
+      ...RELEASE,
+      "wf/main.py": "V = 2\n",
+      "wf/more.py": "",
+    });
     const reply = await node.verified();
-    assert.equal(reply.fromRecord, false);
+    assert.equal(reply.fromRecord, true);
     assert.equal(reply.current, next.id);
     assert.equal(verdictOf(reply), "pass");
-    assert.match(JSON.stringify(reply.origins?.["wf"]), new RegExp(`/releases/${next.id}/`));
+    assert.match(JSON.stringify(reply.origins?.["wf"]), new RegExp(`/releases/${next.id}/wf/__init__.py`));
+  });
+
+  test("a new release laid out otherwise (a package that became a module): verified in full", async () => {
+    const node = await pushedNode();
+    const { "wf/__init__.py": _init, "wf/main.py": _main, ...rest } = RELEASE;
+    const next = await publishContent(node.session, { ...rest, "wf.py": "V = 2\n" });
+    const reply = await node.verified();
+    assert.equal(reply.fromRecord, false);
+    assert.equal(verdictOf(reply), "pass");
+    assert.match(JSON.stringify(reply.origins?.["wf"]), new RegExp(`/releases/${next.id}/wf.py`));
     assert.equal((await node.verified()).fromRecord, true);
   });
 
