@@ -31,12 +31,13 @@ export function releaseOf(resolution: Resolution, project: string): Release {
 
 export function leaderReleaseOf(resolution: Resolution, project: string): LeaderRelease {
   let expectations: LeaderExpectations | undefined;
+  const release = releaseOf(resolution, project);
   return {
-    release: releaseOf(resolution, project),
+    release,
     archives: new ArchiveCache(resolution.roots),
     // Computed when first asked for: push --no-check and watch --no-check never check a node.
     get expectations() {
-      expectations ??= leaderExpectations(resolution);
+      expectations ??= leaderExpectations(resolution, release.id);
       return expectations;
     },
     topLevel: [...topLevelNamesOf(resolution.files)].sort(),

@@ -7,6 +7,7 @@ import { type PublishPlan, planPublish } from "../core/release/publish-plan.js";
 import { deltaBase, pushRefusal, pushStep, sendsWithPrepare } from "../core/release/push-decisions.js";
 import { AgentError, type AgentSession } from "../transport/agent-session.js";
 import {
+  exportManifest,
   manifestFromWire,
   type PrepareReply,
   prepare,
@@ -16,6 +17,7 @@ import {
   verify,
   type WorkerState,
 } from "../transport/worker-client.js";
+import { knownManifest, rememberManifest } from "../tree/known-manifests.js";
 import type { ReleaseArchives } from "./archive.js";
 
 /** One release to bring a worker to. */
@@ -102,15 +104,17 @@ export function stateAfterPublish(state: WorkerState, release: Release, activate
 
 /**
  * Plans by release and base release id: the id is derived from the content, so every worker on
- * the same base shares one plan (watch brings many workers from the same release to the next).
+ * the same base shares one plan (watch brings many workers from the same release to the next),
+ * and the base's manifest is fetched once for all of them. Undefined: the base's manifest could
+ * not be had, so the release is sent whole.
  */
-const plans = new WeakMap<Release, Map<string, PublishPlan>>();
+const plans = new WeakMap<Release, Map<string, Promise<PublishPlan | undefined>>>();
 
 function planFor(
   release: Release,
   baseId: string | null,
-  baseManifest: () => ManifestFile[] | undefined,
-): PublishPlan {
+  baseManifest: () => Promise<ManifestFile[] | undefined>,
+): Promise<PublishPlan | undefined> {
   let byBase = plans.get(release);
   if (!byBase) {
     byBase = new Map();
@@ -119,10 +123,39 @@ function planFor(
   const key = baseId ?? "";
   let plan = byBase.get(key);
   if (!plan) {
-    plan = planPublish(release.files, baseId ? baseManifest() : undefined);
+    plan = baseId
+      ? baseManifest().then((files) => (files ? planPublish(release.files, files) : undefined))
+      : Promise.resolve(planPublish(release.files, undefined));
     byBase.set(key, plan);
   }
   return plan;
+}
+
+/**
+ * The manifest of the worker's current release, which the handshake leaves out (a hundred KB of
+ * JSON a worker, needed only by the first worker of a base, and never by a no-op): the one it
+ * brought, else the one this leader kept when it built that release, else asked of the worker.
+ */
+async function baseManifestOf(session: AgentSession, state: WorkerState, project: string) {
+  const brought = state.manifestFiles ?? manifestFromWire(state.manifest);
+  if (brought || !state.current) return brought;
+  const kept = await knownManifest(project, state.current);
+  if (kept) return kept;
+  try {
+    return manifestFromWire(await exportManifest(session, state.current));
+  } catch (error) {
+    if (error instanceof AgentError) return undefined; // its release went meanwhile: sent whole
+    throw error;
+  }
+}
+
+/** Each release's manifest is kept once, for later pushes to start from (known-manifests.ts). */
+const remembered = new WeakSet<Release>();
+
+function rememberOnce(release: Release): Promise<void> {
+  if (remembered.has(release)) return Promise.resolve();
+  remembered.add(release);
+  return rememberManifest(release.project, release.id, release.files);
 }
 
 function noSpaceExplained(node: NodeSpec, error: unknown): unknown {
@@ -233,9 +266,13 @@ interface OnePush {
 async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePushResult> {
   const { session, node, state, release, archives, settings } = push;
   const fields = prepareFields(release, settings, settings.activate ?? true);
-  let baseId = deltaBase(state, Boolean(state.manifestFiles || state.manifest));
+  let baseId = deltaBase(state, true);
   for (let attempt = 0; ; attempt++) {
-    const plan = planFor(release, baseId, () => state.manifestFiles ?? manifestFromWire(state.manifest));
+    let plan = await planFor(release, baseId, () => baseManifestOf(session, state, release.project));
+    if (!plan) {
+      baseId = null;
+      plan = (await planFor(release, null, async () => undefined))!;
+    }
     const delta = plan.delta;
     if (settings.dryRun) {
       return {
@@ -289,6 +326,7 @@ async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePu
     } catch (error) {
       throw noSpaceExplained(node, error);
     }
+    await rememberOnce(release);
     return {
       ...unchanged,
       status: "published",

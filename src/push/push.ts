@@ -78,7 +78,7 @@ async function pushOverConnection(
 ): Promise<NodePushResult> {
   const node = connection.node;
   // The handshake and the worker's state are fetched while the leader is still resolving.
-  return withAgent(connection, { project, keep: node.keep }, async (session, state) => {
+  return withAgent(connection, { project, keep: node.keep, withManifest: false }, async (session, state) => {
     if (session.loginOutput)
       options.onEvent?.({
         type: "node-warning",

@@ -6,13 +6,16 @@ import { releaseIdOf, totalBytes } from "../core/release/manifest.js";
 import type { Resolution } from "../resolve/resolver.js";
 
 /** What every node is compared with: the leader's interpreter, Toil, imports and module set. */
-export function leaderExpectations(resolution: Resolution): LeaderExpectations {
+export function leaderExpectations(
+  resolution: Resolution,
+  releaseId: string = releaseIdOf(resolution.release),
+): LeaderExpectations {
   return {
     venv: "",
     pythonVersion: resolution.python.version,
     toilVersion: resolution.toilVersion,
     thirdParty: resolution.thirdParty,
-    releaseId: releaseIdOf(resolution.release),
+    releaseId,
     setBytes: totalBytes(resolution.release),
     // Paths of `files` are relative to their own root: the names a worker imports from any root.
     topLevel: [...topLevelNamesOf(resolution.files)].sort(),

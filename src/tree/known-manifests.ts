@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { ManifestFile } from "../core/release/manifest.js";
+import { type ManifestFile, releaseIdOf } from "../core/release/manifest.js";
 
 /**
  * The manifests of the releases this leader built, by release id, kept in the user's cache. A
@@ -44,7 +44,8 @@ export async function knownManifest(
     const value: unknown = JSON.parse(
       await readFile(join(directory(project, env), `${release}.json`), "utf8"),
     );
-    return isManifest(value) ? value : undefined;
+    // The id is the manifest's digest: a file that does not hash to it is not that release's.
+    return isManifest(value) && releaseIdOf(value) === release ? value : undefined;
   } catch {
     return undefined;
   }
@@ -58,9 +59,17 @@ export async function rememberManifest(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
   const dir = directory(project, env);
+  const file = join(dir, `${release}.json`);
+  try {
+    // A release id names its content: one kept already is only marked as used now.
+    const now = new Date();
+    await utimes(file, now, now);
+    return;
+  } catch {
+    // Not kept yet.
+  }
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const file = join(dir, `${release}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(
       tmp,

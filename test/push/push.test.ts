@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFile, realpath, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Inventory } from "../../src/core/inventory/inventory-types.js";
@@ -161,6 +161,38 @@ describe("push to real sshd workers", { skip: !sshdAvailable() && "sshd is not i
         `test -f ${w.deployDir}/incremental/releases/${oldId}/util/sort/quick.py && grep -c CHANGED ${w.deployDir}/incremental/releases/${oldId}/util/sort/quick.py || true`,
       );
       assert.equal(old.stdout.trim(), "0", `the old release ${oldId} is untouched: ${old.stderr}`);
+    }
+  });
+
+  test("incremental with the base's manifest not kept on the leader (or kept wrong): asked of the worker, only the change travels", async () => {
+    const { project, inventory, resolve } = await freshProject("base-asked");
+    const saved = process.env.XDG_CACHE_HOME;
+    const caches = await tempDir("base-asked-cache");
+    try {
+      process.env.XDG_CACHE_HOME = join(caches, "first");
+      await pushed(inventory, await resolve());
+      const [dir] = await readdir(join(caches, "first", "sync-cluster"));
+      const [kept] = await readdir(join(caches, "first", "sync-cluster", dir!));
+      const oldId = kept!.replace(/\.json$/, "");
+      // A second leader's cache: one holding a manifest under the base's id that is not the base's.
+      process.env.XDG_CACHE_HOME = join(caches, "second");
+      await writeTree(join(caches, "second", "sync-cluster", dir!), {
+        [kept!]: JSON.stringify([
+          { path: "workflow/__init__.py", size: 0, mode: 0o644, sha256: "0".repeat(64) },
+        ]),
+      });
+      await writeFile(join(project, "util/extra.py"), "EXTRA = 2\n");
+      const outcomes = await pushAll(inventory, await resolve());
+      for (const o of outcomes) {
+        assert.equal(o.result?.status, "published", o.error);
+        assert.equal(o.result?.filesSent, 1, "util/extra.py alone");
+        assert.equal(o.result?.previous, oldId);
+      }
+      const now = await readdir(join(caches, "second", "sync-cluster", dir!));
+      assert.equal(now.length, 2, "the new release's manifest is kept for the next push");
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+      else process.env.XDG_CACHE_HOME = saved;
     }
   });
 
