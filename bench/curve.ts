@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { type Cluster, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
-import { bytesUpDuring, CountingProxy } from "./count-proxy.js";
+import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
+import { bytesUpDuring } from "./count-proxy.js";
 import { daemonPeakRssMb, stopDaemon } from "./daemon-scenario.js";
 import { RssSampler } from "./rss-sampler.js";
 import { lineChart, type Series } from "./svg-chart.js";
@@ -37,7 +38,7 @@ import { generateWorkload } from "./workload.js";
  * Per push: wall time, the leader's CPU (user + system of the command and every process it
  * starts, from /usr/bin/time), its peak memory (the RSS summed over its process tree, sampled
  * every 100 ms: bench/rss-sampler.ts) and the bytes it sent toward the hops it talks to directly
- * (a CountingProxy in front of each: every worker for flat pushes and parallel-rsync, the gateways
+ * (a DelayProxy with no delay in front of each: every worker for flat pushes and parallel-rsync, the gateways
  * for the tree; bench/count-proxy.ts). The gateways are extra sshd workers of the same harness, not
  * counted among the workers; a worker's venv per tool keeps each tool's project apart.
  */
@@ -72,7 +73,7 @@ interface CurveTool {
   name: string;
   gateways: number;
   /** The proxies in front of the hops the leader talks to directly, with `n` workers. */
-  hops(n: number): CountingProxy[];
+  hops(n: number): DelayProxy[];
   clear(ctx: Context): Promise<void>;
   /** Untimed, once a size before its first push (the daemon started and connected). */
   prepare?(ctx: Context): Promise<void>;
@@ -108,7 +109,7 @@ function daemonPid(dir: string): number | undefined {
 }
 
 /** The workers as reached through a counting proxy each; known_hosts learns the proxies' ports. */
-function proxied(cluster: Cluster, workers: WorkerHandle[], proxies: CountingProxy[]): WorkerHandle[] {
+function proxied(cluster: Cluster, workers: WorkerHandle[], proxies: DelayProxy[]): WorkerHandle[] {
   return workers.map((w, i): WorkerHandle => {
     const [type, key] = readFileSync(join(w.dir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     appendFileSync(cluster.knownHosts, `[127.0.0.1]:${proxies[i]!.port} ${type} ${key}\n`);
@@ -134,7 +135,7 @@ function proxied(cluster: Cluster, workers: WorkerHandle[], proxies: CountingPro
 function treeSshConfig(
   cluster: Cluster,
   gateways: WorkerHandle[],
-  gatewayProxies: CountingProxy[],
+  gatewayProxies: DelayProxy[],
   workers: WorkerHandle[],
   user: string,
 ): string {
@@ -231,7 +232,7 @@ export async function curveRun(
   o.log(`\ncurve: starting ${maxGateways} gateways and ${maxWorkers} workers (sshd each)`);
   const started = Date.now();
   const cluster = await startCluster({ workers: maxGateways + maxWorkers, user: o.user });
-  const proxies: CountingProxy[] = [];
+  const proxies: DelayProxy[] = [];
   const sampler = new RssSampler(100);
   const rows: CurveRow[] = [];
   const daemonRssMb: CurveFacts["daemonRssMb"] = [];
@@ -248,8 +249,8 @@ export async function curveRun(
       "-c",
       `for d in ${workerPool.map((w) => `'${w.dir}'`).join(" ")}; do for v in ${venvs.join(" ")}; do cp -a "$d/venv" "$d/venv-$v"; done; done`,
     ]);
-    const workerProxies = await Promise.all(workerPool.map((w) => new CountingProxy(w.port).start()));
-    const gatewayProxies = await Promise.all(gatewayPool.map((g) => new CountingProxy(g.port).start()));
+    const workerProxies = await Promise.all(workerPool.map((w) => new DelayProxy(w.port, 0).start()));
+    const gatewayProxies = await Promise.all(gatewayPool.map((g) => new DelayProxy(g.port, 0).start()));
     proxies.push(...workerProxies, ...gatewayProxies);
     const reached = proxied(cluster, workerPool, workerProxies);
     const sshConfig = treeSshConfig(cluster, gatewayPool, gatewayProxies, workerPool, o.user);

@@ -32,6 +32,22 @@ export interface ExecOptions {
   onDone?: (outcome: ExecOutcome) => void;
 }
 
+/** The line a node's shell runs: `command` in the project's directory, the venv active unless told not. */
+export function nodeCommandLine(
+  inventory: Pick<Inventory, "project">,
+  node: NodeSpec,
+  command: readonly string[],
+  options: Pick<ExecOptions, "activateVenv">,
+): string {
+  return remoteCommand({
+    deployDir: node.deployDir,
+    project: inventory.project.name,
+    venv: node.venv,
+    activateVenv: options.activateVenv ?? true,
+    command,
+  });
+}
+
 export async function execAll(
   inventory: Inventory,
   nodes: readonly NodeSpec[],
@@ -48,13 +64,7 @@ export async function execAll(
     },
     async (connection): Promise<CommandResult> => {
       const node = connection.node;
-      const line = remoteCommand({
-        deployDir: node.deployDir,
-        project: inventory.project.name,
-        venv: node.venv,
-        activateVenv: options.activateVenv ?? true,
-        command,
-      });
+      const line = nodeCommandLine(inventory, node, command, options);
       const channel = await connection.channel(line);
       return new Promise<CommandResult>((resolve, reject) => {
         const out: Buffer[] = [];

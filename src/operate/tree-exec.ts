@@ -1,9 +1,8 @@
 import type { Inventory, NodeSpec } from "../core/inventory/inventory-types.js";
 import type { TreeSettings } from "../core/inventory/tree-settings.js";
-import { remoteCommand } from "../core/ssh/remote-command.js";
 import { describeEnd, type NodeRun } from "../core/tree/relay-events.js";
 import { runOnTree, type TreeRun } from "../tree/tree-relay.js";
-import { type ExecOptions, type ExecOutcome, execAll } from "./exec.js";
+import { type ExecOptions, type ExecOutcome, execAll, nodeCommandLine } from "./exec.js";
 
 /**
  * `exec` through ClusterShell's tree: nodes whose command line is the same (the same venv and
@@ -21,13 +20,7 @@ export async function execThroughTree(
   const directly = direct.length > 0 ? execAll(inventory, direct, command, options) : Promise.resolve([]);
   const runs = new Map<string, TreeRun>();
   for (const node of nodes.filter((n) => n.role !== "leader")) {
-    const line = remoteCommand({
-      deployDir: node.deployDir,
-      project: inventory.project.name,
-      venv: node.venv,
-      activateVenv: options.activateVenv ?? true,
-      command,
-    });
+    const line = nodeCommandLine(inventory, node, command, options);
     const run = runs.get(line);
     if (run) (run.nodes as string[]).push(node.name);
     else

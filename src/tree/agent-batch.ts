@@ -60,20 +60,31 @@ export function agentTreeCommand(node: Pick<NodeSpec, "venv">): string {
  * buffers (one archive per base release): keyed without copying or hashing the payloads, so a
  * thousand nodes cost one stdin, built once.
  */
-const payloadIds = new WeakMap<Buffer, number>();
-let nextPayloadId = 0;
-function batchKey(command: string, requests: readonly BatchRequest[]): string {
+const sharedIds = new WeakMap<object, number>();
+let nextSharedId = 0;
+function sharedId(value: object): number {
+  let id = sharedIds.get(value);
+  if (id === undefined) {
+    id = nextSharedId++;
+    sharedIds.set(value, id);
+  }
+  return id;
+}
+
+/**
+ * Long arrays (a prepare's thousand files) count by identity too: every node on one base gets
+ * the same plan's arrays, and serializing them again for each of a thousand nodes would cost the
+ * leader a hundred MB of strings. Equal arrays that are not the same one only share less.
+ */
+const LONG_ARRAY = 16;
+const byIdentity = (_key: string, value: unknown) =>
+  Array.isArray(value) && value.length > LONG_ARRAY ? `\0array ${sharedId(value)}` : value;
+
+export function batchKey(command: string, requests: readonly BatchRequest[]): string {
   const hash = createHash("sha256").update(command);
   for (const { request, payload } of requests) {
-    hash.update("\0").update(JSON.stringify(request));
-    if (payload) {
-      let id = payloadIds.get(payload);
-      if (id === undefined) {
-        id = nextPayloadId++;
-        payloadIds.set(payload, id);
-      }
-      hash.update(`\0payload ${id}`);
-    }
+    hash.update("\0").update(JSON.stringify(request, byIdentity));
+    if (payload) hash.update(`\0payload ${sharedId(payload)}`);
   }
   return hash.digest("hex");
 }

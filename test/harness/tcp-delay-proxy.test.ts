@@ -77,4 +77,22 @@ describe("DelayProxy", () => {
     // 64 MiB moved (there and back) at 40 ms one way: a window-bound proxy would need far longer.
     assert.ok(seconds < 10, `32 MiB echoed in ${seconds.toFixed(1)} s`);
   });
+
+  it("with no delay forwards at once, and counts the bytes each way", async () => {
+    const direct = await new DelayProxy(echo.port, 0).start();
+    try {
+      const socket = await connect(direct.port);
+      const chunks: Buffer[] = [];
+      socket.on("data", (d: Buffer) => chunks.push(d));
+      const ended = new Promise((resolve) => socket.once("end", resolve));
+      socket.end("x".repeat(1000));
+      await ended;
+      const trailer = "\ntotal 1000\n";
+      assert.equal(Buffer.concat(chunks).toString(), "x".repeat(1000) + trailer);
+      assert.equal(direct.bytesUp, 1000);
+      assert.equal(direct.bytesDown, 1000 + trailer.length);
+    } finally {
+      await direct.stop();
+    }
+  });
 });

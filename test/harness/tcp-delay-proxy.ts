@@ -7,10 +7,15 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
  *
  * Bandwidth is not limited: bytes are forwarded as fast as they come, only later. What may be in
  * flight per direction is bounded by `windowBytes` (as TCP's window bounds it on a real link; the
- * default, 16 MiB, allows 1.6 GB/s at 10 ms one way), past which the sender is paused.
+ * default, 16 MiB, allows 1.6 GB/s at 10 ms one way), past which the sender is paused. With no
+ * delay it forwards at once. It counts the bytes each way (the bench reads what the leader sent).
  */
 export class DelayProxy {
   port = 0;
+  /** Bytes from the client (the leader's processes) toward the sshd. */
+  bytesUp = 0;
+  /** Bytes from the sshd back to the client. */
+  bytesDown = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
 
@@ -50,8 +55,19 @@ export class DelayProxy {
         if (!socket.readableEnded) close();
       });
     }
-    this.pipe(client, upstream);
-    this.pipe(upstream, client);
+    client.on("data", (chunk: Buffer) => {
+      this.bytesUp += chunk.length;
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      this.bytesDown += chunk.length;
+    });
+    if (this.oneWayMs > 0) {
+      this.pipe(client, upstream);
+      this.pipe(upstream, client);
+    } else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
   }
 
   /** Forwards `from` to `to`, each chunk `oneWayMs` after it arrived, in arrival order. */
