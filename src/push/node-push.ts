@@ -266,6 +266,8 @@ interface OnePush {
 async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePushResult> {
   const { session, node, state, release, archives, settings } = push;
   const fields = prepareFields(release, settings, settings.activate ?? true);
+  // Written while the worker works, so the next push can start from it.
+  const remembering = settings.dryRun ? Promise.resolve() : rememberOnce(release);
   let baseId = deltaBase(state, true);
   for (let attempt = 0; ; attempt++) {
     let plan = await planFor(release, baseId, () => baseManifestOf(session, state, release.project));
@@ -326,7 +328,7 @@ async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePu
     } catch (error) {
       throw noSpaceExplained(node, error);
     }
-    await rememberOnce(release);
+    await remembering;
     return {
       ...unchanged,
       status: "published",
