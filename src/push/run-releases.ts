@@ -1,7 +1,7 @@
 import { NodeError } from "../core/errors.js";
 import type { NodeSpec } from "../core/inventory/inventory-types.js";
 import { batchesBySize, type LeaderRuns, releaseTopLevel } from "../core/release/live-runs.js";
-import { releaseIdOf } from "../core/release/manifest.js";
+import { type ManifestFile, releaseIdOf } from "../core/release/manifest.js";
 import { AgentSession } from "../transport/agent-session.js";
 import { directLinker, type NodeLink, type NodeLinker } from "../transport/node-link.js";
 import { exportContents, exportManifest, hello, manifestFromWire, runs } from "../transport/worker-client.js";
@@ -132,29 +132,36 @@ export class LeaderRunSource {
     });
     const session = () => this.session();
     const release: Release = { id, files, project: this.project };
+    const fetchContents = (wanted: readonly ManifestFile[]) => {
+      for (const batch of batchesBySize(
+        wanted.filter((f) => !contents.has(f.path)),
+        EXPORT_BATCH_BYTES,
+      )) {
+        const fetched = session().then((s) =>
+          exportContents(
+            s,
+            id,
+            batch.map((f) => f.path),
+          ),
+        );
+        for (const f of batch) contents.set(f.path, fetched);
+        // A failed fetch is asked again by the next worker that lacks those files.
+        fetched.catch(() => {
+          for (const f of batch) if (contents.get(f.path) === fetched) contents.delete(f.path);
+        });
+      }
+    };
     return {
       release,
       topLevel: releaseTopLevel(files),
       archives: {
         get: (wanted) => {
-          for (const batch of batchesBySize(
-            wanted.filter((f) => !contents.has(f.path)),
-            EXPORT_BATCH_BYTES,
-          )) {
-            const fetched = session().then((s) =>
-              exportContents(
-                s,
-                id,
-                batch.map((f) => f.path),
-              ),
-            );
-            for (const f of batch) contents.set(f.path, fetched);
-            // A failed fetch is asked again by the next worker that lacks those files.
-            fetched.catch(() => {
-              for (const f of batch) if (contents.get(f.path) === fetched) contents.delete(f.path);
-            });
-          }
+          fetchContents(wanted);
           return archives.get(wanted);
+        },
+        gzipped: (wanted) => {
+          fetchContents(wanted);
+          return archives.gzipped(wanted);
         },
       },
     };

@@ -1,4 +1,3 @@
-import { gzipSync } from "node:zlib";
 import { NodeError } from "../core/errors.js";
 import type { Inventory, NodeSpec } from "../core/inventory/inventory-types.js";
 import type { TreeSettings } from "../core/inventory/tree-settings.js";
@@ -306,7 +305,7 @@ async function secondBatches(
         return {
           base: baseFiles ? current : null,
           publish,
-          ...(options.dryRun ? {} : { archive: compressed(await plan.archives.get(publish.delta.send)) }),
+          ...(options.dryRun ? {} : { archive: await plan.archives.gzipped(publish.delta.send) }),
         };
       })();
       planned.set(key, p);
@@ -423,7 +422,7 @@ async function runReleaseSteps(node: NodeSpec, run: RunRelease, fields: object):
   const id = run.release.id;
   const all = planPublish(run.release.files, undefined);
   let ready = false;
-  const archive = compressed(await run.archives.get(all.delta.send));
+  const archive = await run.archives.gzipped(all.delta.send);
   return [
     {
       request: {
@@ -458,21 +457,6 @@ async function runReleaseSteps(node: NodeSpec, run: RunRelease, fields: object):
       },
     },
   ];
-}
-
-/**
- * Archives cross the tree gzip-compressed: ClusterShell carries stdin to each gateway in base64
- * (a third more bytes), and Python sources shrink three- to fivefold. Compressed once per archive
- * however many nodes receive it; the agent reads either form.
- */
-const compressedOnce = new WeakMap<Buffer, Buffer>();
-function compressed(archive: Buffer): Buffer {
-  let done = compressedOnce.get(archive);
-  if (!done) {
-    done = gzipSync(archive, { level: 6 });
-    compressedOnce.set(archive, done);
-  }
-  return done;
 }
 
 /** A node's second batch read step by step; the first reply is the batch's hello. */
