@@ -6,9 +6,10 @@ import { type ManifestFile, releaseIdOf } from "../core/release/manifest.js";
 
 /**
  * The manifests of the releases this leader built, by release id, kept in the user's cache. A
- * push through the tree reads each node's current release id only (one short line from every
- * node), and sends the nodes on a release found here just what changed since it; a release not
- * found here (pushed from elsewhere, or long ago) is sent whole.
+ * node's handshake names its current release, not its manifest: a push sends a node on a
+ * release found here just what changed since it. Through the tree a release not found here
+ * (pushed from elsewhere, or long ago) is sent whole; a flat push asks one node of that base for
+ * its manifest. Kept here, beside the tree, since `status` through the tree reads it too.
  */
 
 const KEPT = 16;

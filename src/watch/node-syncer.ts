@@ -222,7 +222,8 @@ export class NodeSyncer {
         message: loginOutputWarning(session.loginOutput),
       });
     }
-    const state = await hello(session, this.node, this.options.project, this.node.keep);
+    // Without the worker's manifest: a push asks for its base's only when the leader lacks it.
+    const state = await hello(session, this.node, this.options.project, this.node.keep, false);
     const leader = this.options.leader();
     if (leader) {
       this.setPhase("checking");
