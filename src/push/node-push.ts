@@ -105,12 +105,12 @@ export function stateAfterPublish(state: WorkerState, release: Release, activate
 /**
  * Plans by release and base release id: the id is derived from the content, so every worker on
  * the same base shares one plan (watch brings many workers from the same release to the next),
- * and the base's manifest is fetched once for all of them. Undefined: the base's manifest could
- * not be had, so the release is sent whole.
+ * and the base's manifest is fetched once for all of them. Undefined: this worker could not have
+ * the base's manifest, so the release is sent it whole.
  */
 const plans = new WeakMap<Release, Map<string, Promise<PublishPlan | undefined>>>();
 
-function planFor(
+export function planFor(
   release: Release,
   baseId: string | null,
   baseManifest: () => Promise<ManifestFile[] | undefined>,
@@ -123,10 +123,14 @@ function planFor(
   const key = baseId ?? "";
   let plan = byBase.get(key);
   if (!plan) {
-    plan = baseId
+    const made = baseId
       ? baseManifest().then((files) => (files ? planPublish(release.files, files) : undefined))
       : Promise.resolve(planPublish(release.files, undefined));
-    byBase.set(key, plan);
+    byBase.set(key, made);
+    // A base manifest this worker could not get is asked again by the next worker on that base.
+    const forget = () => byBase!.get(key) === made && byBase!.delete(key);
+    made.then((p) => p ?? forget(), forget);
+    plan = made;
   }
   return plan;
 }
@@ -147,6 +151,23 @@ async function baseManifestOf(session: AgentSession, state: WorkerState, project
     if (error instanceof AgentError) return undefined; // its release went meanwhile: sent whole
     throw error;
   }
+}
+
+/**
+ * Starts the plan and the archive a publish to this worker will need, without waiting for them:
+ * called before the worker's readiness check, so they are built while that round trip is on the
+ * wire (both are shared by every worker on the same base, and memoized).
+ */
+export function planAhead(
+  session: AgentSession,
+  state: WorkerState,
+  release: Release,
+  archives: ReleaseArchives,
+) {
+  if (pushStep(state, release.id, true) !== "publish") return;
+  void planFor(release, deltaBase(state, true), () => baseManifestOf(session, state, release.project))
+    .then((plan) => plan && archives.get(plan.delta.send))
+    .catch(() => undefined); // the publish plans again and reports what failed
 }
 
 /** Each release's manifest is kept once, for later pushes to start from (known-manifests.ts). */

@@ -12,6 +12,7 @@ import { leaderReleaseOf } from "./leader-release.js";
 import {
   type NodeProgress,
   type NodePushResult,
+  planAhead,
   pushToNode,
   type Release,
   stateAfterPublish,
@@ -90,6 +91,7 @@ async function pushOverConnection(
     const onProgress = (progress: NodeProgress) =>
       options.onEvent?.({ type: "node-progress", node: node.name, ...progress });
     if (expectations) {
+      if (!options.dryRun) planAhead(session, state, release, archives);
       onProgress({ phase: "checking" });
       await requireNodeReady(session, node, expectations, "pushed");
     }
