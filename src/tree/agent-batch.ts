@@ -55,11 +55,7 @@ export function agentTreeCommand(node: Pick<NodeSpec, "venv">): string {
   return `SYNC_CLUSTER_AGENT_REPLIES=lines; export SYNC_CLUSTER_AGENT_REPLIES; ${agentCommand(node)}`;
 }
 
-/**
- * Nodes share a run when their command and requests are the same and their payloads are the same
- * buffers (one archive per base release): keyed without copying or hashing the payloads, so a
- * thousand nodes cost one stdin, built once.
- */
+/** A number for each object that identity alone names (payloads, long arrays). */
 const sharedIds = new WeakMap<object, number>();
 let nextSharedId = 0;
 function sharedId(value: object): number {
@@ -80,6 +76,11 @@ const LONG_ARRAY = 16;
 const byIdentity = (_key: string, value: unknown) =>
   Array.isArray(value) && value.length > LONG_ARRAY ? `\0array ${sharedId(value)}` : value;
 
+/**
+ * Nodes share a run when their command and requests are the same and their payloads are the same
+ * buffers (one archive per base release): keyed without copying or hashing the payloads, so a
+ * thousand nodes cost one stdin, built once.
+ */
 export function batchKey(command: string, requests: readonly BatchRequest[]): string {
   const hash = createHash("sha256").update(command);
   for (const { request, payload } of requests) {
