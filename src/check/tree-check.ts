@@ -39,7 +39,6 @@ export async function checkThroughTree(
   );
   const project = inventory.project.name;
   const hello = (node: NodeSpec) => treeHello(node, project);
-
   const fixed = new Map<string, string[]>();
   const failed = new Map<string, string>();
   if (options.fix) {

@@ -23,7 +23,6 @@ export async function statusThroughTree(
   const project = inventory.project.name;
   const requests = (node: NodeSpec): BatchRequest[] => [
     treeHello(node, project),
-
     ...(leader
       ? [{ request: { op: "check" as const, ...checkFields({ leader: leader.expectations, deep: false }) } }]
       : []),
