@@ -6,8 +6,8 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { type Cluster, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
 import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
-import { bytesUpDuring } from "./count-proxy.js";
 import { daemonPeakRssMb, stopDaemon } from "./daemon-scenario.js";
+import { bytesUpDuring, throughProxies } from "./proxies.js";
 import { RssSampler } from "./rss-sampler.js";
 import { lineChart, type Series } from "./svg-chart.js";
 import {
@@ -39,7 +39,7 @@ import { generateWorkload } from "./workload.js";
  * starts, from /usr/bin/time), its peak memory (the RSS summed over its process tree, sampled
  * every 100 ms: bench/rss-sampler.ts) and the bytes it sent toward the hops it talks to directly
  * (a DelayProxy with no delay in front of each: every worker for flat pushes and parallel-rsync, the gateways
- * for the tree; bench/count-proxy.ts). The gateways are extra sshd workers of the same harness, not
+ * for the tree; bench/proxies.ts). The gateways are extra sshd workers of the same harness, not
  * counted among the workers; a worker's venv per tool keeps each tool's project apart.
  */
 
@@ -106,25 +106,6 @@ function daemonPid(dir: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The workers as reached through a counting proxy each; known_hosts learns the proxies' ports. */
-function proxied(cluster: Cluster, workers: WorkerHandle[], proxies: DelayProxy[]): WorkerHandle[] {
-  return workers.map((w, i): WorkerHandle => {
-    const [type, key] = readFileSync(join(w.dir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
-    appendFileSync(cluster.knownHosts, `[127.0.0.1]:${proxies[i]!.port} ${type} ${key}\n`);
-    return {
-      name: w.name,
-      port: proxies[i]!.port,
-      dir: w.dir,
-      venv: w.venv,
-      deployDir: w.deployDir,
-      pid: () => w.pid(),
-      stop: () => w.stop(),
-      start: () => w.start(),
-      python: () => w.python(),
-    };
-  });
 }
 
 /**
@@ -252,7 +233,7 @@ export async function curveRun(
     const workerProxies = await Promise.all(workerPool.map((w) => new DelayProxy(w.port, 0).start()));
     const gatewayProxies = await Promise.all(gatewayPool.map((g) => new DelayProxy(g.port, 0).start()));
     proxies.push(...workerProxies, ...gatewayProxies);
-    const reached = proxied(cluster, workerPool, workerProxies);
+    const reached = throughProxies(cluster, workerPool, workerProxies);
     const sshConfig = treeSshConfig(cluster, gatewayPool, gatewayProxies, workerPool, o.user);
     o.log(`curve: ${cluster.workers.length} sshd up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { accessSync, appendFileSync, constants, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -18,6 +18,7 @@ import {
   syncClusterViaDaemon,
 } from "./daemon-scenario.js";
 import { describeMachine, machineLine } from "./machine.js";
+import { throughProxies } from "./proxies.js";
 import { lineChart, type Series } from "./svg-chart.js";
 import {
   type CurveRow,
@@ -174,21 +175,7 @@ async function delayedWorkers(
 ): Promise<{ workers: WorkerHandle[]; proxies: DelayProxy[] }> {
   if (rttMs === 0) return { workers: cluster.workers, proxies: [] };
   const proxies = await Promise.all(cluster.workers.map((w) => new DelayProxy(w.port, rttMs / 2).start()));
-  const workers = cluster.workers.map((w, i): WorkerHandle => {
-    const [type, key] = readFileSync(join(w.dir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
-    appendFileSync(cluster.knownHosts, `[127.0.0.1]:${proxies[i]!.port} ${type} ${key}\n`);
-    return {
-      name: w.name,
-      port: proxies[i]!.port,
-      dir: w.dir,
-      venv: w.venv,
-      deployDir: w.deployDir,
-      pid: () => w.pid(),
-      stop: () => w.stop(),
-      start: () => w.start(),
-      python: () => w.python(),
-    };
-  });
+  const workers = throughProxies(cluster, cluster.workers, proxies);
   return { workers, proxies };
 }
 
