@@ -92,15 +92,19 @@ def release_lost(worker, handler, gateway, reason):
         worker._on_remote_node_close(str(node), 255, gateway)
 
 
+def release_dead_gateways(task):
+    """Ends the nodes of every gateway ClusterShell has marked unreachable, in every run."""
+    dead = unreachable(task)
+    for worker, handler in RUNS:
+        for gateway in list(worker.gwtargets):
+            if gateway in dead:
+                release_lost(worker, handler, gateway,
+                             "its gateway %s stopped answering during the command" % gateway)
+
+
 class Watchdog(EventHandler):
     def ev_timer(self, timer):
-        task = task_self()
-        dead = unreachable(task)
-        for worker, handler in RUNS:
-            for gateway in list(worker.gwtargets):
-                if gateway in dead:
-                    release_lost(worker, handler, gateway,
-                                 "its gateway %s stopped answering during the command" % gateway)
+        release_dead_gateways(task_self())
         if all(not handler.open for _, handler in RUNS):
             timer.invalidate()
 
@@ -148,12 +152,8 @@ def main():
     task.timer(WATCHDOG_SECONDS, Watchdog(), WATCHDOG_SECONDS, autoclose=True)
     task.run()
     # The engine ends once nothing but the watchdog is left: a dead gateway's nodes may still be open.
-    dead = unreachable(task)
-    for worker, handler in RUNS:
-        for gateway in list(worker.gwtargets):
-            if gateway in dead:
-                release_lost(worker, handler, gateway,
-                             "its gateway %s stopped answering during the command" % gateway)
+    release_dead_gateways(task)
+    for _, handler in RUNS:
         for node in sorted(handler.open):
             handler.finish(node, lost="ClusterShell ended without its exit status")
     emit({"done": True})
