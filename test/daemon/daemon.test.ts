@@ -10,7 +10,14 @@ import { BIN, type CliRun, runCli, startCli } from "../fixtures/cli.js";
 import { makePackageProject, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { isRoot, openForNobody } from "../fixtures/unprivileged.js";
 import { waitFor } from "../fixtures/wait.js";
-import { type Cluster, commandName, descendantsOf, sshdAvailable, startCluster } from "../harness/cluster.js";
+import {
+  type Cluster,
+  commandName,
+  descendantsOf,
+  processAlive,
+  sshdAvailable,
+  startCluster,
+} from "../harness/cluster.js";
 import { FaultProxy } from "../harness/tcp-fault-proxy.js";
 import { verifiedCurrent } from "../harness/verified-current.js";
 
@@ -35,15 +42,6 @@ function connectionsTo(port: number): string[] {
     }
   }
   return peers.sort();
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -114,9 +112,9 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
   });
   afterEach(async () => {
     const pid = daemonPid();
-    if (pid !== undefined && alive(pid)) {
+    if (pid !== undefined && processAlive(pid)) {
       process.kill(pid, "SIGTERM");
-      await waitFor("the daemon to stop", () => !alive(pid), 10_000);
+      await waitFor("the daemon to stop", () => !processAlive(pid), 10_000);
     }
   });
   after(async () => {
@@ -129,7 +127,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.match(first.stderr, /daemon: through the daemon at .*daemon\.sock \(started now\)/);
     const pid = daemonPid();
-    assert.ok(pid && alive(pid), "the daemon runs after the command ended");
+    assert.ok(pid && processAlive(pid), "the daemon runs after the command ended");
     const held = [connectionsTo(w1!.port), connectionsTo(w2!.port)];
     assert.deepEqual(
       held.map((c) => c.length),
@@ -359,8 +357,8 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
     writeInventory({ daemon: 2 });
     await reachAll();
     const pid = daemonPid()!;
-    assert.ok(alive(pid));
-    await waitFor("the idle daemon to exit", () => !alive(pid), 15_000);
+    assert.ok(processAlive(pid));
+    await waitFor("the idle daemon to exit", () => !processAlive(pid), 15_000);
     assert.equal(connectionsTo(cluster.workers[0]!.port).length, 0, "its connections are closed");
     assert.ok(!existsSync(join(daemonDir, "daemon.pid")), "it removed its lock");
     writeInventory();
@@ -414,9 +412,9 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
       assert.match(client.stderr, /daemon: direct connections: .* is open to other users/);
     } finally {
       const pid = daemonPid();
-      if (pid !== undefined && alive(pid)) {
+      if (pid !== undefined && processAlive(pid)) {
         process.kill(pid, "SIGTERM");
-        await waitFor("the daemon to stop", () => !alive(pid), 10_000);
+        await waitFor("the daemon to stop", () => !processAlive(pid), 10_000);
       }
       daemonDir = previous;
     }

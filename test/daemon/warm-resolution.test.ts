@@ -6,7 +6,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import { type CliRun, runCli } from "../fixtures/cli.js";
 import { run, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
-import { type Cluster, sshdAvailable, startCluster } from "../harness/cluster.js";
+import { type Cluster, processAlive, sshdAvailable, startCluster } from "../harness/cluster.js";
 
 /**
  * The resolution the daemon keeps warm between pushes, with a real daemon, a real interpreter and
@@ -27,15 +27,6 @@ interface Pushed {
   said: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe("the daemon's warm resolution", { skip: !sshdAvailable() && "sshd is not installed" }, () => {
   let cluster: Cluster;
   let base: string;
@@ -54,9 +45,9 @@ describe("the daemon's warm resolution", { skip: !sshdAvailable() && "sshd is no
     } catch {
       return;
     }
-    if (Number.isInteger(pid) && alive(pid)) {
+    if (Number.isInteger(pid) && processAlive(pid)) {
       process.kill(pid, "SIGTERM");
-      await waitFor("the daemon to stop", () => !alive(pid), 10_000);
+      await waitFor("the daemon to stop", () => !processAlive(pid), 10_000);
     }
   });
   after(async () => {

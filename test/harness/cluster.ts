@@ -273,6 +273,16 @@ export function commandName(pid: number): string {
   }
 }
 
+/** Whether a process with this PID exists (signal 0 delivers nothing). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** PIDs of every process below `root`, read from /proc. */
 export function descendantsOf(root: number): number[] {
   const children = new Map<number, number[]>();
