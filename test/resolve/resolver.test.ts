@@ -12,6 +12,7 @@ import {
   run,
   SETUP_PY,
   SYSTEM_PYTHON,
+  sitePackagesOf,
   tempDir,
   writeTree,
 } from "../fixtures/projects.js";
@@ -460,9 +461,9 @@ describe("installed mode", () => {
   test("modules copied into site-packages by hand (the seed's cp -R) ship too", async () => {
     const venv = join(project, "venv-copied");
     const python = await makeVenv(venv);
-    const { stdout } = await run(python, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]);
-    await cp(join(project, "src", "workflow"), join(stdout.trim(), "workflow"), { recursive: true });
-    await cp(join(project, "src", "util"), join(stdout.trim(), "util"), { recursive: true });
+    const sitePackages = await sitePackagesOf(python);
+    await cp(join(project, "src", "workflow"), join(sitePackages, "workflow"), { recursive: true });
+    await cp(join(project, "src", "util"), join(sitePackages, "util"), { recursive: true });
     const r = await resolveProject({
       entry: { kind: "module", name: "workflow.main" },
       startDir: await tempDir("x"),

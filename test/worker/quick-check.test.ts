@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import type { CheckReply } from "../../src/core/protocol/worker-protocol-types.js";
 import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
-import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
+import { makeVenv, run, sitePackagesOf, tempDir, writeTree } from "../fixtures/projects.js";
 
 /**
  * check's quick probe on an agent held across pushes (by the daemon or watch), the agent under
@@ -32,8 +32,7 @@ describe("check's quick probe on a held agent", () => {
     const base = await tempDir("quick-check");
     const venv = join(base, "venv");
     const python = await makeVenv(venv);
-    const { stdout } = await run(python, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]);
-    const sitePackages = stdout.trim();
+    const sitePackages = await sitePackagesOf(python);
     const trace = join(base, "trace");
     const traced = join(base, "traced-python");
     await writeFile(

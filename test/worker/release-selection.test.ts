@@ -8,7 +8,7 @@ import { buildArchive } from "../../src/push/archive.js";
 import type { AgentSession } from "../../src/transport/agent-session.js";
 import { sendRequest } from "../../src/transport/worker-client.js";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
-import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
+import { makeVenv, run, sitePackagesOf, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
 
 /**
@@ -31,8 +31,7 @@ describe("release selection on a worker", () => {
     venv = join(base, "venv");
     python = await makeVenv(venv);
     deployDir = join(base, "deploy");
-    const { stdout } = await run(python, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]);
-    sitePackages = stdout.trim();
+    sitePackages = await sitePackagesOf(python);
   });
   after(() => {
     for (const c of children) c.kill("SIGKILL");

@@ -7,7 +7,7 @@ import { entryVerdict } from "../../src/core/readiness/node-checks.js";
 import type { AgentSession } from "../../src/transport/agent-session.js";
 import { sendRequest, type VerifyReply, verify } from "../../src/transport/worker-client.js";
 import { localAgent, publishContent } from "../fixtures/local-agent.js";
-import { makeVenv, run, tempDir, writeTree } from "../fixtures/projects.js";
+import { makeVenv, run, sitePackagesOf, tempDir, writeTree } from "../fixtures/projects.js";
 
 /**
  * The verification after every push (verify) against a real --system-site-packages venv: answered
@@ -32,8 +32,7 @@ describe("verification after a push, from the node's record while nothing change
     const base = await tempDir("verify-record");
     const venv = join(base, "venv");
     const python = await makeVenv(venv);
-    const { stdout } = await run(python, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]);
-    const sitePackages = stdout.trim();
+    const sitePackages = await sitePackagesOf(python);
     const agent = localAgent(python, env);
     children.push(agent.child);
     const session: AgentSession = agent.session;
