@@ -32,6 +32,20 @@ import { hello, type WorkerState } from "../transport/worker-client.js";
 
 export type NodePhase = "connecting" | "checking" | "syncing" | "in-sync" | "failed" | "stopped";
 
+/**
+ * The event of a node entering `phase`, or none when it is there already; "in-sync" is told
+ * again each time, since each one names the release the node came to.
+ */
+export function phaseChange(
+  node: string,
+  from: NodePhase,
+  phase: NodePhase,
+  release?: string,
+): SyncerEvent | undefined {
+  if (phase === from && phase !== "in-sync") return undefined;
+  return { type: "node-phase", node, phase, ...(release ? { release } : {}) };
+}
+
 /** A release in watch mode: numbered so that "newer" is well defined. */
 export interface WatchRelease extends Release {
   seq: number;
@@ -129,14 +143,10 @@ export class NodeSyncer {
   }
 
   private setPhase(phase: NodePhase, release?: string): void {
-    if (phase === this.phase && phase !== "in-sync") return;
+    const event = phaseChange(this.node.name, this.phase, phase, release);
+    if (!event) return;
     this.phase = phase;
-    this.options.onEvent({
-      type: "node-phase",
-      node: this.node.name,
-      phase,
-      ...(release ? { release } : {}),
-    });
+    this.options.onEvent(event);
   }
 
   private disconnect(): void {

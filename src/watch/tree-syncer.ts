@@ -7,7 +7,7 @@ import type { PushEvent } from "../push/push.js";
 import type { LeaderRunSource } from "../push/run-releases.js";
 import { pushReleaseThroughTree } from "../push/tree-push.js";
 import type { WorkerState } from "../transport/worker-client.js";
-import type { NodePhase, SyncerEvent, WatchRelease } from "./node-syncer.js";
+import { type NodePhase, phaseChange, type SyncerEvent, type WatchRelease } from "./node-syncer.js";
 
 /**
  * `watch` through ClusterShell's tree: the workers behind the gateways are brought to each new
@@ -196,14 +196,10 @@ export class TreeGroup {
   }
 
   private setPhase(member: Member, phase: NodePhase, release?: string): void {
-    if (phase === member.phase && phase !== "in-sync") return;
+    const event = phaseChange(member.node.name, member.phase, phase, release);
+    if (!event) return;
     member.phase = phase;
-    this.options.onEvent({
-      type: "node-phase",
-      node: member.node.name,
-      phase,
-      ...(release ? { release } : {}),
-    });
+    this.options.onEvent(event);
   }
 
   /** A push under way gets `graceMs` to finish; then ClusterShell is stopped (nothing half-published: each node switches atomically). */
