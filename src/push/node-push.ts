@@ -63,6 +63,12 @@ export interface PushSettings {
   /** Replace a project of the same name pushed from another leader or root (--replace). */
   replace?: boolean;
   onProgress?: (progress: NodeProgress) => void;
+  /**
+   * Verifies the node as a job would start there (verifyEntry), once it is on the release. It is
+   * sent right behind the request that publishes, so it costs no round trip of its own;
+   * `extraTimeoutMs` covers the requests ahead of it. Its answer counts only when they succeed.
+   */
+  verify?: (extraTimeoutMs: number) => Promise<void>;
 }
 
 /**
@@ -75,9 +81,10 @@ export async function verifyEntry(
   node: NodeSpec,
   topLevel: readonly string[],
   release?: string,
+  extraTimeoutMs = 0,
 ): Promise<void> {
   if (topLevel.length === 0) return;
-  const reply = await verify(session, topLevel, release);
+  const reply = await verify(session, topLevel, release, extraTimeoutMs);
   const verdict = entryVerdict(reply, topLevel, reply.projectDir, reply.current);
   if (verdict.status === "fail") {
     const which = release ? `the run's release ${release} was installed` : "pushed";
@@ -179,6 +186,14 @@ function rememberOnce(release: Release): Promise<void> {
   return rememberManifest(release.project, release.id, release.files);
 }
 
+/** A promise awaited later: its rejection is not reported as unhandled meanwhile. */
+function quiet<T>(promise: Promise<T>): Promise<T>;
+function quiet<T>(promise: Promise<T> | undefined): Promise<T> | undefined;
+function quiet<T>(promise: Promise<T> | undefined): Promise<T> | undefined {
+  promise?.catch(() => {});
+  return promise;
+}
+
 function noSpaceExplained(node: NodeSpec, error: unknown): unknown {
   return error instanceof AgentError && error.code === "no-space"
     ? new NodeError(node.name, `${error.message}; the current release was left as it was`)
@@ -200,9 +215,16 @@ export async function pushToNode(
   const unchanged = unchangedUnlessRefused(node, state, release, settings.replace ?? false);
   const activate = settings.activate ?? true;
   const step = pushStep(state, release.id, activate);
-  if (step === "nothing") return unchanged;
+  if (step === "nothing") {
+    if (!settings.dryRun) await settings.verify?.(0);
+    return unchanged;
+  }
   if (step === "switch") {
-    if (!settings.dryRun) await prepare(session, prepareFields(release, settings, activate));
+    if (settings.dryRun) return { ...unchanged, status: "switched" };
+    const switching = prepare(session, prepareFields(release, settings, activate));
+    const verified = quiet(settings.verify?.(TIMEOUTS.prepare(settings.lockTimeoutSeconds)));
+    await switching;
+    await verified;
     return { ...unchanged, status: "switched" };
   }
   settings.onProgress?.({ phase: "preparing" });
@@ -316,17 +338,15 @@ async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePu
       remove: plan.remove,
       reuse: plan.reuse,
     });
-    // A pipelined upload after a refused prepare is refused in turn ("upload without prepare").
+    // A pipelined upload after a refused prepare is refused in turn ("upload without prepare"),
+    // and the verification behind it then answers for the release the worker kept: not counted.
+    const prepareTimeoutMs = TIMEOUTS.prepare(settings.lockTimeoutSeconds);
     const pipelined = sendsWithPrepare(archive.length)
-      ? sendArchive(
-          session,
-          archive,
-          delta.send.length,
-          TIMEOUTS.prepare(settings.lockTimeoutSeconds),
-          settings.onProgress,
-        )
+      ? quiet(sendArchive(session, archive, delta.send.length, prepareTimeoutMs, settings.onProgress))
       : undefined;
-    pipelined?.catch(() => {});
+    const verifiedBehind = pipelined
+      ? quiet(settings.verify?.(prepareTimeoutMs + TIMEOUTS.upload(archive.length)))
+      : undefined;
     let prepared: PrepareReply;
     try {
       prepared = await preparing;
@@ -335,20 +355,27 @@ async function publish(push: OnePush, unchanged: NodePushResult): Promise<NodePu
     }
     if (prepared.status !== "ready") {
       await pipelined?.catch(() => {});
-      if (prepared.status === "switched") return { ...unchanged, status: "switched" };
-      if (prepared.status === "present") return unchanged;
+      if (prepared.status === "switched" || prepared.status === "present") {
+        // The worker had the release (another push published it meanwhile): on it now.
+        await (verifiedBehind ?? settings.verify?.(0));
+        return prepared.status === "switched" ? { ...unchanged, status: "switched" } : unchanged;
+      }
+      await verifiedBehind?.catch(() => {});
       if (attempt > 0)
         throw new NodeError(node.name, "the worker's releases changed during the push; run again");
       baseId = null;
       continue;
     }
+    const uploading =
+      pipelined ?? quiet(sendArchive(session, archive, delta.send.length, 0, settings.onProgress));
+    const verifying = pipelined ? verifiedBehind : quiet(settings.verify?.(TIMEOUTS.upload(archive.length)));
     let published: UploadReply;
     try {
-      published = await (pipelined ??
-        sendArchive(session, archive, delta.send.length, 0, settings.onProgress));
+      published = await uploading;
     } catch (error) {
       throw noSpaceExplained(node, error);
     }
+    await verifying;
     await remembering;
     return {
       ...unchanged,

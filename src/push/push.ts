@@ -3,10 +3,12 @@ import type { Inventory, NodeSpec } from "../core/inventory/inventory-types.js";
 import { loginOutputWarning } from "../core/protocol/agent-announcement.js";
 import type { LeaderExpectations } from "../core/readiness/node-checks.js";
 import { type LeaderRuns, protectedReleases, runReleasesLacking } from "../core/release/live-runs.js";
+import { pushStep } from "../core/release/push-decisions.js";
 import { allNodes, onNodes, withAgent } from "../fleet/on-nodes.js";
 import { requireNodeReady } from "../readiness/node-check.js";
 import type { Resolution } from "../resolve/resolver.js";
 import type { NodeLink, NodeLinker } from "../transport/node-link.js";
+import { TIMEOUTS } from "../transport/worker-client.js";
 import type { ReleaseArchives } from "./archive.js";
 import { leaderReleaseOf } from "./leader-release.js";
 import {
@@ -90,9 +92,19 @@ async function pushOverConnection(
     const { release, archives, leader: expectations, topLevel } = await plan;
     const onProgress = (progress: NodeProgress) =>
       options.onEvent?.({ type: "node-progress", node: node.name, ...progress });
+    // Whatever --no-check says: a node that would import anything but the release is not converged.
+    const verify = (extraTimeoutMs: number) =>
+      verifyEntry(session, node, topLevel, undefined, extraTimeoutMs);
+    let verifyOnRelease = verify;
     if (expectations) {
       if (!options.dryRun) planAhead(session, state, release, archives);
       onProgress({ phase: "checking" });
+      // A node already on the release is verified in the same round trip as its readiness check.
+      if (!options.dryRun && pushStep(state, release.id, true) === "nothing") {
+        const verified = verify(TIMEOUTS.check);
+        verified.catch(() => {});
+        verifyOnRelease = () => verified;
+      }
       await requireNodeReady(session, node, expectations, "pushed");
     }
     // The leader keeps what its own runs use by itself; a worker is told, or collects nothing.
@@ -105,18 +117,21 @@ async function pushOverConnection(
       onProgress,
       ...(runs ? { protect: protectedReleases(runs) } : { collect: false }),
     };
-    const result = await pushToNode(session, node, state, release, archives, settings);
-    if (options.dryRun) return result;
-    // Whatever --no-check says: a node that would import anything but the release is not converged.
-    await verifyEntry(session, node, topLevel);
-    if (!runs || !leader.source) return result;
+    const result = await pushToNode(session, node, state, release, archives, {
+      ...settings,
+      verify: verifyOnRelease,
+    });
+    if (options.dryRun || !runs || !leader.source) return result;
     // A node that was down when a live run's release was published gets it now, beside `current`.
     let after = stateAfterPublish(state, release, true);
     const installed: string[] = [];
     for (const id of runReleasesLacking(runs.runs, after.releases, release.id)) {
       const run = await leader.source.release(id);
-      await pushToNode(session, node, after, run.release, run.archives, { ...settings, activate: false });
-      await verifyEntry(session, node, run.topLevel, id);
+      await pushToNode(session, node, after, run.release, run.archives, {
+        ...settings,
+        activate: false,
+        verify: (extraTimeoutMs) => verifyEntry(session, node, run.topLevel, id, extraTimeoutMs),
+      });
       after = stateAfterPublish(after, run.release, false);
       installed.push(id);
     }

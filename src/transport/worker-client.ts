@@ -582,14 +582,18 @@ export async function abort(session: AgentSession): Promise<void> {
   await send(session, { op: "abort" }, TIMEOUTS.abort);
 }
 
-/** Where a fresh job's interpreter loads each name from: a run on `release`, else outside any run. */
+/**
+ * Where a fresh job's interpreter loads each name from: a run on `release`, else outside any run.
+ * `extraTimeoutMs` covers the requests pipelined ahead of it.
+ */
 export async function verify(
   session: AgentSession,
   topLevel: readonly string[],
   release?: string,
+  extraTimeoutMs = 0,
 ): Promise<VerifyReply> {
   const request: VerifyRequest = { op: "verify", topLevel, ...(release ? { release } : {}) };
-  return verifyReply(session.node.name, await send(session, request, TIMEOUTS.verify));
+  return verifyReply(session.node.name, await send(session, request, extraTimeoutMs + TIMEOUTS.verify));
 }
 
 /** The node's pins and live runs, as they are now. */

@@ -271,9 +271,12 @@ export class NodeSyncer {
       if (this.stopped) return;
       this.setPhase("syncing", release.id);
       const started = performance.now();
-      const result = await pushToNode(session, this.node, state, release, release.archives, settings);
-      // Every publish: a .pth or package added on the node since the last one counts.
-      await verifyEntry(session, this.node, release.topLevel);
+      // Every publish is verified: a .pth or package added on the node since the last one counts.
+      const result = await pushToNode(session, this.node, state, release, release.archives, {
+        ...settings,
+        verify: (extraTimeoutMs) =>
+          verifyEntry(session, this.node, release.topLevel, undefined, extraTimeoutMs),
+      });
       // What the worker now runs: the next delta is computed against it without asking again.
       this.state = stateAfterPublish(state, release, true);
       const now = performance.now();
@@ -306,8 +309,8 @@ export class NodeSyncer {
       await pushToNode(session, this.node, this.state, run.release, run.archives, {
         ...settings,
         activate: false,
+        verify: (extraTimeoutMs) => verifyEntry(session, this.node, run.topLevel, id, extraTimeoutMs),
       });
-      await verifyEntry(session, this.node, run.topLevel, id);
       this.state = stateAfterPublish(this.state, run.release, false);
       this.options.onEvent({ type: "node-run-release", node: this.node.name, release: id });
     }

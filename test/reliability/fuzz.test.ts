@@ -102,6 +102,30 @@ const wideFile = fc.record({
 const wideManifest = fc.uniqueArray(wideFile, { selector: (f) => f.path, minLength: 1, maxLength: 10 });
 
 describe("releaseIdOf", () => {
+  test("orders paths by their UTF-8 bytes, as the agent does, beyond U+FFFF too", () => {
+    // Characters past U+FFFF sort after U+E000-U+FFFF in UTF-8 but before them in UTF-16 units.
+    const char = fc.constantFrom("a", "~", "\u00e9", "\ue000", "\uffee", "\u{1f600}", "\u{10000}", "/");
+    const path = fc.array(char, { minLength: 1, maxLength: 6 }).map((chars) => chars.join(""));
+    const file = fc.record({
+      path,
+      size: fc.nat({ max: 99 }),
+      mode: fc.constant(0o644),
+      sha256: fc.constant("0"),
+    });
+    const bytesOrderId = (files: readonly ManifestFile[]) => {
+      const hash = createHash("sha256");
+      const sorted = [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+      for (const f of sorted) hash.update(`${f.path}\0${f.size}\0${f.mode.toString(8)}\0${f.sha256}\n`);
+      return hash.digest("hex").slice(0, 24);
+    };
+    fc.assert(
+      fc.property(fc.uniqueArray(file, { selector: (f) => f.path, maxLength: 12 }), (files) => {
+        assert.equal(releaseIdOf(files), bytesOrderId(files));
+      }),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+
   test("does not depend on the order of the files", () => {
     fc.assert(
       fc.property(

@@ -22,9 +22,20 @@ export function compareByPath(a: { path: string }, b: { path: string }): number 
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
-/** Byte order of the UTF-8 paths: what the worker agent sorts by too, whatever the characters. */
 function compareUtf8(a: ManifestFile, b: ManifestFile): number {
   return Buffer.compare(Buffer.from(a.path, "utf8"), Buffer.from(b.path, "utf8"));
+}
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * In byte order of the UTF-8 paths: what the worker agent sorts by too, whatever the characters.
+ * JavaScript's own string order (UTF-16 units) is the same but for characters beyond U+FFFF
+ * (surrogate pairs), so only lists holding one pay for comparing bytes.
+ */
+function inUtf8Order(files: readonly ManifestFile[]): ManifestFile[] {
+  const sorted = [...files];
+  return sorted.sort(sorted.some((f) => SURROGATE.test(f.path)) ? compareUtf8 : compareByPath);
 }
 
 /**
@@ -33,7 +44,7 @@ function compareUtf8(a: ManifestFile, b: ManifestFile): number {
  */
 export function releaseIdOf(files: readonly ManifestFile[]): string {
   const hash = createHash("sha256");
-  for (const f of [...files].sort(compareUtf8)) {
+  for (const f of inUtf8Order(files)) {
     hash.update(`${f.path}\0${f.size}\0${f.mode.toString(8)}\0${f.sha256}\n`);
   }
   return hash.digest("hex").slice(0, 24);
