@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { chmod, copyFile, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { CheckReply } from "../../src/core/protocol/worker-protocol-types.js";
 import { sendRequest } from "../../src/transport/worker-client.js";
@@ -27,14 +27,16 @@ describe("check's quick probe on a held agent", () => {
     for (const c of children) c.kill("SIGKILL");
   });
 
-  /** A venv and an agent under strace that started before its project's .pth existed, then published. */
-  async function heldAgent(env: Record<string, string> = {}) {
-    const base = await tempDir("quick-check");
-    const venv = join(base, "venv");
-    const python = await makeVenv(venv);
-    const sitePackages = await sitePackagesOf(python);
-    const trace = join(base, "trace");
-    const traced = join(base, "traced-python");
+  /** The venv's python under `strace -f -e trace=execve` as a held agent, speaking for `venv`. */
+  async function tracedAgent(
+    base: string,
+    venv: string,
+    python: string,
+    name: string,
+    { keep = 3, env = {} }: { keep?: number; env?: Record<string, string> } = {},
+  ) {
+    const trace = join(base, `${name}.trace`);
+    const traced = join(base, `${name}-python`);
     await writeFile(
       traced,
       `#!/bin/sh\nexec strace -f -qq -e trace=execve -e signal=none -o '${trace}' '${python}' "$@"\n`,
@@ -43,13 +45,7 @@ describe("check's quick probe on a held agent", () => {
     const agent = localAgent(traced, env);
     children.push(agent.child);
     const session = agent.session;
-    const deployDir = join(base, "deploy");
-    await sendRequest(session, { op: "hello", deployDir, project: "proj", venv, keep: 3 });
-    assert.equal(await pythonStarts(), 1, "the agent itself");
-    const pth = join(sitePackages, "sync-cluster-proj.pth");
-    await assert.rejects(readFile(pth), "no .pth before the first publish");
-    await publishContent(session, { "wf/__init__.py": "", "wf/main.py": "V = 1\n" });
-    await readFile(pth);
+    await sendRequest(session, { op: "hello", deployDir: join(base, "deploy"), project: "proj", venv, keep });
 
     /** The interpreters started so far: the venv's python run by strace's own exec, then each probe's. */
     async function pythonStarts(): Promise<number> {
@@ -70,7 +66,25 @@ describe("check's quick probe on a held agent", () => {
       return { modules: imports.modules, started: (await pythonStarts()) - before };
     }
 
-    return { base, venv, sitePackages, projectDir: join(deployDir, "proj"), quickCheck };
+    assert.equal(await pythonStarts(), 1, "the agent itself");
+    return { session, quickCheck };
+  }
+
+  /** A venv and an agent under strace that started before its project's .pth existed, then published. */
+  async function heldAgent(env: Record<string, string> = {}) {
+    const base = await tempDir("quick-check");
+    const venv = join(base, "venv");
+    const python = await makeVenv(venv);
+    const sitePackages = await sitePackagesOf(python);
+    const { session, quickCheck } = await tracedAgent(base, venv, python, "first", { env });
+    const pth = join(sitePackages, "sync-cluster-proj.pth");
+    await assert.rejects(readFile(pth), "no .pth before the first publish");
+    await publishContent(session, { "wf/__init__.py": "", "wf/main.py": "V = 1\n" });
+    await readFile(pth);
+    const projectDir = join(base, "deploy", "proj");
+    /** Another held agent, started now that the project's .pth is there (a daemon started again). */
+    const laterAgent = (keep: number) => tracedAgent(base, venv, python, "later", { keep, env });
+    return { base, venv, sitePackages, projectDir, quickCheck, laterAgent };
   }
 
   test("nothing but its own .pth changed since it started: answered in-process, as a fresh interpreter would", async () => {
@@ -83,6 +97,28 @@ describe("check's quick probe on a held agent", () => {
       // The .pth puts the release on a new interpreter's sys.path, and so on the in-process probe's.
       assert.ok(modules.wf?.origin?.startsWith(`${node.projectDir}/`), JSON.stringify(modules.wf));
     }
+  });
+
+  test("an agent started when its project's .pth was there: in-process, on the release current names, after the one of its start is gone", async () => {
+    const node = await heldAgent();
+    const later = await node.laterAgent(1);
+    for (let i = 2; i <= 4; i++) {
+      const { published } = await publishContent(later.session, {
+        "wf/__init__.py": "",
+        "wf/main.py": `V = ${i}\n`,
+      });
+      assert.equal(published?.status, "published");
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the collected releases' remover
+      const { modules, started } = await later.quickCheck("json", "wf");
+      assert.equal(started, 0, `no python started after release ${i}`);
+      // The release's own wf (its directory may be a tree it shares with other releases).
+      const origin = modules.wf?.origin ?? "";
+      assert.ok(origin.startsWith(`${node.projectDir}/`), JSON.stringify(modules.wf));
+      assert.equal(await readFile(join(dirname(origin), "main.py"), "utf8"), `V = ${i}\n`);
+    }
+    // And a change it did not make is still seen by a fresh interpreter.
+    await writeFile(join(node.sitePackages, "zz-elsewhere.pth"), `${node.base}\n`);
+    assert.equal((await later.quickCheck("json")).started, 1);
   });
 
   test("a .pth someone else added: a fresh interpreter answers, and sees what it adds", async () => {

@@ -46,6 +46,26 @@ PIN_SECONDS = 7 * 24 * 3600
 SELECTOR_PARTS = {"__name__": "sync_cluster_selector"}
 exec(SELECTOR, SELECTOR_PARTS)
 RELEASE_ENV = SELECTOR_PARTS["RELEASE_ENV"]
+PTH_COMMENT = "# sync-cluster project "
+
+
+def selector_pth_content(project_dir):
+    """The project's .pth: a comment naming the project directory (so `check` can tell whose it
+    is), then the import line that runs SELECTOR; ascii() keeps any file name on one line."""
+    return "%s%s\nimport sys; exec(%s, {'PROJECT_DIR': %s})\n" % (
+        PTH_COMMENT, ascii(project_dir), ascii(SELECTOR), ascii(project_dir))
+
+
+def pth_comment_project(first_line):
+    """The project directory a .pth's first line names as ours, or None."""
+    if not first_line.startswith(PTH_COMMENT):
+        return None
+    import ast
+    try:
+        named = ast.literal_eval(first_line[len(PTH_COMMENT):])
+    except (ValueError, SyntaxError):
+        return None
+    return named if isinstance(named, str) else None
 
 
 def process_alive(pid, start):

@@ -18,8 +18,8 @@ from .durable import replace_file
 from .framing import Refused
 from .import_fingerprint import fingerprint, import_state, package_state, release_layout
 from .release_files import valid_release_id
-from .release_store import PINS, RELEASE_ENV, RUNS
-from .sources import PROBE_IMPORTS, PROBE_ORIGINS, SELECTOR
+from .release_store import PINS, RELEASE_ENV, RUNS, pth_comment_project, selector_pth_content
+from .sources import PROBE_IMPORTS, PROBE_ORIGINS
 from .start_state import START
 from .verify_record import VerifyRecord
 
@@ -64,11 +64,7 @@ class VenvDoctor:
         return os.path.join(site, "sync-cluster-%s.pth" % self.store.project) if site else None
 
     def pth_content(self):
-        """A comment naming the project directory (so `check` can tell whose it is), then the
-        import line that runs SELECTOR; ascii() keeps any file name on one line."""
-        project_dir = self.store.project_dir
-        return "# sync-cluster project %s\nimport sys; exec(%s, {'PROJECT_DIR': %s})\n" % (
-            ascii(project_dir), ascii(SELECTOR), ascii(project_dir))
+        return selector_pth_content(self.store.project_dir)
 
     def pth_state(self):
         """(content is exactly ours, the project directory the existing .pth serves or None)."""
@@ -81,14 +77,8 @@ class VenvDoctor:
         except OSError:
             return False, None
         first = content.split("\n", 1)[0]
-        serves = None
-        if first.startswith("# sync-cluster project "):
-            import ast
-            try:
-                serves = ast.literal_eval(first[len("# sync-cluster project "):])
-            except (ValueError, SyntaxError):
-                serves = None
-        elif first.strip().endswith("/current"):  # a protocol-1 .pth: a plain path line
+        serves = pth_comment_project(first)
+        if serves is None and first.strip().endswith("/current"):  # a protocol-1 .pth: a plain path line
             serves = os.path.dirname(first.strip())
         return content == self.pth_content(), serves
 
