@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { Duplex, PassThrough } from "node:stream";
 import type { PseudoTtyOptions } from "ssh2";
@@ -33,10 +33,19 @@ const START_TIMEOUT_MS = 15_000;
 const STDIN_SLICE = 1024 * 1024;
 
 let build: string | undefined;
-/** This sync-cluster's build as the daemon sees it: its protocol and the agent it starts. */
+/** This sync-cluster's build as the daemon sees it: its protocol and its code. */
 export function daemonBuild(): string {
-  build ??= `${DAEMON_PROTOCOL}-${createHash("sha256").update(agentCode()).digest("hex").slice(0, 16)}`;
+  build ??= `${DAEMON_PROTOCOL}-${buildId()}`;
   return build;
+}
+
+/** This build's name (bin/build-id.mjs); without one, the agent it sends stands for it. */
+function buildId(): string {
+  try {
+    return readFileSync(packagePath("dist/build-id"), "utf8").trim();
+  } catch {
+    return createHash("sha256").update(agentCode()).digest("hex").slice(0, 16);
+  }
 }
 
 interface Opened {

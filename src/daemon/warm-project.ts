@@ -41,6 +41,10 @@ import { WatchedListings } from "./watched-listings.js";
 // Each settling pass that finds new inputs to watch reads them again; past this, the next request does.
 const MAX_SETTLE_PASSES = 3;
 
+// A save writes its files within a few milliseconds: this long without another change, the daemon
+// resolves again on its own, so the push that follows a save finds the work done.
+const QUIET_BEFORE_REFRESH_MS = 25;
+
 function entryText(entry: Entry): string {
   return entry.kind === "module" ? `-m ${entry.name}` : entry.path;
 }
@@ -78,6 +82,9 @@ export class WarmProject {
   private closed = false;
   private warmAnswers = 0;
   private resolutions = 0;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** Why the daemon resolved again on its own since the last answer, which then says so. */
+  private refreshedAhead: string | undefined;
   lastUsedAt = Date.now();
 
   constructor(
@@ -86,7 +93,10 @@ export class WarmProject {
   ) {
     this.watch = new DirectoryWatch(
       (dir, path) => this.changed(dir, path),
-      (reason) => this.pending.inDoubt(reason),
+      (reason) => {
+        this.pending.inDoubt(reason);
+        this.refreshSoon();
+      },
     );
     this.listings = new WatchedListings((dir) => this.watch.add(dir));
   }
@@ -110,7 +120,10 @@ export class WarmProject {
     await new Promise((resolve) => setImmediate(resolve));
     this.lastUsedAt = Date.now();
     if (this.resolution && this.interpreterUnpinned && !this.unwatchable) await this.askInterpreterAgain();
+    const ahead = this.refreshedAhead;
+    this.refreshedAhead = undefined;
     if (this.resolution && this.isKept()) {
+      if (ahead) return { resolution: this.resolution, warm: false, reason: `${ahead}; resolved when heard` };
       this.warmAnswers++;
       return { resolution: this.resolution, warm: true, reason: "nothing it read has changed" };
     }
@@ -144,7 +157,34 @@ export class WarmProject {
     let verdict: ChangeVerdict | undefined = changeVerdict(this.inputs, path);
     if (this.listings.wasRead(dir) && (path === dir || countsInSet(basename(path))))
       verdict = mergeVerdicts(verdict, { scope: "project", structural: path === dir });
-    if (verdict) this.pending.record(path, verdict);
+    if (!verdict) return;
+    this.pending.record(path, verdict);
+    this.refreshSoon();
+  }
+
+  /**
+   * Resolves again once the changes have stopped for a moment, in the same queue as the requests:
+   * one that comes meanwhile waits for it, and one that comes first resolves itself, as before.
+   */
+  private refreshSoon(): void {
+    if (this.closed) return;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.queue = this.queue.then(async () => {
+        if (this.closed || !this.resolution || this.isKept()) return;
+        const reason = this.unwatchable ?? this.pending.describe();
+        try {
+          await this.refresh();
+          this.refreshedAhead = reason;
+          this.log(`${this.label}: resolved again when the change was heard: ${reason}`);
+          await this.settle();
+        } catch (error) {
+          this.log(`${this.label}: ${(error as Error).message}`);
+        }
+      });
+    }, QUIET_BEFORE_REFRESH_MS);
+    this.refreshTimer.unref();
   }
 
   private async probe(): Promise<InterpreterFacts> {
@@ -263,6 +303,7 @@ export class WarmProject {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.refreshTimer);
     this.watch.close();
     this.compiler?.close();
   }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, realpath, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { PROBE_AFTER_MS } from "../../src/core/daemon/daemon-policy.js";
@@ -362,6 +362,43 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
     assert.equal(connectionsTo(cluster.workers[0]!.port).length, 0, "its connections are closed");
     assert.ok(!existsSync(join(daemonDir, "daemon.pid")), "it removed its lock");
     writeInventory();
+  });
+
+  test("a daemon of another build of sync-cluster is asked to make way, whatever changed", async () => {
+    // The same package but for its build id, as a checkout updated while its daemon runs.
+    const other = await tempDir("other-build");
+    await cp(join(process.cwd(), "dist"), join(other, "dist"), { recursive: true });
+    for (const dir of ["bin", "src"])
+      await cp(join(process.cwd(), dir), join(other, dir), { recursive: true });
+    await cp(join(process.cwd(), "package.json"), join(other, "package.json"));
+    await symlink(join(process.cwd(), "node_modules"), join(other, "node_modules"));
+    await writeFile(join(other, "dist", "build-id"), "0123456789abcdef\n");
+    const old = await new Promise<CliRun>((resolve) =>
+      execFile(
+        join(other, "bin", "sync-cluster"),
+        ["status", "-i", inventory, "--json"],
+        { cwd: project, env: { ...process.env, ...env() } },
+        (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    const reached = JSON.parse(old.stdout) as { nodes: { reachable: boolean }[] };
+    assert.ok(
+      reached.nodes.every((n) => n.reachable),
+      old.stdout + old.stderr,
+    );
+    const oldPid = daemonPid()!;
+    assert.ok(processAlive(oldPid));
+    // This build's command goes on directly, and asks the other build's daemon to stop...
+    const direct = await cli(["status", "-i", inventory, "-v", "--json"]);
+    assert.match(direct.stderr, /comes from another version of sync-cluster/);
+    await waitFor("the other build's daemon to stop", () => !processAlive(oldPid), 10_000);
+    // ... so that the next one starts this build's.
+    await reachAll();
+    const pid = daemonPid()!;
+    assert.notEqual(pid, oldPid);
+    assert.ok(processAlive(pid));
+    assert.ok(!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(other), "this build's daemon");
+    await rm(other, { recursive: true, force: true });
   });
 
   test("without a daemon, commands connect directly and say why", async () => {

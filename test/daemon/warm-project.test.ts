@@ -100,3 +100,26 @@ test("kept while nothing changes; a change made just before the request is seen"
   assert.equal((await project.resolve()).warm, true);
   assert.equal(project.status().unwatchable, null);
 });
+
+test("a change is resolved again as soon as the saves stop, before any request: the next one finds it done", async () => {
+  const { root, project } = await warmProject({
+    "workflow/__init__.py": "",
+    "workflow/main.py": "import util.calc\n",
+    "util/__init__.py": "",
+    "util/calc.py": "VALUE = 1\n",
+  });
+  await project.resolve();
+  assert.equal((await project.resolve()).warm, true);
+  const made = project.status().resolutions;
+
+  await writeFile(join(root, "util", "calc.py"), "VALUE = 22\n");
+  await writeTree(root, { "util/more.py": "X = 1\n" });
+  await waitFor("the daemon resolving on its own", () => project.status().resolutions > made);
+  const next = await project.resolve();
+  assert.equal(project.status().resolutions, made + 1, "no request resolved again");
+  // Answered from the resolution made when the change was heard, and said so: not "nothing changed".
+  assert.equal(next.warm, false);
+  assert.match(next.reason, /changed.*; resolved when heard$/);
+  assert.ok(paths(next).includes("util/more.py"));
+  assert.equal((await project.resolve()).warm, true);
+});
