@@ -37,6 +37,7 @@ import {
   PUSH_TOOLS,
   parallelRsync,
   type Sample,
+  settleDisk,
   syncCluster,
   type Tool,
 } from "./tools.js";
@@ -243,7 +244,10 @@ async function runScenario(
     if (scenario === "incremental") await edit(round + 1);
     const order = tools.map((_, i) => tools[(i + Math.max(0, round)) % tools.length]!);
     for (const tool of order) {
-      if (scenario === "cold") await tool.clear(ctx);
+      if (scenario === "cold") {
+        await tool.clear(ctx);
+        settleDisk();
+      }
       await tool.before?.(ctx);
       const sample = await tool.push(ctx);
       if (!sample.ok) log(`  ${tool.name} FAILED: ${sample.error}`);

@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Cluster, WorkerHandle } from "../test/harness/cluster.js";
@@ -98,6 +98,15 @@ function sshOptions(ctx: Context): string[] {
     "-o",
     "IdentitiesOnly=yes",
   ];
+}
+
+/**
+ * Writes out everything waiting in the page cache, before each tool's cold push: a tool that makes
+ * what it wrote durable (sync-cluster's syncfs) would otherwise also write out what the tool
+ * before it left unwritten on the same disk, and the order of the tools would decide its time.
+ */
+export function settleDisk(): void {
+  execFileSync("sync");
 }
 
 async function clearDir(ctx: Context, name: string): Promise<void> {
