@@ -22,6 +22,7 @@ import {
 import {
   type Context,
   clearSyncCluster,
+  emptyCleared,
   parallelRsync,
   pushWithSyncCluster,
   type Sample,
@@ -447,6 +448,7 @@ export async function curveRun(
             );
           }
         }
+        if (scenario === "cold") await emptyCleared(ctx);
         for (const tool of tools)
           rows.push({
             scenario,

@@ -33,6 +33,7 @@ import {
 } from "./targets.js";
 import {
   type Context,
+  emptyCleared,
   FIRST_PUSH_DAEMON,
   PUSH_TOOLS,
   parallelRsync,
@@ -254,6 +255,7 @@ async function runScenario(
       if (round >= 0) out.get(tool.name)!.push(sample);
     }
   }
+  if (scenario === "cold") await emptyCleared(ctx);
   return out;
 }
 

@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Cluster, WorkerHandle } from "../test/harness/cluster.js";
 
@@ -109,8 +109,34 @@ export function settleDisk(): void {
   execFileSync("sync");
 }
 
+// Where each worker's cleared destinations wait, on its own file system, until the cold pushes are over.
+const CLEARED = ".bench-cleared";
+let clearedSerial = 0;
+
+/**
+ * Moves a destination aside instead of deleting it. A push just after the deletion of a pushed tree
+ * (16 x 1,055 files) makes ext4 pass over every inode freed in the last minutes while it allocates
+ * each new file (`recently_deleted`: half the machine's CPU under `perf`), so the tool after a
+ * deletion paid for it, more so round after round; on a cluster no such deletion comes just
+ * before a first push. emptyCleared removes them all once the cold rounds are over.
+ */
+async function setAside(workerDir: string, path: string): Promise<void> {
+  await mkdir(join(workerDir, CLEARED), { recursive: true });
+  await rename(path, join(workerDir, CLEARED, String(++clearedSerial))).catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    },
+  );
+}
+
+/** Deletes what the cold rounds set aside (setAside), and waits until that is on disk. */
+export async function emptyCleared(ctx: Pick<Context, "workers">): Promise<void> {
+  await Promise.all(ctx.workers.map((w) => rm(join(w.dir, CLEARED), { recursive: true, force: true })));
+  settleDisk();
+}
+
 async function clearDir(ctx: Context, name: string): Promise<void> {
-  await Promise.all(ctx.workers.map((w) => rm(join(w.dir, name), { recursive: true, force: true })));
+  await Promise.all(ctx.workers.map((w) => setAside(w.dir, join(w.dir, name))));
 }
 
 /** What a sync-cluster tool pushes to: its own project name on the workers, its own leader cache. */
@@ -125,9 +151,7 @@ export interface SyncClusterTarget {
 }
 
 export async function clearSyncCluster(ctx: Context, target: SyncClusterTarget): Promise<void> {
-  await Promise.all(
-    ctx.workers.map((w) => rm(join(w.deployDir, target.project), { recursive: true, force: true })),
-  );
+  await Promise.all(ctx.workers.map((w) => setAside(w.dir, join(w.deployDir, target.project))));
   await rm(join(ctx.tmp, target.cache), { recursive: true, force: true });
 }
 
