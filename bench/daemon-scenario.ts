@@ -2,6 +2,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { processAlive } from "../test/harness/cluster.js";
 import {
   type Context,
   clearSyncCluster,
@@ -46,13 +47,26 @@ export async function stopDaemon(ctx: Context, dir: string): Promise<void> {
   await run(ctx.bin, ["daemon", "stop"], { env: { ...process.env, SYNC_CLUSTER_DAEMON_DIR: dir } }).catch(
     () => undefined,
   );
+  // One a command started moments ago may not have been listening yet: stopped by its PID.
+  const pid = daemonPid(dir);
+  if (pid === undefined || !processAlive(pid)) return;
+  process.kill(pid, "SIGTERM");
+  for (let waited = 0; processAlive(pid) && waited < 5000; waited += 50)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+function daemonPid(dir: string): number | undefined {
+  try {
+    return Number(/\d+/.exec(readFileSync(join(dir, "daemon.pid"), "utf8"))?.[0]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The daemon's peak RSS in MB, from the PID in its directory (null when none runs). */
 export function daemonPeakRssMb(dir: string): number | null {
   try {
-    const pid = Number(/\d+/.exec(readFileSync(join(dir, "daemon.pid"), "utf8"))?.[0]);
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const status = readFileSync(`/proc/${daemonPid(dir)}/status`, "utf8");
     return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
   } catch {
     return null;
