@@ -187,9 +187,9 @@ function rememberOnce(release: Release): Promise<void> {
 }
 
 /** A promise awaited later: its rejection is not reported as unhandled meanwhile. */
-function quiet<T>(promise: Promise<T>): Promise<T>;
-function quiet<T>(promise: Promise<T> | undefined): Promise<T> | undefined;
-function quiet<T>(promise: Promise<T> | undefined): Promise<T> | undefined {
+export function quiet<T>(promise: Promise<T>): Promise<T>;
+export function quiet<T>(promise: Promise<T> | undefined): Promise<T> | undefined;
+export function quiet<T>(promise: Promise<T> | undefined): Promise<T> | undefined {
   promise?.catch(() => {});
   return promise;
 }

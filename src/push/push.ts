@@ -16,6 +16,7 @@ import {
   type NodePushResult,
   planAhead,
   pushToNode,
+  quiet,
   type Release,
   stateAfterPublish,
   verifyEntry,
@@ -58,7 +59,7 @@ export interface PushOptions {
   force?: boolean;
   onEvent?: (event: PushEvent) => void;
   /** When given, each node is checked first (quick form) and not pushed to if a check fails (no --no-check). */
-  leader?: LeaderExpectations | ((resolution: Resolution) => LeaderExpectations);
+  leader?: LeaderExpectations | ((resolution: Resolution, releaseId: string) => LeaderExpectations);
   /** Stops starting new nodes (SIGINT); nodes already under way finish or fail on their own. */
   signal?: AbortSignal;
 }
@@ -101,8 +102,7 @@ async function pushOverConnection(
       onProgress({ phase: "checking" });
       // A node already on the release is verified in the same round trip as its readiness check.
       if (!options.dryRun && pushStep(state, release.id, true) === "nothing") {
-        const verified = verify(TIMEOUTS.check);
-        verified.catch(() => {});
+        const verified = quiet(verify(TIMEOUTS.check));
         verifyOnRelease = () => verified;
       }
       await requireNodeReady(session, node, expectations, "pushed");
@@ -199,7 +199,7 @@ export async function pushAll(
       files: release.files.length,
       bytes: r.files.reduce((s, f) => s + f.size, 0),
     });
-    const leader = typeof options.leader === "function" ? options.leader(r) : options.leader;
+    const leader = typeof options.leader === "function" ? options.leader(r, release.id) : options.leader;
     return { release, archives, leader, topLevel };
   });
   const planned = plan.catch((error: unknown) => {

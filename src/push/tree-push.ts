@@ -82,7 +82,7 @@ async function pushWorkers(
   const { release, archives, topLevel } = leaderReleaseOf(r, project);
   const bytes = r.files.reduce((s, f) => s + f.size, 0);
   options.onEvent?.({ type: "release", release: release.id, files: release.files.length, bytes });
-  const expectations = typeof options.leader === "function" ? options.leader(r) : options.leader;
+  const expectations = typeof options.leader === "function" ? options.leader(r, release.id) : options.leader;
   const source = inventory.leader
     ? new LeaderRunSource(inventory.leader, project, {
         links: options.links,
