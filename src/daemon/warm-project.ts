@@ -127,10 +127,7 @@ export class WarmProject {
       this.warmAnswers++;
       return { resolution: this.resolution, warm: true, reason: "nothing it read has changed" };
     }
-    const reason = !this.resolution
-      ? "nothing kept for this project yet"
-      : (this.unwatchable ??
-        (this.pending.empty ? "what it read is not all watched yet" : this.pending.describe()));
+    const reason = !this.resolution ? "nothing kept for this project yet" : this.staleReason();
     const resolution = await this.refresh();
     this.log(`${this.label}: resolved again: ${reason}`);
     return { resolution, warm: false, reason };
@@ -138,6 +135,14 @@ export class WarmProject {
 
   private isKept(): boolean {
     return !this.unwatchable && this.unsettled.size === 0 && this.pending.empty;
+  }
+
+  /** Why the kept resolution cannot be answered as it is (isKept is false). */
+  private staleReason(): string {
+    return (
+      this.unwatchable ??
+      (this.pending.empty ? "what it read is not all watched yet" : this.pending.describe())
+    );
   }
 
   /** Reads again what was read before it was watched, until nothing new needs watching. */
@@ -173,7 +178,7 @@ export class WarmProject {
       this.refreshTimer = undefined;
       this.queue = this.queue.then(async () => {
         if (this.closed || !this.resolution || this.isKept()) return;
-        const reason = this.unwatchable ?? this.pending.describe();
+        const reason = this.staleReason();
         try {
           await this.refresh();
           this.refreshedAhead = reason;
