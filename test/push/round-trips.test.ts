@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
 import { pushAll } from "../../src/push/push.js";
 import { leaderExpectations } from "../../src/readiness/leader-expectations.js";
-import { BOOTSTRAP_PROGRAM } from "../../src/transport/agent-bootstrap.js";
 import { AgentSession } from "../../src/transport/agent-session.js";
 import type { NodeLinker } from "../../src/transport/node-link.js";
-import { processStreams } from "../fixtures/local-agent.js";
+import { processStreams, startBootstrap } from "../fixtures/local-agent.js";
 import {
   makePackageProject,
   makeVenv,
@@ -40,11 +39,7 @@ describe("round trips of a push to one worker", () => {
         node,
         channel: () => Promise.reject(new Error("this test starts no remote command")),
         agent: async () => {
-          const child = spawn(join(node.venv, "bin", "python"), ["-c", BOOTSTRAP_PROGRAM], {
-            stdio: ["pipe", "pipe", "pipe"],
-            cwd: "/",
-            env: { ...process.env, SYNC_CLUSTER_NO_PIN: "1" },
-          });
+          const child = startBootstrap(join(node.venv, "bin", "python"));
           children.push(child);
           return processStreams(child);
         },
