@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import { type Cluster, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
+import { type Cluster, daemonPidIn, startCluster, type WorkerHandle } from "../test/harness/cluster.js";
 import { DelayProxy } from "../test/harness/tcp-delay-proxy.js";
 import { daemonPeakRssMb, stopDaemon } from "./daemon-scenario.js";
 import { bytesUpDuring, throughProxies } from "./proxies.js";
@@ -98,15 +98,6 @@ function cpuSecondsOf(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return 0;
-  }
-}
-
-function daemonPid(dir: string): number | undefined {
-  try {
-    const pid = Number(/\d+/.exec(readFileSync(join(dir, "daemon.pid"), "utf8"))?.[0]);
-    return Number.isFinite(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -341,10 +332,10 @@ export async function curveRun(
             () => "",
             (error: Error & { stderr?: string }) => error.stderr ?? error.message,
           );
-          if (!daemonPid(daemonDir)) o.log(`  the daemon did not start: ${said.slice(-400)}`);
+          if (!daemonPidIn(daemonDir)) o.log(`  the daemon did not start: ${said.slice(-400)}`);
         },
         helpers: () => {
-          const pid = daemonPid(daemonDir);
+          const pid = daemonPidIn(daemonDir);
           return pid ? [pid] : [];
         },
       });

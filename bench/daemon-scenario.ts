@@ -2,7 +2,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { processAlive } from "../test/harness/cluster.js";
+import { daemonPidIn, processAlive } from "../test/harness/cluster.js";
 import {
   type Context,
   clearSyncCluster,
@@ -48,25 +48,17 @@ export async function stopDaemon(ctx: Context, dir: string): Promise<void> {
     () => undefined,
   );
   // One a command started moments ago may not have been listening yet: stopped by its PID.
-  const pid = daemonPid(dir);
+  const pid = daemonPidIn(dir);
   if (pid === undefined || !processAlive(pid)) return;
   process.kill(pid, "SIGTERM");
   for (let waited = 0; processAlive(pid) && waited < 5000; waited += 50)
     await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-function daemonPid(dir: string): number | undefined {
-  try {
-    return Number(/\d+/.exec(readFileSync(join(dir, "daemon.pid"), "utf8"))?.[0]);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The daemon's peak RSS in MB, from the PID in its directory (null when none runs). */
 export function daemonPeakRssMb(dir: string): number | null {
   try {
-    const status = readFileSync(`/proc/${daemonPid(dir)}/status`, "utf8");
+    const status = readFileSync(`/proc/${daemonPidIn(dir)}/status`, "utf8");
     return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
   } catch {
     return null;

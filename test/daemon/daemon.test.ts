@@ -13,6 +13,7 @@ import { waitFor } from "../fixtures/wait.js";
 import {
   type Cluster,
   commandName,
+  daemonPidIn,
   descendantsOf,
   processAlive,
   sshdAvailable,
@@ -68,13 +69,7 @@ describe("the daemon on real sshd workers", { skip: !sshdAvailable() && "sshd is
       },
       extra: { daemon: 600, ...extra },
     });
-  const daemonPid = (): number | undefined => {
-    try {
-      return Number.parseInt(readFileSync(join(daemonDir, "daemon.pid"), "utf8"), 10);
-    } catch {
-      return undefined;
-    }
-  };
+  const daemonPid = () => daemonPidIn(daemonDir);
   const status = async () => {
     const r = await cli(["daemon", "status", "--json"]);
     return JSON.parse(r.stdout) as {

@@ -6,7 +6,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import { type CliRun, runCli } from "../fixtures/cli.js";
 import { run, SYSTEM_PYTHON, tempDir, writeTree } from "../fixtures/projects.js";
 import { waitFor } from "../fixtures/wait.js";
-import { type Cluster, processAlive, sshdAvailable, startCluster } from "../harness/cluster.js";
+import { type Cluster, daemonPidIn, processAlive, sshdAvailable, startCluster } from "../harness/cluster.js";
 
 /**
  * The resolution the daemon keeps warm between pushes, with a real daemon, a real interpreter and
@@ -39,13 +39,8 @@ describe("the daemon's warm resolution", { skip: !sshdAvailable() && "sshd is no
     daemonDir = join(cluster.dir, "daemon");
   });
   afterEach(async () => {
-    let pid: number | undefined;
-    try {
-      pid = Number.parseInt(readFileSync(join(daemonDir, "daemon.pid"), "utf8"), 10);
-    } catch {
-      return;
-    }
-    if (Number.isInteger(pid) && processAlive(pid)) {
+    const pid = daemonPidIn(daemonDir);
+    if (pid !== undefined && processAlive(pid)) {
       process.kill(pid, "SIGTERM");
       await waitFor("the daemon to stop", () => !processAlive(pid), 10_000);
     }

@@ -283,6 +283,16 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The PID a sync-cluster daemon wrote in its directory's lock (daemon.pid), while it holds one. */
+export function daemonPidIn(dir: string): number | undefined {
+  try {
+    const pid = Number(/\d+/.exec(readFileSync(join(dir, "daemon.pid"), "utf8"))?.[0]);
+    return Number.isFinite(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** PIDs of every process below `root`, read from /proc. */
 export function descendantsOf(root: number): number[] {
   const children = new Map<number, number[]>();
