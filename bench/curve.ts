@@ -27,7 +27,6 @@ import {
   pushWithSyncCluster,
   type Sample,
   type SyncClusterTarget,
-  settleDisk,
 } from "./tools.js";
 import { generateWorkload } from "./workload.js";
 
@@ -428,10 +427,7 @@ export async function curveRun(
           // The order rotates round by round and size by size, so no tool always goes first.
           const order = tools.map((_, i) => tools[(i + round + sizeIndex) % tools.length]!);
           for (const tool of order) {
-            if (scenario === "cold") {
-              await tool.clear(ctx);
-              settleDisk();
-            }
+            if (scenario === "cold") await tool.clear(ctx);
             const s = await measure(tool, ctx);
             samples.get(tool.name)!.push(s);
             o.log(

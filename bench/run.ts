@@ -38,7 +38,6 @@ import {
   PUSH_TOOLS,
   parallelRsync,
   type Sample,
-  settleDisk,
   syncCluster,
   type Tool,
 } from "./tools.js";
@@ -245,10 +244,7 @@ async function runScenario(
     if (scenario === "incremental") await edit(round + 1);
     const order = tools.map((_, i) => tools[(i + Math.max(0, round)) % tools.length]!);
     for (const tool of order) {
-      if (scenario === "cold") {
-        await tool.clear(ctx);
-        settleDisk();
-      }
+      if (scenario === "cold") await tool.clear(ctx);
       await tool.before?.(ctx);
       const sample = await tool.push(ctx);
       if (!sample.ok) log(`  ${tool.name} FAILED: ${sample.error}`);

@@ -101,11 +101,12 @@ function sshOptions(ctx: Context): string[] {
 }
 
 /**
- * Writes out everything waiting in the page cache, before each tool's cold push: a tool that makes
- * what it wrote durable (sync-cluster's syncfs) would otherwise also write out what the tool
- * before it left unwritten on the same disk, and the order of the tools would decide its time.
+ * Writes out everything waiting in the page cache, once a tool's destination is cleared for its
+ * cold push: a tool that makes what it wrote durable (sync-cluster's syncfs) would otherwise also
+ * write out what the tool before it left unwritten on the same disk, and the order of the tools
+ * would decide its time.
  */
-export function settleDisk(): void {
+function settleDisk(): void {
   execFileSync("sync");
 }
 
@@ -137,6 +138,7 @@ export async function emptyCleared(ctx: Pick<Context, "workers">): Promise<void>
 
 async function clearDir(ctx: Context, name: string): Promise<void> {
   await Promise.all(ctx.workers.map((w) => setAside(w.dir, join(w.dir, name))));
+  settleDisk();
 }
 
 /** What a sync-cluster tool pushes to: its own project name on the workers, its own leader cache. */
@@ -153,6 +155,7 @@ export interface SyncClusterTarget {
 export async function clearSyncCluster(ctx: Context, target: SyncClusterTarget): Promise<void> {
   await Promise.all(ctx.workers.map((w) => setAside(w.dir, join(w.deployDir, target.project))));
   await rm(join(ctx.tmp, target.cache), { recursive: true, force: true });
+  settleDisk();
 }
 
 export async function pushWithSyncCluster(ctx: Context, target: SyncClusterTarget): Promise<Sample> {
